@@ -1,0 +1,50 @@
+# Two commands on a fresh machine:
+#   make book   set up .venv if missing, install, execute every chapter and build the HTML book (_build/html)
+#   make test   set up as needed (including GPAW for the DFT test), run the library tests and execute the notebooks
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install dft book test test-lib test-notebooks dft-data clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[book,test]'
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+# GPAW (only for the DFT test and for making reference data): Debian's libxc, OpenBLAS and FFTW, then
+# a serial build configured by .ci/gpaw_siteconfig.py. Skipped when GPAW already imports.
+dft: $(STAMP)
+	@$(PY) -c "import gpaw, _gpaw" 2>/dev/null || { \
+	  if ! dpkg -s libxc-dev libopenblas-dev libfftw3-dev >/dev/null 2>&1; then \
+	    $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq libxc-dev libopenblas-dev libfftw3-dev; fi; \
+	  GPAW_CONFIG=$(abspath .ci/gpaw_siteconfig.py) $(PY) -m pip install --quiet 'gpaw>=24' tblite phonopy; }
+
+book: $(STAMP)
+	$(PY) -m jupyter_book build --all .
+	@echo "Book: $(abspath _build/html/index.html)"
+
+test-lib: dft
+	$(PY) -m pytest -q tests
+
+test-notebooks: $(STAMP)
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env book
+
+test: test-lib test-notebooks
+
+# Regenerate or extend the DFT reference data (hours; resumable). See data/zno/README.md.
+dft-data: dft
+	$(PY) -m mliplib.reference sample
+	$(PY) -m mliplib.reference run --workers 2
+
+clean:
+	rm -rf _build

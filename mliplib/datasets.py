@@ -1,0 +1,71 @@
+"""The ZnO DFT reference data shipped in ``data/zno`` (how it was made: ``data/zno/README.md``).
+
+``load_zno(split)`` returns a list of ``ase.Atoms`` with ``info["energy"]`` (eV), ``arrays["forces"]``
+(eV/Å), ``info["stress"]`` (eV/Å³, Voigt xx yy zz yz xz xy, ASE sign; periodic frames only) and
+``info["config_type"]``. Files are checked against the SHA-256 sums in ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+
+DATA_ROOT = Path(__file__).resolve().parents[1] / "data" / "zno"
+#: "train" and "test" partition train.extxyz (test: ~10 %, by task name); the others are one file each.
+SPLITS = ("train", "test", "all_train", "eos", "surfaces", "nanoparticles", "liquid", "convergence", "phonons")
+
+
+def is_test_task(name: str) -> bool:
+    """Deterministic ~10 % hold-out of the training pool, by a hash of the task name."""
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10 == 0
+
+
+def load_zno(split: str = "train", root: str | Path | None = None, verify: bool = True) -> list[Atoms]:
+    """Frames of one split: ``"train"`` (training pool minus the hold-out), ``"test"`` (the hold-out),
+    ``"all_train"`` (both), or a file split ``"eos"``, ``"surfaces"``, ``"nanoparticles"``, ``"liquid"``,
+    ``"convergence"``, ``"phonons"``.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    root = Path(root) if root is not None else DATA_ROOT
+    stem = "train" if split in ("test", "all_train") else split
+    path = root / f"{stem}.extxyz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the '{split}' data have not been generated or shipped; "
+                                f"see {root / 'README.md'} (python -m mliplib.reference run)")
+    if verify:
+        verify_checksum(path, root / "manifest.json")
+    frames = [_as_reference(a) for a in read(path, index=":")]
+    if split == "train":
+        frames = [a for a in frames if not is_test_task(a.info["task"])]
+    elif split == "test":
+        frames = [a for a in frames if is_test_task(a.info["task"])]
+    return frames
+
+
+def verify_checksum(path: Path, manifest: Path) -> None:
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing; rebuild it with `python -m mliplib.reference manifest`")
+    entry = json.loads(manifest.read_text())["files"].get(path.name)
+    if entry is None:
+        raise ValueError(f"{path.name} is not listed in {manifest}; rebuild the manifest")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != entry["sha256"]:
+        raise ValueError(f"{path} does not match its SHA-256 in {manifest} (file changed or corrupted); "
+                         f"restore it from the repository or rebuild the manifest if you changed it on purpose")
+
+
+def _as_reference(atoms: Atoms) -> Atoms:
+    """Move the stored DFT results from the single-point calculator into info/arrays."""
+    results = atoms.calc.results if atoms.calc is not None else {}
+    atoms.calc = None
+    atoms.info["energy"] = float(results["energy"])
+    atoms.arrays["forces"] = np.array(results["forces"], dtype=float)
+    if "stress" in results:
+        atoms.info["stress"] = np.array(results["stress"], dtype=float)
+    return atoms

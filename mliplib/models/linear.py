@@ -1,0 +1,204 @@
+"""Linear potentials: E = Σ_i w_{g(i)} · G_i + Σ_i b_{Z_i}, fitted on energies, forces and stresses.
+
+``g(i)`` is the centre's element for descriptors that do not encode it (Behler–Parrinello: one weight
+vector per element, "linear-BP") and a single shared group for centre-resolved descriptors (PLIP: one
+weight per term, the species channels are already in the features). Any scikit-learn linear regressor
+fits the weights: ``Ridge``/``RidgeCV`` for linear-BP, ``LassoLars``/``LassoLarsCV``/``LassoLarsIC`` for PLIP.
+
+The design matrix has one row per energy (per atom), per force component and per stress component; rows
+are divided by the target accuracy ``sigma_*`` of their kind, columns are scaled to unit RMS inside the
+fit and the coefficients mapped back. The per-element offsets b_Z are fitted separately by least
+squares on the energies (minimum-norm: for stoichiometric data only their composition-weighted sum is
+defined), so a sparse estimator never penalises them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from ase import Atoms
+from numba import njit
+from sklearn.base import clone
+from sklearn.linear_model import RidgeCV
+
+from mliplib.descriptors.base import descriptor_from_dict
+from mliplib.models.base import Potential, stress_from_virial
+
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+
+@njit(cache=True)
+def force_design(i, j, values, group, n_groups, n_atoms):
+    """Force rows (3·n_atoms, n_groups·n_features): column (g, f) is −∂(Σ_{i∈g} G_if)/∂r_a."""
+    n_feat = values.shape[1]
+    x = np.zeros((3 * n_atoms, n_groups * n_feat))
+    for p in range(i.shape[0]):
+        a, b = i[p], j[p]
+        c0 = group[a] * n_feat
+        for f in range(n_feat):
+            for k in range(3):
+                v = values[p, f, k]
+                x[3 * a + k, c0 + f] += v
+                x[3 * b + k, c0 + f] -= v
+    return x
+
+
+@njit(cache=True)
+def stress_design(i, vectors, values, group, n_groups, volume):
+    """Stress rows (6 Voigt, n_groups·n_features): column (g, f) is (1/V) Σ_{p: i_p∈g} r_p ⊗ ∂G_if/∂r_p."""
+    n_feat = values.shape[1]
+    x = np.zeros((6, n_groups * n_feat))
+    rows = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+    for p in range(i.shape[0]):
+        c0 = group[i[p]] * n_feat
+        for r in range(6):
+            a, b = rows[r]
+            ra, rb = vectors[p, a], vectors[p, b]
+            for f in range(n_feat):
+                x[r, c0 + f] += 0.5 * (ra * values[p, f, b] + rb * values[p, f, a]) / volume
+    return x
+
+
+class LinearPotential(Potential):
+    """Linear model on any mliplib descriptor (see module docstring).
+
+    descriptor: a :class:`~mliplib.descriptors.base.Descriptor`. estimator: a scikit-learn linear
+    regressor (default ``RidgeCV`` over 10⁻⁸…10² in the scaled problem); its intercept is switched off
+    (a constant added to every energy and force row has no physical meaning). sigma_energy (eV/atom),
+    sigma_forces (eV/Å), sigma_stress (eV/Å³): target accuracies weighting each kind of row; None
+    leaves that kind out of the fit (the PLIP protocol of Kandy et al. fits forces only).
+    """
+
+    kind = "LinearPotential"
+
+    def __init__(self, descriptor, estimator=None, sigma_energy: float | None = 0.002,
+                 sigma_forces: float | None = 0.1, sigma_stress: float | None = None):
+        if all(s is None for s in (sigma_energy, sigma_forces, sigma_stress)):
+            raise ValueError("nothing to fit: give at least one of sigma_energy, sigma_forces, sigma_stress")
+        for name, s in (("sigma_energy", sigma_energy), ("sigma_forces", sigma_forces),
+                        ("sigma_stress", sigma_stress)):
+            if s is not None and not s > 0:
+                raise ValueError(f"{name} must be a positive accuracy or None, got {s}")
+        self.descriptor = descriptor
+        self.estimator = estimator if estimator is not None else RidgeCV(alphas=np.logspace(-8, 2, 21))
+        self.sigma_energy, self.sigma_forces, self.sigma_stress = sigma_energy, sigma_forces, sigma_stress
+        self.weights = None  # (n_groups, n_features)
+        self.offsets = None  # (n_species,) eV per atom of each element
+        self.fit_info = {}
+
+    @property
+    def n_groups(self) -> int:
+        return 1 if self.descriptor.centre_resolved else len(self.descriptor.species_z)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.weights is not None
+
+    @property
+    def n_nonzero(self) -> int:
+        """Number of non-zero weights (the sparsity LassoLars buys)."""
+        return int(np.count_nonzero(self.weights))
+
+    def _groups(self, atoms: Atoms) -> np.ndarray:
+        species = self.descriptor.species_index(atoms)
+        return np.zeros_like(species) if self.descriptor.centre_resolved else species
+
+    # -- design matrix ------------------------------------------------------------------------------
+    def design_matrix(self, frames: list[Atoms]):
+        """Weighted rows of all frames: X (n_rows, n_groups·n_features), y (n_rows,), row kind
+        (n_rows,) in {"energy", "forces", "stress"}, and the composition matrix (n_frames, n_species)
+        per atom. Energy rows are per atom and already exclude the offsets (see module docstring)."""
+        blocks, targets, kinds = [], [], []
+        counts = np.zeros((len(frames), len(self.descriptor.species_z)))
+        n_cols = self.n_groups * self.descriptor.n_features
+        energy_rows = []
+        for s, atoms in enumerate(frames):
+            G, grads = self.descriptor.compute(atoms, gradients=True)
+            group = self._groups(atoms)
+            counts[s] = np.bincount(self.descriptor.species_index(atoms), minlength=counts.shape[1]) / len(atoms)
+            row = np.zeros(n_cols)
+            nf = self.descriptor.n_features
+            for g in range(self.n_groups):
+                row[g * nf:(g + 1) * nf] = G[group == g].sum(axis=0) / len(atoms)
+            energy_rows.append(row)
+            if self.sigma_forces is not None:
+                blocks.append(force_design(grads.i, grads.j, grads.values, group, self.n_groups, len(atoms))
+                              / self.sigma_forces)
+                targets.append(np.asarray(atoms.arrays["forces"]).ravel() / self.sigma_forces)
+                kinds += ["forces"] * 3 * len(atoms)
+            if self.sigma_stress is not None and "stress" in atoms.info and np.all(atoms.pbc):
+                blocks.append(stress_design(grads.i, grads.vectors, grads.values, group, self.n_groups,
+                                            atoms.get_volume()) / self.sigma_stress)
+                targets.append(np.asarray(atoms.info["stress"]) / self.sigma_stress)
+                kinds += ["stress"] * 6
+        energy_rows = np.array(energy_rows)
+        energies = np.array([a.info["energy"] / len(a) for a in frames]) if self.sigma_energy is not None else None
+        if energies is not None:
+            # remove the offsets' part: project energies and rows off the composition space
+            proj = counts @ np.linalg.pinv(counts)
+            blocks.insert(0, (energy_rows - proj @ energy_rows) / self.sigma_energy)
+            targets.insert(0, (energies - proj @ energies) / self.sigma_energy)
+            kinds = ["energy"] * len(frames) + kinds
+        return np.vstack(blocks), np.concatenate(targets), np.array(kinds), counts, energy_rows
+
+    # -- fitting --------------------------------------------------------------------------------------
+    def fit(self, frames: list[Atoms]) -> "LinearPotential":
+        """Fit on reference frames (``info["energy"]``, ``arrays["forces"]``, optional ``info["stress"]``)."""
+        if not frames:
+            raise ValueError("fit needs at least one reference frame")
+        for atoms in frames:
+            self.descriptor.species_index(atoms)
+            if self.sigma_energy is not None and "energy" not in atoms.info:
+                raise ValueError("a frame has no info['energy']; pass sigma_energy=None to fit forces only")
+            if self.sigma_forces is not None and "forces" not in atoms.arrays:
+                raise ValueError("a frame has no arrays['forces']; pass sigma_forces=None to fit energies only")
+        X, y, kinds, counts, energy_rows = self.design_matrix(frames)
+        scale = np.sqrt(np.mean(X ** 2, axis=0))
+        active = scale > 0
+        estimator = clone(self.estimator)
+        if "fit_intercept" in estimator.get_params():
+            estimator.set_params(fit_intercept=False)
+        estimator.fit(X[:, active] / scale[active], y)
+        coef = np.zeros(X.shape[1])
+        coef[active] = np.ravel(estimator.coef_) / scale[active]
+        self.weights = coef.reshape(self.n_groups, self.descriptor.n_features)
+        # offsets: least squares of the per-atom energies on the composition (minimum norm)
+        if all("energy" in a.info for a in frames):
+            energies = np.array([a.info["energy"] / len(a) for a in frames])
+            self.offsets = np.linalg.lstsq(counts, energies - energy_rows @ coef, rcond=None)[0]
+        else:
+            self.offsets = np.zeros(counts.shape[1])
+        residual = X @ coef - y
+        self.fit_info = {"rows": {k: int(np.sum(kinds == k)) for k in ("energy", "forces", "stress")},
+                         "n_nonzero": self.n_nonzero, "n_weights": int(coef.size),
+                         "weighted_rmse": {k: float(np.sqrt(np.mean(residual[kinds == k] ** 2)))
+                                           for k in ("energy", "forces", "stress") if np.any(kinds == k)}}
+        if hasattr(estimator, "alpha_"):
+            self.fit_info["alpha"] = float(estimator.alpha_)
+        return self
+
+    # -- prediction -------------------------------------------------------------------------------
+    def _predict(self, atoms: Atoms, neighbors) -> dict:
+        G = self.descriptor.compute(atoms, neighbors=neighbors)
+        dE_dG = self.weights[self._groups(atoms)]
+        energies = np.einsum("if,if->i", dE_dG, G) + self.offsets[self.descriptor.species_index(atoms)]
+        forces, virial = self.descriptor.forces_and_virial(atoms, dE_dG, neighbors=neighbors)
+        out = {"energy": float(energies.sum()), "energies": energies, "forces": forces}
+        if np.all(atoms.pbc):
+            out["stress"] = stress_from_virial(atoms, virial)
+        return out
+
+    # -- saving ---------------------------------------------------------------------------------------
+    def _state(self):
+        meta = {"descriptor": self.descriptor.to_dict(), "estimator": repr(self.estimator),
+                "sigma": [self.sigma_energy, self.sigma_forces, self.sigma_stress],
+                "fit_info": json.loads(json.dumps(self.fit_info))}
+        return meta, {"weights": self.weights, "offsets": self.offsets}
+
+    @classmethod
+    def _from_state(cls, meta, arrays):
+        model = cls(descriptor_from_dict(meta["descriptor"]), None, *meta["sigma"])
+        model.weights, model.offsets = arrays["weights"], arrays["offsets"]
+        model.fit_info = meta["fit_info"]
+        return model

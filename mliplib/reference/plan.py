@@ -1,0 +1,156 @@
+"""The reference-data plan: every DFT calculation of the ZnO data set as a named, deterministic task.
+
+Tasks run in ``priority`` order (lowest first), so a useful subset exists early: the convergence study,
+then a first training set covering every polymorph (tier 1), then the bulk E–V curves, the rest of the
+training set, the liquid, surfaces, nanoparticles and phonons. A task's name is its identity: the runner
+skips names already present in the output files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mliplib.reference.structures import POLYMORPHS
+
+#: Cells used per phase: small (primitive) for strains, 8 atoms for rattles, 16 atoms for thermal frames.
+SMALL = {p: [{"op": "polymorph", "name": p}] for p in POLYMORPHS}
+RATTLE_CELL = {
+    "wurtzite": SMALL["wurtzite"] + [{"op": "supercell", "reps": [2, 1, 1]}],
+    "zincblende": [{"op": "polymorph", "name": "zincblende", "cubic": True}],
+    "rocksalt": [{"op": "polymorph", "name": "rocksalt", "cubic": True}],
+    "cscl": SMALL["cscl"] + [{"op": "supercell", "reps": [2, 2, 1]}],
+    "hbn": SMALL["hbn"] + [{"op": "supercell", "reps": [2, 1, 1]}],
+    "bct": SMALL["bct"],
+}
+STRAINS = (-0.04, 0.0, 0.04, -0.06, -0.02, 0.02, 0.06, 0.08)  # first three in tier 1
+RATTLES = ((0.03, -0.02), (0.06, 0.0), (0.10, 0.02), (0.15, 0.0),  # (sigma Å, isotropic strain)
+           (0.03, 0.03), (0.06, -0.03), (0.10, 0.0), (0.15, 0.02))
+EOS_VOLUMES = (0.88, 0.92, 0.96, 1.00, 1.04, 1.08, 1.12)  # V/V0
+EOS_RELAX = {"wurtzite", "hbn", "bct"}  # phases with free c/a or internal parameters
+LIQUID_FRAMES = 24
+LIQUID_DENSITY = 4.9  # g/cm³, estimate ~13 % below wurtzite (5.61); see data/zno/README.md
+SURFACE = {"a": 3.29, "c": 5.30, "u": 0.38}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One DFT job. kind: "single" (one frame) or "relax" (BFGS; every step stored as a frame).
+
+    relax: {"fmax": eV/Å, "steps": int, "cell": None | "constant_volume"}; settings: overrides of
+    :class:`~mliplib.reference.engine.DFTSettings` (convergence study only).
+    """
+
+    name: str
+    dataset: str
+    config_type: str
+    recipe: tuple
+    priority: int
+    kind: str = "single"
+    relax: dict | None = None
+    settings: dict | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _task(name, dataset, config_type, recipe, priority, **kw) -> Task:
+    return Task(name, dataset, config_type, tuple(recipe), priority, **kw)
+
+
+def convergence_tasks() -> list[Task]:
+    tasks = []
+    for phase in ("wurtzite", "rocksalt"):
+        recipe = SMALL[phase] + [{"op": "shear", "magnitude": 0.02, "seed": 0},
+                                 {"op": "rattle", "sigma": 0.05, "seed": 0}]
+        for ecut in (500, 600, 700, 800, 900):
+            tasks.append(_task(f"convergence/{phase}/ecut{ecut}", "convergence", f"convergence_{phase}",
+                               recipe, 0, settings={"ecut": ecut, "kpt_density": 3.0}))
+        for density in (2.0, 2.5, 3.5, 4.0):
+            tasks.append(_task(f"convergence/{phase}/k{density}", "convergence", f"convergence_{phase}",
+                               recipe, 0, settings={"ecut": 800, "kpt_density": density}))
+    liquid = [{"op": "liquid", "n_formula": 16, "density": LIQUID_DENSITY, "seed": 0}]
+    for density in (2.0, 3.0):
+        tasks.append(_task(f"convergence/random32/k{density}", "convergence", "convergence_disordered",
+                           liquid, 1, settings={"ecut": 800, "kpt_density": density}))
+    return tasks
+
+
+def training_tasks() -> list[Task]:
+    tasks = []
+    for phase in POLYMORPHS:
+        for n, eps in enumerate(STRAINS):
+            tasks.append(_task(f"train/{phase}/strain{eps:+.2f}", "train", f"{phase}_strain",
+                               SMALL[phase] + [{"op": "strain", "strain": eps}], 1 if n < 3 else 3))
+        for seed in range(4):
+            recipe = SMALL[phase] + [{"op": "shear", "magnitude": 0.03, "seed": seed},
+                                     {"op": "rattle", "sigma": 0.03, "seed": seed}]
+            tasks.append(_task(f"train/{phase}/shear{seed}", "train", f"{phase}_shear", recipe,
+                               1 if seed == 0 else 3))
+        for n, (sigma, eps) in enumerate(RATTLES):
+            recipe = RATTLE_CELL[phase] + [{"op": "strain", "strain": eps},
+                                           {"op": "rattle", "sigma": sigma, "seed": 100 + n}]
+            tasks.append(_task(f"train/{phase}/rattle{n}", "train", f"{phase}_rattle", recipe,
+                               1 if n < 3 else 3))
+    for lam in (0.25, 0.5, 0.75):
+        for eps in (0.0, 0.03):
+            recipe = [{"op": "path", "lam": lam}, {"op": "strain", "strain": eps},
+                      {"op": "rattle", "sigma": 0.03, "seed": int(100 * lam)}]
+            tasks.append(_task(f"train/path/lam{lam:.2f}_strain{eps:+.2f}", "train", "wurtzite_hbn_path",
+                               recipe, 1 if (lam == 0.5 and eps == 0.0) else 3))
+    return tasks
+
+
+def eos_tasks() -> list[Task]:
+    tasks = []
+    for phase in POLYMORPHS:
+        for v in EOS_VOLUMES:
+            recipe = SMALL[phase] + [{"op": "strain", "strain": round(v ** (1 / 3) - 1, 8)}]
+            if phase in EOS_RELAX:
+                tasks.append(_task(f"eos/{phase}/v{v:.2f}", "eos", f"{phase}_eos", recipe, 2, kind="relax",
+                                   relax={"fmax": 0.01, "steps": 40, "cell": "constant_volume"}))
+            else:
+                tasks.append(_task(f"eos/{phase}/v{v:.2f}", "eos", f"{phase}_eos", recipe, 2))
+    return tasks
+
+
+def liquid_tasks() -> list[Task]:
+    return [_task(f"liquid/frame{k:02d}", "liquid", "liquid",
+                  [{"op": "frame", "file": "candidates/liquid_gfn1.extxyz", "index": k}], 4)
+            for k in range(LIQUID_FRAMES)]
+
+
+def surface_tasks() -> list[Task]:
+    relax = {"fmax": 0.03, "steps": 40, "cell": None}
+    bulk = [{"op": "polymorph", "name": "wurtzite", **SURFACE}]
+    tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
+    for miller, layers in (("10-10", 6), ("11-20", 8)):
+        recipe = [{"op": "slab", "miller": miller, "layers": layers, "vacuum": 6.0, **SURFACE}]
+        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 5, kind="relax",
+                           relax=relax))
+    return tasks
+
+
+def nanoparticle_tasks() -> list[Task]:
+    relax = {"fmax": 0.05, "steps": 60, "cell": None}
+    clusters = {"ring3": {"op": "ring_cluster", "n_formula": 3},
+                "ring6": {"op": "ring_cluster", "n_formula": 6},
+                "cage12": {"op": "cage_cluster", "kind": "sodalite12"},
+                "wurtzite8": {"op": "wurtzite_cluster", "n_formula": 8},
+                "wurtzite12": {"op": "wurtzite_cluster", "n_formula": 12},
+                "wurtzite16": {"op": "wurtzite_cluster", "n_formula": 16}}
+    tasks = []
+    for name, create in clusters.items():
+        recipe = [create, {"op": "box", "vacuum": 5.0}]
+        small = name in ("ring3", "ring6", "cage12")
+        tasks.append(_task(f"nanoparticles/{name}", "nanoparticles", f"cluster_{name.rstrip('0123456789')}",
+                           recipe, 5 if small else 6, kind="relax" if small else "single",
+                           relax=relax if small else None))
+    return tasks
+
+
+def all_tasks() -> list[Task]:
+    tasks = (convergence_tasks() + training_tasks() + eos_tasks() + liquid_tasks() + surface_tasks()
+             + nanoparticle_tasks())
+    names = [t.name for t in tasks]
+    assert len(names) == len(set(names)), "task names must be unique"
+    return sorted(tasks, key=lambda t: t.priority)

@@ -1,0 +1,64 @@
+"""Recipes: JSON descriptions of how a structure is built, so every frame records its own provenance.
+
+A recipe is a list of steps, each ``{"op": name, **arguments}``, applied in order; the first step
+creates the structure. Example::
+
+    [{"op": "polymorph", "name": "wurtzite"}, {"op": "supercell", "reps": [2, 1, 1]},
+     {"op": "strain", "strain": 0.02}, {"op": "rattle", "sigma": 0.1, "seed": 3}]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+
+from mliplib.reference import structures as st
+
+
+def _frame(atoms, file: str, index: int, root: str):
+    frame = read(Path(root) / file, index=index)
+    frame.calc = None
+    return frame
+
+
+STEPS = {
+    # creators
+    "polymorph": lambda _, name, cubic=False, **p: st.polymorph(name, cubic=cubic, **p),
+    "path": lambda _, lam: st.transition_path(lam),
+    "slab": lambda _, **p: st.nonpolar_slab(**p),
+    "liquid": lambda _, n_formula, density, seed: st.random_liquid(n_formula, density, seed),
+    "wurtzite_cluster": lambda _, n_formula, seed=0: st.wurtzite_cluster(n_formula, seed),
+    "ring_cluster": lambda _, n_formula: st.ring_cluster(n_formula),
+    "cage_cluster": lambda _, kind: st.cage_cluster(kind),
+    "frame": _frame,
+    # modifiers
+    "supercell": lambda a, reps: st.supercell_of(a, reps),
+    "strain": lambda a, strain: st.strained(a, strain),
+    "shear": lambda a, magnitude, seed: st.strained(a, st.random_shear(magnitude, seed)),
+    "rattle": lambda a, sigma, seed: st.rattled(a, sigma, seed),
+    "box": lambda a, vacuum: st.in_box(a, vacuum),
+}
+
+
+def build(recipe: list[dict], root: str = ".") -> Atoms:
+    """Build the structure described by ``recipe``; ``root`` resolves files named by ``frame`` steps."""
+    atoms = None
+    for step in recipe:
+        args = dict(step)
+        op = args.pop("op")
+        if op not in STEPS:
+            raise ValueError(f"unknown recipe step {op!r}; known: {sorted(STEPS)}")
+        if op == "frame":
+            args["root"] = root
+        atoms = STEPS[op](atoms, **args)
+    if np.all(atoms.pbc):
+        atoms.wrap(eps=1e-9)
+    return atoms
+
+
+def dumps(recipe: list[dict]) -> str:
+    return json.dumps(recipe, separators=(",", ":"))

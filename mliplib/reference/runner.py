@@ -1,0 +1,278 @@
+"""Resumable execution of the reference plan: claim a task, run it, append its frames, update the manifest.
+
+Several worker processes may run at once (one core each): a task is claimed with an exclusive lock
+file, results are appended to ``<root>/<dataset>.extxyz`` under a file lock, and a task whose name is
+already in the output is skipped. Relaxations checkpoint every step, so a killed run resumes mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import read, write
+
+from mliplib.reference import recipes
+from mliplib.reference.engine import DFTSettings, engine_version, kpoint_mesh, make_calculator, single_point
+from mliplib.reference.plan import Task, all_tasks
+
+MANIFEST_VERSION = 1
+
+
+class Store:
+    """The data folder: one extxyz file per data set, a manifest, and a scratch ``.work`` folder."""
+
+    def __init__(self, root: str | Path, settings: DFTSettings):
+        self.root = Path(root)
+        self.work = self.root / ".work"
+        self.settings = settings
+        for sub in ("claims", "relax", "txt"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self):
+        with open(self.work / "lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def files(self) -> list[Path]:
+        return sorted(self.root.glob("*.extxyz"))
+
+    def frames(self) -> list[Atoms]:
+        out = []
+        for path in self.files():
+            out.extend(read(path, index=":"))
+        return out
+
+    def finished(self) -> dict[str, list[float]]:
+        """Task name → wall times (s) of its frames, for every task with frames in the output."""
+        done: dict[str, list[float]] = {}
+        for atoms in self.frames():
+            done.setdefault(atoms.info["task"], []).append(float(atoms.info.get("wall_time_s", 0.0)))
+        return done
+
+    def append(self, dataset: str, frames: list[Atoms]) -> None:
+        with self.locked():
+            write(self.root / f"{dataset}.extxyz", frames, format="extxyz", append=True)
+            self.write_manifest()
+
+    def claim(self, task: Task) -> bool:
+        path = self.work / "claims" / (task.name.replace("/", "__") + ".claim")
+        if path.exists():
+            pid = int(path.read_text().split()[0] or 0)
+            if _alive(pid):
+                return False
+            path.unlink(missing_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.write(fd, f"{os.getpid()} {time.time():.0f}\n".encode())
+        os.close(fd)
+        return True
+
+    def release(self, task: Task) -> None:
+        (self.work / "claims" / (task.name.replace("/", "__") + ".claim")).unlink(missing_ok=True)
+
+    def check_settings(self) -> None:
+        """Refuse to mix settings: the manifest's settings must equal the ones of this run."""
+        path = self.root / "manifest.json"
+        if path.exists():
+            recorded = json.loads(path.read_text())["settings"]
+            if recorded != self.settings.as_dict():
+                raise RuntimeError(f"{path} was made with settings {recorded}, this run uses "
+                                   f"{self.settings.as_dict()}; use another data folder or the same settings")
+
+    def write_manifest(self) -> None:
+        frames_by_file, summary = {}, {}
+        for path in self.files():
+            frames = read(path, index=":")
+            walls = [float(f.info.get("wall_time_s", 0.0)) for f in frames]
+            frames_by_file[path.name] = {
+                "sha256": sha256(path), "frames": len(frames), "atoms": int(sum(len(f) for f in frames)),
+                "tasks": len({f.info["task"] for f in frames}), "wall_time_s": round(sum(walls), 1)}
+            for f in frames:
+                summary.setdefault(f.info["config_type"], 0)
+                summary[f.info["config_type"]] += 1
+        manifest = {
+            "version": MANIFEST_VERSION,
+            "description": "ZnO DFT reference data for mliplib; see README.md in this folder",
+            "engine": engine_version(),
+            "settings": self.settings.as_dict(),
+            "units": {"energy": "eV (Mermin free energy, consistent with forces)", "forces": "eV/Å",
+                      "stress": "eV/Å³, Voigt xx yy zz yz xz xy, ASE sign (positive = tensile)",
+                      "wall_time_s": "s, one core"},
+            "files": frames_by_file,
+            "config_types": dict(sorted(summary.items())),
+        }
+        (self.root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def task_settings(task: Task, base: DFTSettings) -> DFTSettings:
+    return DFTSettings(**{**base.as_dict(), **(task.settings or {})})
+
+
+def labelled(atoms: Atoms, result: dict, task: Task, extra: dict) -> Atoms:
+    """A copy of ``atoms`` carrying the DFT result as a single-point calculator and its provenance."""
+    out = atoms.copy()
+    out.info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))}
+    out.info.update(task=task.name, dataset=task.dataset, config_type=task.config_type,
+                    recipe=recipes.dumps(list(task.recipe)), wall_time_s=round(result["wall_time_s"], 2),
+                    kpts=" ".join(map(str, result["kpts"])),
+                    energy_zero_smearing=float(result["energy_zero_smearing"]), **extra)
+    if task.settings:
+        out.info["settings"] = json.dumps(task.settings, sort_keys=True)
+    results = {"energy": result["energy"], "free_energy": result["energy"], "forces": result["forces"]}
+    if "stress" in result:
+        results["stress"] = result["stress"]
+    out.calc = SinglePointCalculator(out, **results)
+    return out
+
+
+def run_single(task: Task, store: Store) -> list[Atoms]:
+    atoms = recipes.build(list(task.recipe), root=str(store.root))
+    settings = task_settings(task, store.settings)
+    result = single_point(atoms, settings, txt=str(store.work / "txt" / (task.name.replace("/", "__") + ".txt")))
+    return [labelled(atoms, result, task, {})]
+
+
+def run_relax(task: Task, store: Store) -> list[Atoms]:
+    """BFGS relaxation; every step is checkpointed and becomes a frame (the last one is ``relax_final``)."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    settings = task_settings(task, store.settings)
+    checkpoint = store.work / "relax" / (task.name.replace("/", "__") + ".extxyz")
+    done = read(checkpoint, index=":") if checkpoint.exists() else []
+    atoms = done[-1].copy() if done else recipes.build(list(task.recipe), root=str(store.root))
+    isolated = not np.all(atoms.pbc)
+    pbc = atoms.pbc.copy()
+    calc = make_calculator(atoms, settings, txt=str(store.work / "txt" / (task.name.replace("/", "__") + ".txt")))
+    atoms.pbc = True  # plane waves need a periodic box; isolated systems carry their vacuum in the cell
+    atoms.calc = calc
+    cell_mode = task.relax.get("cell")
+    target = FrechetCellFilter(atoms, constant_volume=True) if cell_mode == "constant_volume" else atoms
+    frames = list(done)
+    clock = [time.perf_counter()]
+
+    def record():
+        now = time.perf_counter()
+        result = {"energy": atoms.get_potential_energy(force_consistent=True),
+                  "energy_zero_smearing": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                  "wall_time_s": now - clock[0], "kpts": kpoint_mesh(frame_atoms(), settings.kpt_density)}
+        if not isolated and settings.compute_stress:
+            result["stress"] = atoms.get_stress(voigt=True)
+        clock[0] = now
+        frame = labelled(frame_atoms(), result, task, {"relax_step": len(frames), "relax_final": False})
+        frames.append(frame)
+        write(checkpoint, frame, format="extxyz", append=True)
+
+    def frame_atoms():
+        copy = atoms.copy()
+        copy.pbc = pbc
+        copy.calc = None
+        return copy
+
+    optimizer = BFGS(target, logfile=None)
+    optimizer.attach(record, interval=1)
+    remaining = max(task.relax["steps"] - len(done), 0)
+    optimizer.run(fmax=task.relax["fmax"], steps=remaining)
+    frames[-1].info["relax_final"] = True
+    frames[-1].info["relax_converged"] = bool(optimizer.converged())
+    return frames
+
+
+def estimated_seconds(task: Task, root: str | Path, settings: DFTSettings) -> float:
+    """Rough one-core cost model (calibrated on 4- and 16-atom wurtzite at 800 eV); relaxations ×8."""
+    try:
+        atoms = recipes.build(list(task.recipe), root=str(root))
+    except FileNotFoundError:
+        return float("nan")
+    s = task_settings(task, settings)
+    volume = atoms.get_volume() if atoms.cell.rank == 3 else 1000.0
+    nk = np.prod(kpoint_mesh(atoms, s.kpt_density)) if np.all(atoms.pbc) else 1
+    cost = 55.0 * (len(atoms) / 4) ** 1.6 * max(nk * volume / 9330.0, 0.3) * (s.ecut / 800.0) ** 1.5
+    return cost * (8 if task.kind == "relax" else 1)
+
+
+def pending(store: Store, tasks: list[Task] | None = None) -> list[Task]:
+    done = store.finished()
+    return [t for t in (tasks or all_tasks()) if t.name not in done]
+
+
+def runnable(task: Task, store: Store) -> bool:
+    """Input files named by ``frame`` steps exist."""
+    return all((store.root / step["file"]).exists() for step in task.recipe if step["op"] == "frame")
+
+
+def work(store: Store, max_priority: int | None = None, only: str | None = None, log=sys.stdout) -> int:
+    """Worker loop: run pending tasks in priority order until none is left; returns tasks completed."""
+    completed = 0
+    while True:
+        todo = [t for t in pending(store) if (max_priority is None or t.priority <= max_priority)
+                and (only is None or t.name.startswith(only)) and runnable(t, store)]
+        task = next((t for t in todo if store.claim(t)), None)
+        if task is None:
+            return completed
+        start = time.perf_counter()
+        print(f"[{time.strftime('%H:%M:%S')}] start {task.name} (pid {os.getpid()})", file=log, flush=True)
+        try:
+            frames = run_relax(task, store) if task.kind == "relax" else run_single(task, store)
+            store.append(task.dataset, frames)
+            completed += 1
+            left = len(todo) - 1
+            eta = sum(estimated_seconds(t, store.root, store.settings) for t in todo[1:]) / 2
+            print(f"[{time.strftime('%H:%M:%S')}] done  {task.name}: {len(frames)} frame(s), "
+                  f"{time.perf_counter() - start:.0f} s; {left} tasks left in this selection, "
+                  f"≈{eta / 3600:.1f} h with 2 workers (rough)", file=log, flush=True)
+        finally:
+            store.release(task)
+
+
+def dry_run(store: Store, out=sys.stdout) -> None:
+    """Print what remains, per data set, with rough cost estimates."""
+    done = store.finished()
+    rows = pending(store)
+    buffer = io.StringIO()
+    total = 0.0
+    for t in rows:
+        est = estimated_seconds(t, store.root, store.settings)
+        total += 0 if np.isnan(est) else est
+        ready = "" if runnable(t, store) else "  (waiting for its input frames: run `sample` first)"
+        print(f"  p{t.priority} {t.name:45s} {t.kind:6s} ~{est / 60:6.1f} min{ready}", file=buffer)
+    print(f"{len(done)} tasks finished, {len(rows)} remaining, ≈{total / 3600:.1f} CPU-h "
+          f"(≈{total / 7200:.1f} h with 2 workers; rough model)", file=out)
+    out.write(buffer.getvalue())
