@@ -1,0 +1,170 @@
+"""Models: forces and stress are exact derivatives, saving is lossless and safe, fits recover known truths."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from sklearn.linear_model import LassoLars, Ridge
+
+import mliplib
+from mliplib.descriptors import PLIP, BehlerParrinello
+from mliplib.models import Committee, LinearPotential, NeuralNetworkPotential
+from mliplib.reference.structures import polymorph, rattled, strained, supercell_of
+
+BP = BehlerParrinello(["Zn", "O"], 4.5, g2=[(0.8, 0.0), (0.3, 2.0), (0.3, 3.2)], g4=[(0.02, 1, 1), (0.02, 2, -1)],
+                      g5=[(0.01, 1, 1)])
+SMALL_PLIP = PLIP(["Zn", "O"], cutoff=4.5, a=(1.0,), b=(2.0, 3.0), l_max=2, m_max=5,
+                  r_short={("Zn", "O"): 2.3, ("Zn", "Zn"): 3.3, ("O", "O"): 3.3})
+
+
+def synthetic_frames(truth, n=10, seed=0):
+    """Rattled, strained polymorphs labelled by a known model (the truth)."""
+    rng = np.random.default_rng(seed)
+    phases = ["wurtzite", "rocksalt", "zincblende", "bct"]
+    frames = []
+    for k in range(n):
+        atoms = polymorph(phases[k % 4], cubic=phases[k % 4] in ("rocksalt", "zincblende"))
+        atoms = rattled(strained(atoms, rng.uniform(-0.03, 0.03)), 0.08, k)
+        out = truth.predict(atoms)
+        atoms.info.update(energy=out["energy"], stress=out["stress"])
+        atoms.arrays["forces"] = out["forces"]
+        frames.append(atoms)
+    return frames
+
+
+def known_linear(descriptor, seed=1):
+    rng = np.random.default_rng(seed)
+    model = LinearPotential(descriptor)
+    model.weights = rng.normal(0, 0.05, (model.n_groups, descriptor.n_features))
+    model.offsets = np.array([-2.0, -3.0])
+    return model
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return synthetic_frames(known_linear(BP))
+
+
+@pytest.fixture(scope="module")
+def fitted(frames):
+    linear = LinearPotential(BP, Ridge(alpha=1e-10), sigma_stress=0.01).fit(frames)
+    plip = LinearPotential(SMALL_PLIP, LassoLars(alpha=1e-6), sigma_energy=None).fit(frames)
+    nnp = NeuralNetworkPotential(BP, hidden=(8, 8), epochs=5, progress=False).fit(frames)
+    committee = Committee.of(LinearPotential(BP, Ridge(alpha=1e-6)), 3, subsample=0.7).fit(frames)
+    return {"linear": linear, "plip": plip, "nnp": nnp, "committee": committee}
+
+
+def fd_check(model, atoms, h=1e-5):
+    """Forces and stress against central finite differences of the energy."""
+    out = model.predict(atoms)
+    rng = np.random.default_rng(3)
+    for a in rng.choice(len(atoms), 3, replace=False):
+        for k in range(3):
+            plus, minus = atoms.copy(), atoms.copy()
+            plus.positions[a, k] += h
+            minus.positions[a, k] -= h
+            fd = -(model.predict(plus)["energy"] - model.predict(minus)["energy"]) / (2 * h)
+            assert out["forces"][a, k] == pytest.approx(fd, abs=1e-6)
+    for v, (x, y) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        eps = np.zeros((3, 3))
+        eps[x, y] = eps[y, x] = h
+        plus, minus = strained(atoms, eps), strained(atoms, -eps)
+        de = model.predict(plus)["energy"] - model.predict(minus)["energy"]
+        factor = 2 if x != y else 1  # a symmetric off-diagonal strain moves two Voigt components
+        fd = de / (2 * h) / atoms.get_volume() / factor
+        assert out["stress"][v] == pytest.approx(fd, abs=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["linear", "plip", "nnp", "committee"])
+def test_forces_and_stress_are_derivatives(fitted, kind):
+    atoms = rattled(supercell_of(polymorph("wurtzite"), (2, 1, 1)), 0.1, 7)
+    fd_check(fitted[kind], atoms)
+
+
+@pytest.mark.parametrize("kind", ["linear", "plip", "nnp", "committee"])
+def test_save_load_identical(fitted, kind, tmp_path):
+    model = fitted[kind]
+    path = model.save(tmp_path / kind)
+    again = mliplib.load(path)
+    atoms = rattled(polymorph("rocksalt", cubic=True), 0.05, 2)
+    a, b = model.predict(atoms), again.predict(atoms)
+    assert a["energy"] == b["energy"]
+    np.testing.assert_array_equal(a["forces"], b["forces"])
+    np.testing.assert_array_equal(a["stress"], b["stress"])
+
+
+def test_calculator_matches_predict(fitted):
+    model = fitted["nnp"]
+    atoms = rattled(polymorph("bct"), 0.05, 1)
+    atoms.calc = model.calculator()
+    out = model.predict(atoms)
+    assert atoms.get_potential_energy() == pytest.approx(out["energy"])
+    np.testing.assert_allclose(atoms.get_forces(), out["forces"])
+    np.testing.assert_allclose(atoms.get_stress(), out["stress"])
+    np.testing.assert_allclose(atoms.get_potential_energies().sum(), out["energy"])
+
+
+def test_linear_fit_recovers_known_potential():
+    """With identifiable columns the fitted weights equal the generating ones. (Per-element BP weights are
+    not all identifiable: Σ_{i∈Zn} G2_i[O] and Σ_{i∈O} G2_i[Zn] are the same pair sum, so only the sum of
+    their two weights is defined; PLIP's shared Zn–O channel has no such redundancy.)"""
+    descriptor = PLIP(["Zn", "O"], cutoff=4.0, a=(1.0,), b=(2.0, 3.2), l_max=1, many_body=False)
+    truth = known_linear(descriptor, seed=4)
+    data = synthetic_frames(truth, n=12, seed=5)
+    fit = LinearPotential(descriptor, Ridge(alpha=1e-12)).fit(data)
+    np.testing.assert_allclose(fit.weights, truth.weights, atol=1e-6)
+    # offsets: only their composition-weighted sum is defined for stoichiometric data
+    assert fit.offsets.mean() == pytest.approx(truth.offsets.mean(), abs=1e-6)
+    test = rattled(polymorph("zincblende", cubic=True), 0.1, 99)
+    np.testing.assert_allclose(fit.predict(test)["forces"], truth.predict(test)["forces"], atol=1e-8)
+
+
+def test_forces_only_fit_then_offsets(frames):
+    """The PLIP protocol: weights from forces only, offsets from energies afterwards."""
+    model = LinearPotential(BP, Ridge(alpha=1e-12), sigma_energy=None).fit(frames)
+    assert model.fit_info["rows"]["energy"] == 0
+    errors = [model.predict(a)["energy"] - a.info["energy"] for a in frames]
+    assert np.abs(errors).max() < 1e-6
+
+
+def test_committee_spread(fitted):
+    out = fitted["committee"].predict(rattled(polymorph("wurtzite"), 0.05, 3))
+    spread = np.sqrt(np.mean(np.sum((out["member_forces"] - out["forces"]) ** 2, axis=2), axis=0))
+    np.testing.assert_allclose(out["forces_spread"], spread)
+    assert out["member_forces"].shape[0] == 3
+
+
+def test_nnp_is_deterministic(frames):
+    a = NeuralNetworkPotential(BP, hidden=(6,), epochs=3, seed=11, progress=False).fit(frames)
+    b = NeuralNetworkPotential(BP, hidden=(6,), epochs=3, seed=11, progress=False).fit(frames)
+    atoms = frames[0]
+    assert a.predict(atoms)["energy"] == b.predict(atoms)["energy"]
+    assert len(a.history) == 3 and "val_rmse_forces" in a.history[0]
+
+
+def test_clear_errors(fitted, tmp_path):
+    model = fitted["linear"]
+    with pytest.raises(ValueError, match="does not know"):
+        model.predict(bulk("Cu", "fcc", a=3.6))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LinearPotential(BP).predict(polymorph("wurtzite"))
+    atoms = polymorph("wurtzite")
+    atoms.positions[1] = atoms.positions[0] + 0.01
+    with pytest.raises(ValueError, match="overlap"):
+        model.predict(atoms)
+    atoms = polymorph("wurtzite")
+    atoms.positions[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(atoms)
+    path = model.save(tmp_path / "model")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["__metadata__"]))
+    meta["format_version"] = 999
+    arrays["__metadata__"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "future.npz", **arrays)
+    with pytest.raises(ValueError, match="format version 999"):
+        mliplib.load(tmp_path / "future.npz")
+    with pytest.raises(ValueError, match="nothing to fit"):
+        LinearPotential(BP, sigma_energy=None, sigma_forces=None)
