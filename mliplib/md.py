@@ -1,0 +1,368 @@
+"""Molecular dynamics with any ASE calculator, with a watchdog for unphysical events.
+
+``run_md`` integrates NVE (velocity Verlet), NVT (Bussi stochastic velocity rescaling or a Nosé–Hoover
+chain) or Langevin dynamics and samples T, E_pot, E_kin, E_tot every ``interval`` steps. After every
+``check_interval`` steps it checks for non-finite energies/forces/positions, atoms closer than
+``min_distance``, a jump of E_pot, an NVE drift of E_tot, or a calculator exception; the first such event
+stops the run cleanly and is returned as an :class:`MDEvent` ("model X failed at step N") instead of
+raising. Units: fs, K, eV, Å; friction in 1/fs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixCom
+from ase.io import Trajectory, write
+from ase.md.bussi import Bussi
+from ase.md.langevin import Langevin
+from ase.md.nose_hoover_chain import NoseHooverChainNVT
+from ase.md.velocitydistribution import Stationary, ZeroRotation
+from ase.md.verlet import VelocityVerlet
+
+from mliplib.neighbors import neighbor_list
+
+try:  # ASE ≥ 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    def thermalize_momenta(atoms, temperature_K, exact_temperature=False, rng=None):
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, force_temp=exact_temperature, rng=rng)
+
+__all__ = ["MDEvent", "MDLog", "MDResult", "run_md", "melt_and_equilibrate", "energy_drift", "ENSEMBLES"]
+
+ENSEMBLES = ("nve", "nvt", "langevin")
+THERMOSTATS = ("bussi", "nose-hoover")
+
+
+@dataclasses.dataclass(frozen=True)
+class MDEvent:
+    """An unphysical event that stopped a run. kind: "non_finite", "min_distance", "energy_jump",
+    "energy_drift", "max_temperature" or "calculator_error"; step: MD step (0 = initial structure);
+    time_fs; details: a readable explanation; value: the offending number (Å, eV/atom, K) or NaN."""
+
+    kind: str
+    step: int
+    time_fs: float
+    details: str
+    value: float = float("nan")
+
+    def __str__(self) -> str:
+        return f"{self.kind} at step {self.step} ({self.time_fs:.1f} fs): {self.details}"
+
+
+@dataclasses.dataclass
+class MDLog:
+    """Samples every ``interval`` steps (and at the last step): step, time_fs (fs), temperature (K),
+    energy_potential, energy_kinetic, energy_total (eV, whole system), all (n_samples,); n_atoms."""
+
+    step: np.ndarray
+    time_fs: np.ndarray
+    temperature: np.ndarray
+    energy_potential: np.ndarray
+    energy_kinetic: np.ndarray
+    energy_total: np.ndarray
+    n_atoms: int
+
+    FIELDS = ("step", "time_fs", "temperature", "energy_potential", "energy_kinetic", "energy_total")
+
+    @classmethod
+    def empty(cls, n_atoms: int) -> "MDLog":
+        return cls(*(np.zeros(0) for _ in cls.FIELDS), n_atoms=n_atoms)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.FIELDS} | {"n_atoms": self.n_atoms}
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @classmethod
+    def concatenate(cls, logs: list["MDLog"]) -> "MDLog":
+        """Join consecutive runs; steps and times of later runs are offset to follow on."""
+        out = {k: [] for k in cls.FIELDS}
+        step0 = time0 = 0.0
+        for log in logs:
+            skip = 1 if out["step"] and len(log) and log.step[0] == 0 else 0  # shared initial sample
+            out["step"].append(log.step[skip:] + step0)
+            out["time_fs"].append(log.time_fs[skip:] + time0)
+            for k in cls.FIELDS[2:]:
+                out[k].append(getattr(log, k)[skip:])
+            if len(log):
+                step0, time0 = step0 + log.step[-1], time0 + log.time_fs[-1]
+        return cls(*(np.concatenate(out[k]) if out[k] else np.zeros(0) for k in cls.FIELDS),
+                   n_atoms=logs[0].n_atoms if logs else 0)
+
+
+@dataclasses.dataclass
+class MDResult:
+    """atoms: the final state (calculator attached, velocities kept; continue with it); log: :class:`MDLog`;
+    frames: snapshots every ``interval`` steps (energy/forces in a single-point calculator, velocities
+    kept) if ``keep_frames``; event: None or the :class:`MDEvent` that stopped the run; steps_done;
+    wall_time_s; stages: the individual runs of :func:`melt_and_equilibrate`."""
+
+    atoms: Atoms
+    log: MDLog
+    frames: list
+    event: MDEvent | None
+    steps_done: int
+    steps_requested: int
+    wall_time_s: float
+    stages: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished without an event."""
+        return self.event is None
+
+    def summary(self, label: str = "") -> str:
+        name = f"{label}: " if label else ""
+        if self.ok:
+            return f"{name}completed {self.steps_done} steps in {self.wall_time_s:.1f} s"
+        return (f"{name}failed at step {self.event.step} of {self.steps_requested}: {self.event.kind} "
+                f"({self.event.details})")
+
+
+class _Writer:
+    """Appends snapshots to an .traj (ASE Trajectory) or any ase.io text format (extxyz by default)."""
+
+    def __init__(self, path, append: bool):
+        self.path = Path(path)
+        self.traj = self.handle = None
+        if self.path.suffix == ".traj":
+            self.traj = Trajectory(str(self.path), "a" if append else "w")
+        else:
+            self.handle = open(self.path, "a" if append else "w")
+
+    def write(self, atoms: Atoms) -> None:
+        if self.traj is not None:
+            self.traj.write(atoms)
+        else:
+            fmt = "extxyz" if self.path.suffix in (".xyz", ".extxyz", "") else None
+            write(self.handle, atoms, format=fmt)
+            self.handle.flush()
+
+    def close(self) -> None:
+        for f in (self.traj, self.handle):
+            if f is not None:
+                f.close()
+
+
+def _snapshot(atoms: Atoms) -> Atoms:
+    out = atoms.copy()
+    out.calc = SinglePointCalculator(out, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+    return out
+
+
+def _make_dynamics(atoms, ensemble, temperature_K, timestep_fs, friction, thermostat, taut_fs, rng):
+    dt = timestep_fs * units.fs
+    if ensemble == "nve":
+        return VelocityVerlet(atoms, dt)
+    if ensemble == "langevin":
+        return Langevin(atoms, dt, temperature_K=temperature_K, friction=friction / units.fs, fixcm=False, rng=rng)
+    if thermostat == "bussi":
+        return Bussi(atoms, dt, temperature_K=temperature_K, taut=taut_fs * units.fs, rng=rng)
+    return NoseHooverChainNVT(atoms, dt, temperature_K=temperature_K, tdamp=taut_fs * units.fs)
+
+
+def run_md(atoms: Atoms, calc, temperature_K: float, steps: int, timestep_fs: float = 1.0,
+           ensemble: str = "nvt", thermostat: str = "bussi", friction: float = 0.01, taut_fs: float = 100.0,
+           interval: int = 10, trajectory: str | Path | None = None, append: bool = False,
+           keep_frames: bool = True, progress: bool = True, seed: int = 0, init_velocities: str | bool = "auto",
+           fix_com: bool = True, sample_first: bool = True, min_distance: float | None = 1.2,
+           max_energy_jump: float | None = 1.0, max_drift: float | None = 0.05,
+           max_temperature_K: float | None = None, check_interval: int = 1,
+           label: str = "") -> MDResult:
+    """Run ``steps`` MD steps of a copy of ``atoms`` with ``calc``; never raises for model failures.
+
+    ensemble: "nve" (velocity Verlet), "nvt" (``thermostat`` "bussi" — stochastic velocity rescaling — or
+    "nose-hoover" chain, time constant ``taut_fs``) or "langevin" (``friction`` in 1/fs, e.g. 0.01).
+    temperature_K: thermostat target and, for ``init_velocities``, the Maxwell–Boltzmann temperature
+    ("auto": only if the atoms have no velocities; True: always; False: never). Velocities get zero total
+    momentum (and zero angular momentum for clusters); Langevin runs add :class:`ase.constraints.FixCom`
+    when ``fix_com`` (ASE's advice instead of the deprecated ``fixcm``). interval: sampling/frame/trajectory
+    period in steps; trajectory: path (.traj → ASE Trajectory, else extxyz) written as the run goes
+    (``append`` to continue a file); progress: tqdm bar with T and E_pot; seed: RNG seed (velocities,
+    thermostat noise); sample_first: also sample the initial state (step 0).
+
+    Watchdog (every ``check_interval`` steps, None disables a check): non-finite energy/forces/positions;
+    interatomic distance < ``min_distance`` (Å); |ΔE_pot| per atom between checks > ``max_energy_jump``
+    (eV/atom); NVE only: |E_tot − E_tot(0)| per atom > ``max_drift`` (eV/atom); T > ``max_temperature_K``;
+    an exception in the calculator. The first event ends the run and is returned in ``result.event``.
+    """
+    if ensemble not in ENSEMBLES:
+        raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
+    if thermostat not in THERMOSTATS:
+        raise ValueError(f"unknown thermostat {thermostat!r}; choose one of {THERMOSTATS}")
+    if calc is None or not hasattr(calc, "get_potential_energy"):
+        raise TypeError(f"calc must be an ASE calculator, got {type(calc).__name__}")
+    if int(steps) < 0 or int(interval) < 1 or int(check_interval) < 1:
+        raise ValueError(f"need steps ≥ 0, interval ≥ 1 and check_interval ≥ 1 (got {steps}, {interval}, "
+                         f"{check_interval})")
+    for name, value in (("timestep_fs", timestep_fs), ("friction", friction), ("taut_fs", taut_fs)):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    if not temperature_K >= 0:
+        raise ValueError(f"temperature_K must be ≥ 0, got {temperature_K}")
+    if init_velocities not in ("auto", True, False):
+        raise ValueError(f"init_velocities must be 'auto', True or False, got {init_velocities!r}")
+    steps, interval, check_interval = int(steps), int(interval), int(check_interval)
+    rng = np.random.default_rng(seed)
+    atoms = atoms.copy()
+    atoms.calc = calc
+    n = len(atoms)
+    if n == 0:
+        raise ValueError("no atoms")
+    periodic = bool(np.all(atoms.pbc))
+    if init_velocities is True or (init_velocities == "auto" and not np.any(atoms.get_momenta())):
+        thermalize_momenta(atoms, temperature_K, exact_temperature=True, rng=rng)
+        Stationary(atoms)
+        if not periodic and n > 2:
+            ZeroRotation(atoms)
+    if ensemble == "langevin" and fix_com and not any(isinstance(c, FixCom) for c in atoms.constraints):
+        atoms.set_constraint(list(atoms.constraints) + [FixCom()])
+    dyn = _make_dynamics(atoms, ensemble, temperature_K, timestep_fs, friction, thermostat, taut_fs, rng)
+
+    samples = {k: [] for k in MDLog.FIELDS}
+    frames, event = [], None
+    writer = _Writer(trajectory, append) if trajectory is not None else None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc=label or ensemble, unit="step", leave=False)
+    state = {"epot": None, "etot0": None}
+    start = time.perf_counter()
+
+    def sample(step, epot):
+        ekin = atoms.get_kinetic_energy()
+        values = (step, step * timestep_fs, atoms.get_temperature(), epot, ekin, epot + ekin)
+        for k, v in zip(MDLog.FIELDS, values):
+            samples[k].append(float(v))
+        if keep_frames:
+            frames.append(_snapshot(atoms))
+        if writer is not None:
+            writer.write(_snapshot(atoms))
+        if bar is not None:
+            bar.set_postfix(T=f"{values[2]:.0f} K", E=f"{epot / n:.3f} eV/at", refresh=False)
+
+    def check(step) -> MDEvent | None:
+        t = step * timestep_fs
+        epot = atoms.get_potential_energy()
+        forces = atoms.get_forces()
+        if not (np.isfinite(epot) and np.all(np.isfinite(forces)) and np.all(np.isfinite(atoms.positions))):
+            what = [name for name, ok in (("energy", np.isfinite(epot)), ("forces", np.all(np.isfinite(forces))),
+                                          ("positions", np.all(np.isfinite(atoms.positions)))) if not ok]
+            return MDEvent("non_finite", step, t, f"non-finite {', '.join(what)}")
+        if min_distance is not None and n > 1:
+            nl = neighbor_list(atoms, min_distance)
+            if len(nl.i):
+                d = nl.distances()
+                k = int(np.argmin(d))
+                i, j = int(nl.i[k]), int(nl.j[k])
+                return MDEvent("min_distance", step, t,
+                               f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {d[k]:.3f} Å "
+                               f"apart (< {min_distance} Å)", float(d[k]))
+        if max_energy_jump is not None and state["epot"] is not None:
+            jump = abs(epot - state["epot"]) / n
+            if jump > max_energy_jump:
+                return MDEvent("energy_jump", step, t, f"E_pot changed by {jump:.3f} eV/atom since the previous "
+                               f"check (> {max_energy_jump} eV/atom)", jump)
+        state["epot"] = epot
+        etot = epot + atoms.get_kinetic_energy()
+        if state["etot0"] is None:
+            state["etot0"] = etot
+        if ensemble == "nve" and max_drift is not None:
+            drift = abs(etot - state["etot0"]) / n
+            if drift > max_drift:
+                return MDEvent("energy_drift", step, t, f"E_tot drifted by {drift:.4f} eV/atom (> {max_drift} "
+                               f"eV/atom)", drift)
+        if max_temperature_K is not None:
+            temperature = atoms.get_temperature()
+            if temperature > max_temperature_K:
+                return MDEvent("max_temperature", step, t, f"T = {temperature:.0f} K > {max_temperature_K} K",
+                               temperature)
+        return None
+
+    step = 0
+    try:
+        for _ in dyn.irun(steps):
+            step = dyn.nsteps
+            if step % check_interval == 0 or step == steps:
+                event = check(step)
+            if event is None and ((step % interval == 0 and (step > 0 or sample_first)) or step == steps):
+                sample(step, atoms.get_potential_energy())
+            if bar is not None and step > 0:
+                bar.update(1)
+            if event is not None:
+                break
+    except Exception as error:  # a calculator that gives up (SCF failure, NaN positions, …) ends the run
+        tb = traceback.format_exception_only(type(error), error)[-1].strip()
+        event = MDEvent("calculator_error", dyn.nsteps, dyn.nsteps * timestep_fs, tb)
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    if event is not None and event.kind in ("min_distance", "energy_jump", "energy_drift", "max_temperature"):
+        try:  # record the state of the failure (energies are finite here)
+            if not samples["step"] or samples["step"][-1] != event.step:
+                sample(event.step, atoms.get_potential_energy())
+        except Exception:
+            pass
+    log = MDLog(*(np.array(samples[k]) for k in MDLog.FIELDS), n_atoms=n)
+    done = event.step if event is not None else steps
+    return MDResult(atoms, log, frames, event, done, steps, time.perf_counter() - start)
+
+
+def melt_and_equilibrate(atoms: Atoms, calc, T_melt: float, T_target: float, melt_steps: int,
+                         equil_steps: int, timestep_fs: float = 1.0, friction: float = 0.01,
+                         thermostat: str = "bussi", taut_fs: float = 100.0, interval: int = 10,
+                         trajectory: str | Path | None = None, progress: bool = True, seed: int = 0,
+                         **checks) -> MDResult:
+    """Melt with Langevin dynamics at ``T_melt`` (``melt_steps``), then equilibrate with an NVT thermostat
+    (``thermostat`` "bussi" or "nose-hoover", ``taut_fs``) at ``T_target`` (``equil_steps``).
+
+    Both stages go to one ``trajectory`` file. Returns one :class:`MDResult` with the joined log and frames
+    (steps numbered continuously) and ``stages = {"melt": …, "equilibrate": …}``; a watchdog event
+    (``checks``: the watchdog arguments of :func:`run_md`) in the melt stage skips the second stage.
+    """
+    common = dict(timestep_fs=timestep_fs, interval=interval, trajectory=trajectory, progress=progress, **checks)
+    melt = run_md(atoms, calc, T_melt, melt_steps, ensemble="langevin", friction=friction, seed=seed,
+                  label="melt", **common)
+    stages = {"melt": melt}
+    if melt.ok:
+        stages["equilibrate"] = run_md(melt.atoms, calc, T_target, equil_steps, ensemble="nvt",
+                                       thermostat=thermostat, taut_fs=taut_fs, seed=seed + 1, append=True,
+                                       init_velocities=False, sample_first=False, label="equilibrate",
+                                       **common)
+    runs = list(stages.values())
+    event = next((r.event for r in runs if r.event is not None), None)
+    if event is not None and event is not melt.event:
+        event = dataclasses.replace(event, step=event.step + melt_steps,
+                                    time_fs=event.time_fs + melt_steps * timestep_fs)
+    frames = [f for r in runs for f in r.frames]
+    return MDResult(runs[-1].atoms, MDLog.concatenate([r.log for r in runs]), frames, event,
+                    sum(r.steps_done for r in runs), melt_steps + equil_steps,
+                    sum(r.wall_time_s for r in runs), stages)
+
+
+def energy_drift(log: MDLog | MDResult, n_atoms: int | None = None) -> float:
+    """Linear drift of E_tot in meV/atom/ps (least-squares slope over the sampled log); for NVE checks.
+    A :class:`MDResult` or :class:`MDLog` (which knows its n_atoms); ``n_atoms`` overrides."""
+    if isinstance(log, MDResult):
+        log = log.log
+    if isinstance(log, dict):
+        log = MDLog(**{k: np.asarray(log[k]) for k in MDLog.FIELDS}, n_atoms=int(log.get("n_atoms", 0)))
+    n = n_atoms or log.n_atoms
+    if len(log) < 2:
+        raise ValueError("need at least 2 samples to measure a drift")
+    if not n > 0:
+        raise ValueError("n_atoms unknown: pass n_atoms")
+    slope = np.polyfit(log.time_fs * 1e-3, log.energy_total, 1)[0]  # eV/ps
+    return float(slope / n * 1e3)

@@ -1,0 +1,37 @@
+"""Physical properties computed with any ASE calculator (or from stored DFT data) for model comparison.
+
+Modules (one concept each): :mod:`~mliplib.properties.relax` (geometry optimisation),
+:mod:`~mliplib.properties.bulk` (equation of state, lattice parameters, polymorph table),
+:mod:`~mliplib.properties.surfaces` (surface energies), :mod:`~mliplib.properties.vibrations`
+(VDOS from MD, phonon DOS via phonopy, spectrum overlap), :mod:`~mliplib.properties.structure`
+(g(r), coordination numbers, bond angles), :mod:`~mliplib.properties.nanoparticles` (cluster relaxation,
+aligned RMSD, comparison tables), :mod:`~mliplib.properties.tables` (text tables).
+"""
+
+from mliplib.properties.bulk import (DEFAULT_STRAINS, EOSFit, EVCurve, birch_murnaghan, bulk_summary,
+                                     energy_volume_curve, ev_from_frames, fit_eos, lattice_parameters,
+                                     n_formula_units)
+from mliplib.properties.nanoparticles import (ZNO_BOND_CUTOFFS, Alignment, align, aligned_rmsd,
+                                              compare_structures, coordination_histogram, kabsch,
+                                              relax_cluster)
+from mliplib.properties.relax import RelaxLog, relax
+from mliplib.properties.structure import RDF, BondAngles, bond_angle_distribution, coordination_numbers, rdf
+from mliplib.properties.surfaces import (EV_PER_A2_TO_J_PER_M2, SurfaceResult, relaxed_surface_energy,
+                                         surface_area, surface_energy)
+from mliplib.properties.tables import format_table
+from mliplib.properties.vibrations import (THZ_TO_CM1, VDOS, PhononDOS, phonon_displacements, phonon_dos,
+                                           phonon_dos_from_forces, spectrum_overlap, thz_to_cm1,
+                                           velocity_autocorrelation, vdos)
+
+__all__ = [
+    "relax", "RelaxLog",
+    "EOSFit", "EVCurve", "DEFAULT_STRAINS", "birch_murnaghan", "fit_eos", "energy_volume_curve", "ev_from_frames",
+    "lattice_parameters", "n_formula_units", "bulk_summary",
+    "EV_PER_A2_TO_J_PER_M2", "SurfaceResult", "surface_energy", "surface_area", "relaxed_surface_energy",
+    "THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS", "phonon_displacements",
+    "phonon_dos", "phonon_dos_from_forces", "spectrum_overlap",
+    "RDF", "rdf", "coordination_numbers", "BondAngles", "bond_angle_distribution",
+    "ZNO_BOND_CUTOFFS", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
+    "coordination_histogram", "compare_structures",
+    "format_table",
+]

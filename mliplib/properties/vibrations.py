@@ -1,0 +1,273 @@
+"""Vibrational spectra: VDOS from MD velocities (VACF + window + FFT), harmonic phonon DOS via phonopy
+with any ASE calculator (or precomputed forces), and an overlap score between two spectra.
+
+Frequencies are ordinary frequencies ν in THz (not angular); :func:`thz_to_cm1` converts to cm⁻¹.
+Spectra are normalised to unit area, ∫ g(ν) dν = 1 (ν in THz).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+from ase import Atoms
+from scipy.signal import get_window
+
+__all__ = ["THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS",
+           "phonon_displacements", "phonon_dos", "phonon_dos_from_forces", "spectrum_overlap"]
+
+#: 1 THz in cm⁻¹ (1e12 / c, c = 2.99792458e10 cm/s).
+THZ_TO_CM1 = 33.35640951981521
+
+
+def thz_to_cm1(frequencies):
+    """Frequencies ν (THz) → wavenumbers (cm⁻¹)."""
+    return np.asarray(frequencies, float) * THZ_TO_CM1
+
+
+def _velocities_and_masses(trajectory, masses):
+    """(n_frames, n_atoms, 3) velocities and (n_atoms,) weights (ones if unweighted)."""
+    if len(trajectory) and isinstance(trajectory[0], Atoms):
+        v = np.array([a.get_velocities() for a in trajectory])
+        if masses is True:
+            masses = trajectory[0].get_masses()
+    else:
+        v = np.asarray(trajectory, float)
+        if masses is True:
+            raise ValueError("masses=True needs a list of Atoms; give the masses (amu) as an array instead")
+    if v.ndim != 3 or v.shape[2] != 3:
+        raise ValueError(f"velocities must have shape (n_frames, n_atoms, 3), got {v.shape}")
+    if v.shape[0] < 4:
+        raise ValueError(f"need at least 4 frames of velocities, got {v.shape[0]}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("velocities contain NaN or infinite values")
+    if masses is None or masses is False:
+        w = np.ones(v.shape[1])
+    else:
+        w = np.asarray(masses, float).ravel()
+        if w.shape != (v.shape[1],) or np.any(w <= 0):
+            raise ValueError(f"masses must be {v.shape[1]} positive numbers (amu), got shape {w.shape}")
+    return v, w
+
+
+def velocity_autocorrelation(velocities, max_lag: int | None = None, masses=None,
+                             normalize: bool = True) -> np.ndarray:
+    """C(τ) = ⟨Σ_i w_i v_i(t)·v_i(t+τ)⟩_t for τ = 0 … max_lag (frames), averaged over all time origins.
+
+    velocities: (n_frames, n_atoms, 3) array (any unit) or a list of Atoms; masses: None (w = 1), an
+    (n_atoms,) array in amu, or True (the Atoms' masses), giving the kinetic-energy-weighted VACF.
+    max_lag: default n_frames // 2. normalize: divide by C(0). Returns (max_lag + 1,). Computed by FFT
+    (zero-padded, so no wrap-around).
+    """
+    v, w = _velocities_and_masses(velocities, masses)
+    n = v.shape[0]
+    max_lag = n // 2 if max_lag is None else int(max_lag)
+    if not 1 <= max_lag < n:
+        raise ValueError(f"max_lag must be in [1, {n - 1}] frames, got {max_lag}")
+    x = v.reshape(n, -1) * np.repeat(np.sqrt(w), 3)[None, :]
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    spectrum = np.fft.rfft(x, size, axis=0)
+    acf = np.fft.irfft(np.sum(np.abs(spectrum) ** 2, axis=1), size)[:max_lag + 1]
+    acf /= (n - np.arange(max_lag + 1))
+    if normalize:
+        if not acf[0] > 0:
+            raise ValueError("all velocities are zero: the autocorrelation cannot be normalised")
+        acf = acf / acf[0]
+    return acf
+
+
+@dataclasses.dataclass
+class VDOS:
+    """frequencies (n,) THz from 0 to the Nyquist frequency; dos (n,) 1/THz, ∫ dos dν = 1;
+    vacf: the windowed, normalised autocorrelation that was transformed."""
+
+    frequencies: np.ndarray
+    dos: np.ndarray
+    vacf: np.ndarray
+
+    @property
+    def wavenumbers(self) -> np.ndarray:
+        """Frequencies in cm⁻¹."""
+        return thz_to_cm1(self.frequencies)
+
+
+def vdos(trajectory_velocities, timestep_fs: float, masses=None, window: str | None = "hann",
+         max_lag: int | None = None) -> VDOS:
+    """Vibrational density of states from velocities sampled every ``timestep_fs`` fs.
+
+    The VACF (see :func:`velocity_autocorrelation`; ``masses`` for mass weighting) up to ``max_lag`` frames
+    (default n_frames // 2; the resolution is 1 / (2 max_lag · timestep)) is multiplied by the right half
+    of a symmetric ``window`` ("hann", "hamming", "blackman", … any scipy window name, or None), mirrored
+    to negative lags and Fourier transformed. Small negative values left by the windowing are set to 0,
+    then the spectrum is normalised to unit area over ν ≥ 0.
+    """
+    if not timestep_fs > 0:
+        raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
+    acf = velocity_autocorrelation(trajectory_velocities, max_lag=max_lag, masses=masses)
+    lags = len(acf) - 1
+    if window not in (None, "none", "boxcar"):
+        try:
+            acf = acf * get_window(window, 2 * lags + 1, fftbins=False)[lags:]
+        except ValueError as error:
+            raise ValueError(f"unknown window {window!r}: {error}") from None
+    mirrored = np.concatenate([acf, acf[-2:0:-1]])  # lags 0 … L, then −(L−1) … −1
+    spectrum = np.clip(np.fft.rfft(mirrored).real, 0.0, None)
+    frequencies = np.fft.rfftfreq(len(mirrored), d=timestep_fs * 1e-3)  # 1/ps = THz
+    area = np.trapezoid(spectrum, frequencies)
+    return VDOS(frequencies, spectrum / area if area > 0 else spectrum, acf)
+
+
+# ---------------------------------------------------------------------------------------------- phonons
+
+@dataclasses.dataclass
+class PhononDOS:
+    """Harmonic phonon DOS: frequencies (n,) THz; dos (n,) 1/THz, ∫ dos dν = 1 (multiply by
+    ``n_modes`` for states per primitive cell); min/max_frequency (THz) over the q mesh (negative:
+    imaginary modes, a dynamical instability); phonopy: the :class:`phonopy.Phonopy` object (force
+    constants, band structures). No non-analytic (LO–TO) correction is applied."""
+
+    frequencies: np.ndarray
+    dos: np.ndarray
+    min_frequency: float
+    max_frequency: float
+    n_modes: int
+    phonopy: object
+
+
+def _supercell_matrix(supercell) -> np.ndarray:
+    m = np.asarray(supercell, dtype=int)
+    if m.ndim == 0:
+        m = np.eye(3, dtype=int) * int(m)
+    elif m.shape == (3,):
+        m = np.diag(m)
+    if m.shape != (3, 3) or round(abs(np.linalg.det(m))) < 1:
+        raise ValueError(f"supercell must be an integer, 3 integers or a 3×3 integer matrix with det ≥ 1, "
+                         f"got {supercell!r}")
+    return m
+
+
+def _phonopy(atoms: Atoms, supercell, displacement: float, symprec: float):
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    if not (np.all(atoms.pbc) and atoms.cell.rank == 3):
+        raise ValueError("phonons need a bulk cell periodic along x, y and z")
+    if not displacement > 0:
+        raise ValueError(f"displacement must be positive (Å), got {displacement}")
+    unit = PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array,
+                        scaled_positions=atoms.get_scaled_positions(), masses=atoms.get_masses())
+    phonon = Phonopy(unit, supercell_matrix=_supercell_matrix(supercell), primitive_matrix="auto",
+                     symprec=symprec)
+    phonon.generate_displacements(distance=displacement)
+    return phonon
+
+
+def _to_ase(cell) -> Atoms:
+    return Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+
+
+def phonon_displacements(atoms: Atoms, supercell, displacement: float = 0.01,
+                         symprec: float = 1e-5) -> list[Atoms]:
+    """phonopy's symmetry-reduced displaced supercells of ``atoms`` (Å), in phonopy's order — the
+    structures on which forces are needed by :func:`phonon_dos_from_forces`."""
+    phonon = _phonopy(atoms, supercell, displacement, symprec)
+    return [_to_ase(cell) for cell in phonon.supercells_with_displacements]
+
+
+def _dos(phonon, mesh, sigma, freq_pitch) -> PhononDOS:
+    phonon.run_mesh(mesh, is_gamma_center=True)
+    freqs = phonon.mesh.frequencies
+    phonon.run_total_dos(sigma=sigma, freq_pitch=freq_pitch)
+    total = phonon.total_dos
+    f, g = np.asarray(total.frequency_points), np.clip(np.asarray(total.dos), 0.0, None)
+    area = np.trapezoid(g, f)
+    return PhononDOS(f, g / area if area > 0 else g, float(freqs.min()), float(freqs.max()),
+                     int(freqs.shape[1]), phonon)
+
+
+def _match_forces(phonon, frames: Sequence[Atoms], tol: float = 1e-4) -> list[np.ndarray]:
+    """Forces of the frames whose positions equal each of phonopy's displaced supercells (any order)."""
+    forces = []
+    for k, cell in enumerate(phonon.supercells_with_displacements):
+        ref = np.asarray(cell.scaled_positions)
+        found = None
+        for frame in frames:
+            if len(frame) != len(ref):
+                continue
+            d = frame.get_scaled_positions(wrap=False) - ref
+            d -= np.round(d)
+            if np.max(np.abs(d @ np.asarray(cell.cell))) < tol:
+                found = frame
+                break
+        if found is None:
+            raise ValueError(f"no frame matches phonopy's displaced supercell {k} (supercell matrix, "
+                             f"displacement or symprec differ from those used to make the data?)")
+        forces.append(np.array(found.arrays["forces"] if "forces" in found.arrays else found.get_forces(), float))
+    return forces
+
+
+def phonon_dos_from_forces(atoms: Atoms, supercell, displacements_forces, displacement: float = 0.01,
+                           mesh=(20, 20, 20), sigma: float | None = None, freq_pitch: float = 0.05,
+                           symprec: float = 1e-5) -> PhononDOS:
+    """Phonon DOS from forces already computed on :func:`phonon_displacements` (same ``atoms``,
+    ``supercell``, ``displacement``, ``symprec``).
+
+    displacements_forces: one (n_supercell, 3) array (eV/Å) per displaced supercell in phonopy's order,
+    or Atoms frames with forces (``arrays["forces"]`` or a calculator), matched to the displacements by
+    their positions. mesh: q mesh; sigma: Gaussian smearing (THz), None = tetrahedron method;
+    freq_pitch: DOS grid spacing (THz). The q mesh is Γ-centred.
+    """
+    phonon = _phonopy(atoms, supercell, displacement, symprec)
+    n_disp = len(phonon.supercells_with_displacements)
+    items = list(displacements_forces)
+    if items and isinstance(items[0], Atoms):
+        forces = _match_forces(phonon, items)
+    else:
+        forces = [np.asarray(f, float) for f in items]
+    n_sc = len(phonon.supercell)
+    if len(forces) != n_disp or any(f.shape != (n_sc, 3) for f in forces):
+        raise ValueError(f"expected {n_disp} force arrays of shape ({n_sc}, 3), got {len(forces)} with shapes "
+                         f"{sorted({f.shape for f in forces})}")
+    if not all(np.all(np.isfinite(f)) for f in forces):
+        raise ValueError("forces contain NaN or infinite values")
+    phonon.forces = np.array(forces)
+    phonon.produce_force_constants(show_drift=False)
+    return _dos(phonon, mesh, sigma, freq_pitch)
+
+
+def phonon_dos(atoms: Atoms, calc, supercell, displacement: float = 0.01, mesh=(20, 20, 20),
+               sigma: float | None = None, freq_pitch: float = 0.05, symprec: float = 1e-5) -> PhononDOS:
+    """Harmonic phonon DOS of ``atoms`` (relax it first) by finite displacements (Å) in a ``supercell``
+    (int, 3 ints or 3×3), forces from any ASE calculator. See :func:`phonon_dos_from_forces`."""
+    forces = []
+    for cell in phonon_displacements(atoms, supercell, displacement, symprec):
+        cell.calc = calc
+        forces.append(np.array(cell.get_forces()))
+    return phonon_dos_from_forces(atoms, supercell, forces, displacement, mesh, sigma, freq_pitch, symprec)
+
+
+def spectrum_overlap(frequencies, g1, g2, frequencies2=None) -> float:
+    """Overlap of two spectra: S = 1 − ½ ∫ |ĝ1(ν) − ĝ2(ν)| dν, with ĝ = max(g, 0) / ∫ max(g, 0) dν.
+
+    1 for identical shapes, 0 for spectra with disjoint support (½ × the L1 distance of two probability
+    densities lies in [0, 1]). g2 may be given on its own grid ``frequencies2``; it is then linearly
+    interpolated onto ``frequencies`` (zero outside its range). Trapezoidal integration; clipped to [0, 1].
+    """
+    f = np.asarray(frequencies, float)
+    a = np.clip(np.asarray(g1, float), 0.0, None)
+    b = np.clip(np.asarray(g2, float), 0.0, None)
+    if frequencies2 is not None:
+        f2 = np.asarray(frequencies2, float)
+        if f2.shape != b.shape:
+            raise ValueError(f"frequencies2 and g2 differ in shape ({f2.shape} vs {b.shape})")
+        b = np.interp(f, f2, b, left=0.0, right=0.0)
+    if not (f.shape == a.shape == b.shape) or f.ndim != 1 or len(f) < 2:
+        raise ValueError(f"frequencies, g1 and g2 must be 1-D of equal length ≥ 2, got {f.shape}, {a.shape}, "
+                         f"{b.shape}")
+    if np.any(np.diff(f) <= 0):
+        raise ValueError("frequencies must be strictly increasing")
+    na, nb = np.trapezoid(a, f), np.trapezoid(b, f)
+    if not (na > 0 and nb > 0):
+        raise ValueError("a spectrum has zero area on this frequency grid")
+    return float(np.clip(1.0 - 0.5 * np.trapezoid(np.abs(a / na - b / nb), f), 0.0, 1.0))
