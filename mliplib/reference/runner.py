@@ -238,11 +238,13 @@ def runnable(task: Task, store: Store) -> bool:
     return all((store.root / step["file"]).exists() for step in task.recipe if step["op"] == "frame")
 
 
-def work(store: Store, max_priority: int | None = None, only: str | None = None, log=sys.stdout) -> int:
-    """Worker loop: run pending tasks in priority order until none is left; returns tasks completed."""
+def work(store: Store, max_priority: int | None = None, only: str | None = None, log=sys.stdout,
+         tasks: list[Task] | None = None) -> int:
+    """Worker loop: run pending tasks (default: the whole plan) in priority order until none is left;
+    returns the number of tasks completed."""
     completed = 0
     while True:
-        todo = [t for t in pending(store) if (max_priority is None or t.priority <= max_priority)
+        todo = [t for t in pending(store, tasks) if (max_priority is None or t.priority <= max_priority)
                 and (only is None or t.name.startswith(only)) and runnable(t, store)]
         task = next((t for t in todo if store.claim(t)), None)
         if task is None:
@@ -254,7 +256,7 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
             store.append(task.dataset, frames)
             completed += 1
             left = len(todo) - 1
-            eta = sum(estimated_seconds(t, store.root, store.settings) for t in todo[1:]) / 2
+            eta = np.nansum([estimated_seconds(t, store.root, store.settings) for t in todo[1:]]) / 2
             print(f"[{time.strftime('%H:%M:%S')}] done  {task.name}: {len(frames)} frame(s), "
                   f"{time.perf_counter() - start:.0f} s; {left} tasks left in this selection, "
                   f"≈{eta / 3600:.1f} h with 2 workers (rough)", file=log, flush=True)

@@ -1,0 +1,107 @@
+"""The DFT pipeline end to end with a real GPAW calculation (seconds), and the shipped-data loader."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mliplib.datasets import DATA_ROOT, load_zno
+from mliplib.reference.engine import DFTSettings, kpoint_mesh, single_point
+from mliplib.reference.plan import Task, all_tasks
+from mliplib.reference.recipes import build
+from mliplib.reference.runner import Store, work
+from mliplib.reference.structures import POLYMORPHS, polymorph
+
+gpaw = pytest.importorskip("gpaw", reason="GPAW is installed by `make test` (make dft)")
+
+CHEAP = DFTSettings(ecut=250.0, kpt_density=1.0)
+SHEAR = [[0, 0, 0], [0, 0, 0.02], [0, 0.02, 0]]  # ε_yz = +2 %
+RECIPE = ({"op": "polymorph", "name": "rocksalt"}, {"op": "strain", "strain": SHEAR},
+          {"op": "rattle", "sigma": 0.05, "seed": 1})
+
+
+def test_gpaw_single_point_units_and_signs():
+    """Forces are −dE/dx of the free energy (finite difference on one coordinate, eV/Å), and a positive
+    shear strain ε_yz gives a positive σ_yz (ASE sign; off-diagonal, so free of the isotropic Pulay
+    stress that a low cutoff adds to the diagonal)."""
+    atoms = build(list(RECIPE))
+    result = single_point(atoms, CHEAP)
+    h = 0.005
+    energies = []
+    for sign in (1, -1):
+        moved = atoms.copy()
+        moved.positions[0, 2] += sign * h
+        energies.append(single_point(moved, CHEAP)["energy"])
+    fd_force = -(energies[0] - energies[1]) / (2 * h)
+    assert result["forces"][0, 2] == pytest.approx(fd_force, abs=0.02)
+    assert np.abs(result["forces"].sum(axis=0)).max() < 0.05  # momentum conservation
+    assert result["stress"].shape == (6,)
+    assert result["stress"][3] > 0.002  # eV/Å³ (0.3 GPa); C44 ≈ 50–100 GPa gives ~2 GPa here
+    assert np.isfinite(result["energy"]) and result["wall_time_s"] > 0
+
+
+def test_runner_appends_labels_and_manifest(tmp_path):
+    """A task runs once, lands in <dataset>.extxyz with provenance, the manifest checksums it, the
+    loader reads it back with energies, forces and stress, and a rerun skips it."""
+    task = Task("convergence/test/cscl", "convergence", "test_cscl", RECIPE, 0,
+                settings={"ecut": 250.0, "kpt_density": 1.0})
+    store = Store(tmp_path, DFTSettings())
+    assert work(store, tasks=[task]) == 1
+    assert work(store, tasks=[task]) == 0
+    (frame,) = load_zno("convergence", root=tmp_path)
+    assert frame.info["task"] == task.name and frame.info["config_type"] == "test_cscl"
+    assert json.loads(frame.info["recipe"]) == list(RECIPE)
+    assert frame.arrays["forces"].shape == (2, 3) and frame.info["stress"].shape == (6,)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["engine"].startswith("gpaw") and manifest["files"]["convergence.extxyz"]["frames"] == 1
+    # a changed file is refused
+    with open(tmp_path / "convergence.extxyz", "a") as handle:
+        handle.write("\n")
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_zno("convergence", root=tmp_path)
+
+
+def test_plan_is_buildable_and_unique():
+    tasks = all_tasks()
+    assert len({t.name for t in tasks}) == len(tasks)
+    for t in tasks:
+        if not any(step["op"] == "frame" for step in t.recipe):
+            atoms = build(list(t.recipe))
+            assert len(atoms) > 0 and np.sum(atoms.numbers == 30) == np.sum(atoms.numbers == 8), t.name
+
+
+def test_kpoint_density_and_polymorph_coordination():
+    from ase.neighborlist import neighbor_list
+    assert kpoint_mesh(polymorph("wurtzite"), 3.0) == (7, 7, 4)
+    cluster = build([{"op": "ring_cluster", "n_formula": 3}, {"op": "box", "vacuum": 4.0}])
+    assert kpoint_mesh(cluster, 3.0) == (1, 1, 1)
+    expected = {"wurtzite": 4, "zincblende": 4, "rocksalt": 6, "cscl": 8, "hbn": 5, "bct": 4}
+    for phase in POLYMORPHS:
+        atoms = polymorph(phase)
+        i = neighbor_list("i", atoms, 2.45)
+        assert set(np.bincount(i, minlength=len(atoms))) == {expected[phase]}, phase
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "train.extxyz").exists(), reason="training data not generated yet")
+def test_shipped_training_data():
+    train, test = load_zno("train"), load_zno("test")
+    assert len(train) > 0
+    names = {a.info["task"] for a in train}
+    assert names.isdisjoint({a.info["task"] for a in test})
+    for atoms in train + test:
+        assert np.isfinite(atoms.info["energy"])
+        assert atoms.arrays["forces"].shape == (len(atoms), 3)
+        assert atoms.info["stress"].shape == (6,)
+        assert -5.5 < atoms.info["energy"] / len(atoms) < -3.0  # eV/atom, PAW reference energies
+
+
+def test_loader_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown split"):
+        load_zno("validation")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_zno("liquid", root=tmp_path)
+    if (DATA_ROOT / "convergence.extxyz").exists():
+        shutil.copy(DATA_ROOT / "convergence.extxyz", tmp_path)
+        with pytest.raises(FileNotFoundError, match="manifest"):
+            load_zno("convergence", root=tmp_path)
