@@ -26,7 +26,7 @@ class DFTSettings:
     mode: str = "pw"
     xc: str = "PBE"
     ecut: float = 800.0
-    kpt_density: float = 3.0
+    kpt_density: float = 2.5
     smearing: float = 0.05
     setups: str = "paw (gpaw-data)"
     compute_stress: bool = True

@@ -71,7 +71,7 @@ def convergence_tasks() -> list[Task]:
     liquid = [{"op": "liquid", "n_formula": 16, "density": LIQUID_DENSITY, "seed": 0}]
     for density in (2.0, 3.0):
         tasks.append(_task(f"convergence/random32/k{density}", "convergence", "convergence_disordered",
-                           liquid, 1, settings={"ecut": 800, "kpt_density": density}))
+                           liquid, 3, settings={"ecut": 800, "kpt_density": density}))
     return tasks
 
 
