@@ -4,17 +4,38 @@
 ``Pairs(i, j, shifts, vectors)`` with r_ij = r_j − r_i + shifts @ cell and |r_ij| < cutoff.
 Cutoffs larger than the cell are fine (many images); isolated systems need no cell at all.
 :class:`NeighborList` adds a skin for MD: the list is rebuilt only when an atom moved more than skin/2.
+
+How the cell list works (``engine="mliplib"``, the default):
+
+1. a *search cell* is chosen: the real cell vectors along periodic axes, and along the other axes
+   orthogonal vectors spanning the atoms (so isolated clusters and slabs need no cell);
+2. atoms are wrapped into the cell along periodic axes (the integer wraps are added back to the
+   shifts) and counting-sorted into a grid of bins about cutoff/2 wide (distance between opposite bin
+   faces ≥ cutoff/``BIN_DIVISIONS``), so that the atoms of a bin are contiguous in memory;
+3. each bin scans the bins within ``reach`` (per axis: enough bins to cover the cutoff, more than one
+   cell's worth when the cutoff exceeds the cell) as a few contiguous runs of atoms, each with one image
+   shift;
+4. a first pass counts the neighbours of every atom, the output arrays are allocated once (by numpy,
+   which asks the kernel for huge pages), and a second pass writes them in CSR order.
+
+``engine="vesin"`` uses the C++ library `vesin` (optional dependency) and reorders its output into the
+same CSR order; see ``benchmarks/neighbors.py`` for the comparison.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from ase import Atoms
 from numba import njit, prange
 
 MAX_BINS_PER_ATOM = 4  # caps the bin grid of sparse (e.g. isolated) systems
+BIN_DIVISIONS = 2  # bins ≥ cutoff/2 wide, 5×5×5 scanned: 15.6 rc³ searched instead of 27 rc³ with cutoff-wide bins
+PARALLEL_MIN_ATOMS = 20_000  # below this, threads cost more than they save (measured in benchmarks/neighbors.py)
+ENGINES = ("mliplib", "vesin")
+DEFAULT_ENGINE = "mliplib"  # fastest in benchmarks/neighbors.py (see benchmarks/README.md)
 
 
 class Pairs(NamedTuple):
@@ -53,6 +74,20 @@ def check_atoms(atoms: Atoms) -> None:
                              f"along those directions")
 
 
+def _check_cutoff(cutoff) -> float:
+    cutoff = float(cutoff)
+    if not cutoff > 0 or not np.isfinite(cutoff):
+        raise ValueError(f"cutoff must be a positive finite length in Å, got {cutoff}")
+    return cutoff
+
+
+def _check_engine(engine) -> str:
+    engine = DEFAULT_ENGINE if engine is None else engine
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    return engine
+
+
 def _search_cell(atoms: Atoms, cutoff: float):
     """Cell used for binning: the real vectors along periodic axes, orthogonal boxes spanning the atoms
     along the others. Returns (matrix (3,3) rows, origin (3,))."""
@@ -73,60 +108,99 @@ def _search_cell(atoms: Atoms, cutoff: float):
     for axis, direction in zip(np.flatnonzero(~pbc), free):
         proj = positions @ direction
         lo, hi = proj.min(), proj.max()
-        matrix[axis] = direction * max(hi - lo + 1e-6, cutoff)
+        matrix[axis] = direction * max((hi - lo) * (1 + 1e-9) + 1e-6, cutoff)
         origin += direction * lo
     return matrix, origin
 
 
-def neighbor_list(atoms: Atoms, cutoff: float) -> Pairs:
+def _grid(matrix: np.ndarray, cutoff: float, n_atoms: int):
+    """Bins per axis and how many bins to scan each way. Returns (inverse, n_bins, reach)."""
+    inverse = np.linalg.inv(matrix)
+    plane = 1.0 / np.linalg.norm(inverse, axis=0)  # distance between opposite faces, per axis
+    # the margin keeps bins ≥ cutoff/BIN_DIVISIONS wide despite rounding, so reach stays BIN_DIVISIONS
+    n_bins = np.maximum(1, np.floor(plane * BIN_DIVISIONS / (cutoff * (1 + 1e-9)))).astype(np.int64)
+    while np.prod(n_bins.astype(float)) > MAX_BINS_PER_ATOM * n_atoms and n_bins.max() > 1:
+        axis = np.argmax(n_bins)  # coarsen the finest axis only: sparse along one axis ≠ sparse along all
+        n_bins[axis] = max(1, n_bins[axis] // 2)
+    # a neighbour within the cutoff is at most cutoff / plane cells, i.e. ceil(cutoff * n_bins / plane)
+    # bins, away along each axis; the tiny factor only errs on the safe side
+    reach = np.ceil(cutoff * n_bins / plane * (1 + 1e-12)).astype(np.int64)
+    return inverse, n_bins, reach
+
+
+def neighbor_list(atoms: Atoms, cutoff: float, engine: str | None = None) -> Pairs:
     """All pairs with |r_ij| < ``cutoff`` (Å), both directions, i ascending.
 
     Periodic along ``atoms.pbc`` only; triclinic cells, cutoffs larger than the cell and isolated
     clusters are handled. Raises ValueError for NaN/inf positions, a non-positive cutoff or a
-    zero-volume cell along a periodic direction.
+    zero-volume cell along a periodic direction. ``engine``: ``"mliplib"`` (this module's Numba cell
+    list) or ``"vesin"`` (optional C++ library); both give the same pairs in CSR order (i ascending;
+    the order of j within a row differs). Default: :data:`DEFAULT_ENGINE`.
     """
-    cutoff = float(cutoff)
-    if not cutoff > 0 or not np.isfinite(cutoff):
-        raise ValueError(f"cutoff must be a positive finite length in Å, got {cutoff}")
+    cutoff = _check_cutoff(cutoff)
+    engine = _check_engine(engine)
     check_atoms(atoms)
     n = len(atoms)
     if n == 0:
         empty = np.zeros(0, np.int64)
-        return Pairs(empty, empty, np.zeros((0, 3), np.int64), np.zeros((0, 3)))
+        return Pairs(empty, empty.copy(), np.zeros((0, 3), np.int64), np.zeros((0, 3)))
+    if engine == "vesin":
+        return _vesin_pairs(atoms, cutoff)
     pbc = np.asarray(atoms.pbc, dtype=np.bool_)
+    positions = np.ascontiguousarray(atoms.positions, dtype=np.float64)
+    cell = np.ascontiguousarray(atoms.cell.array, dtype=np.float64)
     matrix, origin = _search_cell(atoms, cutoff)
-    inverse = np.linalg.inv(matrix)
-    frac = (atoms.positions - origin) @ inverse
-    wrap = np.where(pbc, np.floor(frac), 0.0)
-    frac = frac - wrap
-    plane = 1.0 / np.linalg.norm(inverse, axis=0)  # distance between opposite faces, per axis
-    n_bins = np.maximum(1, np.floor(plane / cutoff)).astype(np.int64)
-    while np.prod(n_bins) > MAX_BINS_PER_ATOM * n and n_bins.max() > 1:
-        n_bins = np.maximum(1, n_bins // 2)
-    reach = np.ceil(cutoff * n_bins / plane).astype(np.int64)
-    i, j, shifts = _cell_list_pairs(frac, matrix, pbc, n_bins, reach, cutoff)
-    shifts += wrap.astype(np.int64)[i] - wrap.astype(np.int64)[j]
-    vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
+    inverse, n_bins, reach = _grid(matrix, cutoff, n)
+    start, order, xs, ys, zs, wraps = _bin_atoms(positions, cell, inverse, origin, pbc, n_bins)
+    parallel = n >= PARALLEL_MIN_ATOMS and numba.get_num_threads() > 1
+    n_chunks = min(len(start) - 1, 64 * numba.get_num_threads()) if parallel else 1
+    count = _count_parallel if parallel else _count_serial
+    fill = _fill_parallel if parallel else _fill_serial
+    counts = np.empty(n, np.int64)
+    count(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, counts)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    n_pairs = int(offsets[-1])
+    # allocated by numpy, not inside Numba: numpy asks for transparent huge pages, which makes the first
+    # touch of these (often 100 MB+) arrays several times cheaper
+    i = np.empty(n_pairs, np.int64)
+    j = np.empty(n_pairs, np.int64)
+    shifts = np.empty((n_pairs, 3), np.int64)
+    vectors = np.empty((n_pairs, 3), np.float64)
+    fill(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, offsets,
+         i, j, shifts, vectors)
     return Pairs(i, j, shifts, vectors)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Numba kernels
+
+
 @njit(cache=True)
-def _bin_of(frac, n_bins):
-    b = np.empty(3, np.int64)
-    for k in range(3):
-        x = int(np.floor(frac[k] * n_bins[k]))
-        b[k] = min(max(x, 0), n_bins[k] - 1)
-    return b
+def _bin_atoms(positions, cell, inverse, origin, pbc, n_bins):
+    """Wrap atoms into the cell along periodic axes and counting-sort them by bin.
 
-
-@njit(cache=True, parallel=True)
-def _cell_list_pairs(frac, matrix, pbc, n_bins, reach, cutoff):
-    n = frac.shape[0]
-    n_cells = n_bins[0] * n_bins[1] * n_bins[2]
+    Returns start (n_cells + 1,) (atoms of bin c are sorted slots start[c]:start[c+1]), order (n,)
+    (original index of each slot), xs, ys, zs (n,) wrapped Cartesian positions by slot and wraps (n, 3)
+    (integer cell offsets removed by wrapping, by slot: position = wrapped + wraps @ cell).
+    """
+    n = positions.shape[0]
+    n0, n1, n2 = n_bins[0], n_bins[1], n_bins[2]
+    n_cells = n0 * n1 * n2
+    wrap = np.zeros((n, 3), np.int64)
     atom_bin = np.empty(n, np.int64)
+    bins = np.empty(3, np.int64)
     for a in range(n):
-        b = _bin_of(frac[a], n_bins)
-        atom_bin[a] = (b[0] * n_bins[1] + b[1]) * n_bins[2] + b[2]
+        for k in range(3):
+            f = ((positions[a, 0] - origin[0]) * inverse[0, k] + (positions[a, 1] - origin[1]) * inverse[1, k]
+                 + (positions[a, 2] - origin[2]) * inverse[2, k])
+            if pbc[k]:
+                w = np.floor(f)
+                f -= w
+                wrap[a, k] = np.int64(w)
+            b = np.int64(np.floor(f * n_bins[k]))  # rounding or a non-periodic edge: clamp
+            bins[k] = min(max(b, 0), n_bins[k] - 1)
+        atom_bin[a] = (bins[0] * n1 + bins[1]) * n2 + bins[2]
     start = np.zeros(n_cells + 1, np.int64)
     for a in range(n):
         start[atom_bin[a] + 1] += 1
@@ -137,67 +211,275 @@ def _cell_list_pairs(frac, matrix, pbc, n_bins, reach, cutoff):
     for a in range(n):
         order[fill[atom_bin[a]]] = a
         fill[atom_bin[a]] += 1
-    cart = frac @ matrix
-    cut2 = cutoff * cutoff
-    counts = np.zeros(n, np.int64)
-    for a in prange(n):
-        counts[a] = _visit(a, frac, cart, matrix, pbc, n_bins, reach, start, order, cut2,
-                           np.empty(0, np.int64), np.empty((0, 3), np.int64), 0, False)
-    offsets = np.zeros(n + 1, np.int64)
-    for a in range(n):
-        offsets[a + 1] = offsets[a] + counts[a]
-    j_out = np.empty(offsets[n], np.int64)
-    s_out = np.empty((offsets[n], 3), np.int64)
-    i_out = np.empty(offsets[n], np.int64)
-    for a in prange(n):
-        _visit(a, frac, cart, matrix, pbc, n_bins, reach, start, order, cut2, j_out, s_out, offsets[a], True)
-        for p in range(offsets[a], offsets[a + 1]):
-            i_out[p] = a
-    return i_out, j_out, s_out
+    xs = np.empty(n)
+    ys = np.empty(n)
+    zs = np.empty(n)
+    wraps = np.empty((n, 3), np.int64)
+    for q in range(n):
+        a = order[q]
+        w0, w1, w2 = wrap[a, 0], wrap[a, 1], wrap[a, 2]
+        xs[q] = positions[a, 0] - (w0 * cell[0, 0] + w1 * cell[1, 0] + w2 * cell[2, 0])
+        ys[q] = positions[a, 1] - (w0 * cell[0, 1] + w1 * cell[1, 1] + w2 * cell[2, 1])
+        zs[q] = positions[a, 2] - (w0 * cell[0, 2] + w1 * cell[1, 2] + w2 * cell[2, 2])
+        wraps[q, 0] = w0
+        wraps[q, 1] = w1
+        wraps[q, 2] = w2
+    return start, order, xs, ys, zs, wraps
 
 
 @njit(cache=True)
-def _visit(a, frac, cart, matrix, pbc, n_bins, reach, start, order, cut2, j_out, s_out, first, write):
-    """Count (write=False) or store (write=True, from index ``first``) the neighbours of atom a."""
-    home = _bin_of(frac[a], n_bins)
-    count = 0
-    shift = np.empty(3, np.int64)
-    nb = np.empty(3, np.int64)
+def _segments(c, n_bins, reach, pbc, cell, start, seg_lo, seg_hi, seg_shift, seg_vec):
+    """Atoms to scan around home bin c: runs of sorted slots seg_lo[s]:seg_hi[s], each with one image
+    shift seg_shift[s] (integer) / seg_vec[s] (Å). Bins adjacent along the last axis with the same
+    shift are merged into one run. Returns the number of runs."""
+    n0, n1, n2 = n_bins[0], n_bins[1], n_bins[2]
+    h0 = c // (n1 * n2)
+    h1 = (c // n2) % n1
+    h2 = c % n2
+    n_seg = 0
     for d0 in range(-reach[0], reach[0] + 1):
+        t0 = h0 + d0
+        if pbc[0]:
+            s0 = t0 // n0
+            b0 = t0 - s0 * n0
+        elif t0 < 0 or t0 >= n0:
+            continue
+        else:
+            s0 = 0
+            b0 = t0
         for d1 in range(-reach[1], reach[1] + 1):
+            t1 = h1 + d1
+            if pbc[1]:
+                s1 = t1 // n1
+                b1 = t1 - s1 * n1
+            elif t1 < 0 or t1 >= n1:
+                continue
+            else:
+                s1 = 0
+                b1 = t1
+            row = (b0 * n1 + b1) * n2
+            row_first = n_seg
             for d2 in range(-reach[2], reach[2] + 1):
-                ok = True
-                for k, d in enumerate((d0, d1, d2)):
-                    t = home[k] + d
-                    if pbc[k]:
-                        shift[k] = t // n_bins[k]
-                        nb[k] = t - shift[k] * n_bins[k]
-                    elif t < 0 or t >= n_bins[k]:
-                        ok = False
-                    else:
-                        shift[k] = 0
-                        nb[k] = t
-                if not ok:
+                t2 = h2 + d2
+                if pbc[2]:
+                    s2 = t2 // n2
+                    b2 = t2 - s2 * n2
+                elif t2 < 0 or t2 >= n2:
                     continue
-                dx = shift[0] * matrix[0, 0] + shift[1] * matrix[1, 0] + shift[2] * matrix[2, 0]
-                dy = shift[0] * matrix[0, 1] + shift[1] * matrix[1, 1] + shift[2] * matrix[2, 1]
-                dz = shift[0] * matrix[0, 2] + shift[1] * matrix[1, 2] + shift[2] * matrix[2, 2]
-                c = (nb[0] * n_bins[1] + nb[1]) * n_bins[2] + nb[2]
-                for q in range(start[c], start[c + 1]):
-                    b = order[q]
-                    if b == a and shift[0] == 0 and shift[1] == 0 and shift[2] == 0:
-                        continue
-                    vx = cart[b, 0] + dx - cart[a, 0]
-                    vy = cart[b, 1] + dy - cart[a, 1]
-                    vz = cart[b, 2] + dz - cart[a, 2]
-                    if vx * vx + vy * vy + vz * vz < cut2:
-                        if write:
-                            j_out[first + count] = b
-                            s_out[first + count, 0] = shift[0]
-                            s_out[first + count, 1] = shift[1]
-                            s_out[first + count, 2] = shift[2]
-                        count += 1
-    return count
+                else:
+                    s2 = 0
+                    b2 = t2
+                lo = start[row + b2]
+                hi = start[row + b2 + 1]
+                if hi == lo:
+                    continue
+                last = n_seg - 1
+                if n_seg > row_first and seg_shift[last, 2] == s2 and seg_hi[last] == lo:
+                    seg_hi[last] = hi
+                    continue
+                seg_lo[n_seg] = lo
+                seg_hi[n_seg] = hi
+                seg_shift[n_seg, 0] = s0
+                seg_shift[n_seg, 1] = s1
+                seg_shift[n_seg, 2] = s2
+                for k in range(3):
+                    seg_vec[n_seg, k] = s0 * cell[0, k] + s1 * cell[1, k] + s2 * cell[2, k]
+                n_seg += 1
+    return n_seg
+
+
+@njit(cache=True)
+def _gather(c, n_bins, reach, pbc, cell, start, order, xs, ys, zs, wraps, work):
+    """Candidates of home bin c, copied contiguously with their image shift applied: positions
+    (cx, cy, cz), original index cj, shift cs (image shift minus the candidate's own wrap) and czero
+    (True when the image shift is zero, where the home atom itself is found). Grows the buffers in
+    ``work`` when needed; returns (number of candidates, work)."""
+    seg_lo, seg_hi, seg_shift, seg_vec, cx, cy, cz, cj, cs, czero = work
+    ns = _segments(c, n_bins, reach, pbc, cell, start, seg_lo, seg_hi, seg_shift, seg_vec)
+    total = 0
+    for s in range(ns):
+        total += seg_hi[s] - seg_lo[s]
+    if total > cx.shape[0]:
+        size = 2 * total
+        cx, cy, cz = np.empty(size), np.empty(size), np.empty(size)
+        cj, cs, czero = np.empty(size, np.int64), np.empty((size, 3), np.int64), np.empty(size, np.bool_)
+        work = (seg_lo, seg_hi, seg_shift, seg_vec, cx, cy, cz, cj, cs, czero)
+    m = 0
+    for s in range(ns):
+        vx, vy, vz = seg_vec[s, 0], seg_vec[s, 1], seg_vec[s, 2]
+        s0, s1, s2 = seg_shift[s, 0], seg_shift[s, 1], seg_shift[s, 2]
+        zero = s0 == 0 and s1 == 0 and s2 == 0
+        for q in range(seg_lo[s], seg_hi[s]):
+            cx[m] = xs[q] + vx
+            cy[m] = ys[q] + vy
+            cz[m] = zs[q] + vz
+            cj[m] = order[q]
+            cs[m, 0] = s0 - wraps[q, 0]
+            cs[m, 1] = s1 - wraps[q, 1]
+            cs[m, 2] = s2 - wraps[q, 2]
+            czero[m] = zero
+            m += 1
+    return total, work
+
+
+@njit(cache=True)
+def _work_buffers(reach):
+    max_seg = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
+    return (np.empty(max_seg, np.int64), np.empty(max_seg, np.int64), np.empty((max_seg, 3), np.int64),
+            np.empty((max_seg, 3)), np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64),
+            np.empty((0, 3), np.int64), np.empty(0, np.bool_))
+
+
+@njit(cache=True)
+def _count_chunk(k, n_chunks, start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, counts):
+    n_cells = start.shape[0] - 1
+    work = _work_buffers(reach)
+    cut2 = cutoff * cutoff
+    for c in range(k * n_cells // n_chunks, (k + 1) * n_cells // n_chunks):
+        if start[c] == start[c + 1]:
+            continue
+        n_cand, work = _gather(c, n_bins, reach, pbc, cell, start, order, xs, ys, zs, wraps, work)
+        cx, cy, cz = work[4], work[5], work[6]
+        for qa in range(start[c], start[c + 1]):
+            xa, ya, za = xs[qa], ys[qa], zs[qa]
+            count = -1  # the atom itself is always a candidate, at distance exactly 0
+            for m in range(n_cand):
+                dx = cx[m] - xa
+                dy = cy[m] - ya
+                dz = cz[m] - za
+                count += dx * dx + dy * dy + dz * dz < cut2
+            counts[order[qa]] = count
+
+
+@njit(cache=True)
+def _fill_chunk(k, n_chunks, start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, offsets,
+                i_out, j_out, s_out, v_out):
+    n_cells = start.shape[0] - 1
+    work = _work_buffers(reach)
+    hits = np.empty(0, np.int64)
+    d2 = np.empty(0)
+    cut2 = cutoff * cutoff
+    for c in range(k * n_cells // n_chunks, (k + 1) * n_cells // n_chunks):
+        if start[c] == start[c + 1]:
+            continue
+        n_cand, work = _gather(c, n_bins, reach, pbc, cell, start, order, xs, ys, zs, wraps, work)
+        cx, cy, cz, cj, cs, czero = work[4], work[5], work[6], work[7], work[8], work[9]
+        if hits.shape[0] < n_cand:
+            hits = np.empty(cx.shape[0], np.int64)
+            d2 = np.empty(cx.shape[0])
+        for qa in range(start[c], start[c + 1]):
+            xa, ya, za = xs[qa], ys[qa], zs[qa]
+            # 1) the same test as in _count_chunk, compressed without a data-dependent branch
+            for m in range(n_cand):
+                dx = cx[m] - xa
+                dy = cy[m] - ya
+                dz = cz[m] - za
+                d2[m] = dx * dx + dy * dy + dz * dz
+            n_hits = 0
+            for m in range(n_cand):
+                hits[n_hits] = m
+                n_hits += d2[m] < cut2
+            # 2) the row of atom a
+            a = order[qa]
+            p = offsets[a]
+            end = offsets[a + 1]
+            wa0, wa1, wa2 = wraps[qa, 0], wraps[qa, 1], wraps[qa, 2]
+            for h in range(n_hits):
+                m = hits[h]
+                if cj[m] == a and czero[m]:
+                    continue  # the atom itself
+                if p == end:  # cannot happen (same test as the count); guards memory all the same
+                    break
+                j_out[p] = cj[m]
+                # image shift between the wrapped atoms, corrected for the wrapping of both
+                s_out[p, 0] = cs[m, 0] + wa0
+                s_out[p, 1] = cs[m, 1] + wa1
+                s_out[p, 2] = cs[m, 2] + wa2
+                v_out[p, 0] = cx[m] - xa
+                v_out[p, 1] = cy[m] - ya
+                v_out[p, 2] = cz[m] - za
+                i_out[p] = a
+                p += 1
+
+
+@njit(cache=True)
+def _count_serial(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, counts):
+    for k in range(n_chunks):
+        _count_chunk(k, n_chunks, start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, counts)
+
+
+@njit(cache=True, parallel=True)
+def _count_parallel(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, counts):
+    for k in prange(n_chunks):
+        _count_chunk(k, n_chunks, start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, counts)
+
+
+@njit(cache=True)
+def _fill_serial(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, offsets,
+                 i_out, j_out, s_out, v_out):
+    for k in range(n_chunks):
+        _fill_chunk(k, n_chunks, start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, offsets,
+                    i_out, j_out, s_out, v_out)
+
+
+@njit(cache=True, parallel=True)
+def _fill_parallel(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, offsets,
+                   i_out, j_out, s_out, v_out):
+    for k in prange(n_chunks):
+        _fill_chunk(k, n_chunks, start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, offsets,
+                    i_out, j_out, s_out, v_out)
+
+
+@njit(cache=True)
+def _pair_vectors(positions, cell, i, j, shifts):
+    """r_ij = r_j − r_i + shifts @ cell (numpy's tiny (n,3)@(3,3) matmul can be slow under load)."""
+    out = np.empty((i.shape[0], 3))
+    for p in range(i.shape[0]):
+        a, b = i[p], j[p]
+        s0, s1, s2 = shifts[p, 0], shifts[p, 1], shifts[p, 2]
+        for k in range(3):
+            out[p, k] = positions[b, k] - positions[a, k] + s0 * cell[0, k] + s1 * cell[1, k] + s2 * cell[2, k]
+    return out
+
+
+@njit(cache=True)
+def _csr_permutation(i, n):
+    """Stable counting sort of pair rows by i: returns the permutation and the row pointer."""
+    offsets = np.zeros(n + 1, np.int64)
+    for p in range(i.shape[0]):
+        offsets[i[p] + 1] += 1
+    for a in range(n):
+        offsets[a + 1] += offsets[a]
+    fill = offsets[:-1].copy()
+    perm = np.empty(i.shape[0], np.int64)
+    for p in range(i.shape[0]):
+        perm[fill[i[p]]] = p
+        fill[i[p]] += 1
+    return perm, offsets
+
+
+# ---------------------------------------------------------------------------------------------------
+# vesin engine
+
+
+def _vesin_pairs(atoms: Atoms, cutoff: float) -> Pairs:
+    try:
+        import vesin
+    except ImportError as error:
+        raise ImportError("engine='vesin' needs the optional package vesin (pip install vesin); "
+                          "engine='mliplib' needs nothing extra") from error
+    calculator = vesin.NeighborList(cutoff=cutoff, full_list=True)
+    # copy=False: views into the calculator's buffers, valid while it lives (until we return)
+    i, j, shifts, vectors = calculator.compute(
+        np.ascontiguousarray(atoms.positions, dtype=np.float64), atoms.cell.array, atoms.pbc,
+        quantities="ijSD", copy=False)
+    # vesin's convention (checked in tests): vectors = r_j − r_i + shifts @ cell, as ours and ASE's;
+    # its pairs come in no particular order: a stable counting sort by i gives our CSR order
+    perm, _ = _csr_permutation(i.astype(np.int64), len(atoms))
+    pairs = Pairs(i[perm].astype(np.int64), j[perm].astype(np.int64), shifts[perm].astype(np.int64),
+                  vectors[perm])
+    del calculator
+    return pairs
 
 
 class NeighborList:
@@ -206,10 +488,11 @@ class NeighborList:
     changed. Descriptors ignore the pairs beyond their own cutoff.
     """
 
-    def __init__(self, cutoff: float, skin: float = 0.5):
-        if skin < 0:
+    def __init__(self, cutoff: float, skin: float = 0.5, engine: str | None = None):
+        if not skin >= 0:
             raise ValueError(f"skin must be ≥ 0 Å, got {skin}")
-        self.cutoff, self.skin = float(cutoff), float(skin)
+        self.cutoff, self.skin = _check_cutoff(cutoff), float(skin)
+        self.engine = None if engine is None else _check_engine(engine)
         self.pairs = None
         self.builds = 0
         self._ref = None
@@ -222,15 +505,15 @@ class NeighborList:
                 or not np.array_equal(atoms.cell.array, cell) or not np.array_equal(atoms.pbc, pbc)):
             return True
         moved = np.max(np.sum((atoms.positions - positions) ** 2, axis=1)) if len(atoms) else 0.0
-        return moved > (0.5 * self.skin) ** 2
+        return not moved <= (0.5 * self.skin) ** 2  # NaN positions also trigger a rebuild (and its error)
 
     def update(self, atoms: Atoms) -> Pairs:
         if self._stale(atoms):
-            self.pairs = neighbor_list(atoms, self.cutoff + self.skin)
+            self.pairs = neighbor_list(atoms, self.cutoff + self.skin, engine=self.engine)
             self._ref = (atoms.positions.copy(), atoms.numbers.copy(), atoms.cell.array.copy(), atoms.pbc.copy())
             self.builds += 1
             return self.pairs
-        check_atoms(atoms)
         p = self.pairs
-        vectors = atoms.positions[p.j] - atoms.positions[p.i] + p.shifts @ atoms.cell.array
+        vectors = _pair_vectors(np.ascontiguousarray(atoms.positions, dtype=np.float64),
+                                np.ascontiguousarray(atoms.cell.array, dtype=np.float64), p.i, p.j, p.shifts)
         return Pairs(p.i, p.j, p.shifts, vectors)
