@@ -30,14 +30,21 @@ MANIFEST_VERSION = 1
 
 
 class Store:
-    """The data folder: one extxyz file per data set, a manifest, and a scratch ``.work`` folder."""
+    """The data folder: one extxyz file per data set, a manifest, ``checkpoints/`` (relaxations in
+    progress, committed so a relaxation can resume in a later session) and a scratch ``.work`` folder."""
 
     def __init__(self, root: str | Path, settings: DFTSettings):
         self.root = Path(root)
         self.work = self.root / ".work"
+        self.checkpoints = self.root / "checkpoints"
         self.settings = settings
-        for sub in ("claims", "relax", "txt"):
+        for sub in ("claims", "txt"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+
+    def checkpoint(self, task: Task) -> Path:
+        """Frames of a relaxation in progress (removed once the task's frames are in the data file)."""
+        return self.checkpoints / (task.name.replace("/", "__") + ".extxyz")
 
     @contextlib.contextmanager
     def locked(self):
@@ -175,7 +182,7 @@ def run_relax(task: Task, store: Store) -> list[Atoms]:
     from ase.optimize import BFGS
 
     settings = task_settings(task, store.settings)
-    checkpoint = store.work / "relax" / (task.name.replace("/", "__") + ".extxyz")
+    checkpoint = store.checkpoint(task)
     done = read(checkpoint, index=":") if checkpoint.exists() else []
     atoms = done[-1].copy() if done else recipes.build(list(task.recipe), root=str(store.root))
     isolated = not np.all(atoms.pbc)
@@ -254,6 +261,7 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
         try:
             frames = run_relax(task, store) if task.kind == "relax" else run_single(task, store)
             store.append(task.dataset, frames)
+            store.checkpoint(task).unlink(missing_ok=True)
             completed += 1
             left = len(todo) - 1
             eta = np.nansum([estimated_seconds(t, store.root, store.settings) for t in todo[1:]]) / 2

@@ -16,11 +16,11 @@ from ase.io import read, write
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
-from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FRAMES
+from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_FRAMES
 from mliplib.reference.structures import random_liquid
 
 
-def sample_liquid(path: Path, n_formula: int = 16, density: float = LIQUID_DENSITY, temperature: float = 3000.0,
+def sample_liquid(path: Path, n_formula: int = LIQUID_FORMULA_UNITS, density: float = LIQUID_DENSITY, temperature: float = 3000.0,
                   frames: int = LIQUID_FRAMES, equilibration: int = 400, interval: int = 40,
                   timestep: float = 1.0, seed: int = 0) -> None:
     """Append ``frames`` liquid (ZnO)_n configurations to ``path`` (extxyz), every ``interval`` MD steps.
