@@ -168,3 +168,31 @@ def test_clear_errors(fitted, tmp_path):
         mliplib.load(tmp_path / "future.npz")
     with pytest.raises(ValueError, match="nothing to fit"):
         LinearPotential(BP, sigma_energy=None, sigma_forces=None)
+
+
+@pytest.mark.parametrize("descriptor", [BP, SMALL_PLIP, BehlerParrinello.default_zno()], ids=["bp", "plip", "bp-zno"])
+def test_single_pass_values_forces_virial(descriptor):
+    """The one-pass path of linear models (force kernel also fills G) equals compute + forces_and_virial."""
+    from mliplib.models.linear import values_forces_and_virial
+    atoms = rattled(supercell_of(polymorph("wurtzite"), (2, 1, 1)), 0.1, 5)
+    dE_dG = np.random.default_rng(0).normal(size=(len(atoms), descriptor.n_features))
+    G, forces, virial = values_forces_and_virial(descriptor, atoms, dE_dG)
+    np.testing.assert_allclose(G, descriptor.compute(atoms), rtol=1e-13, atol=1e-13)
+    f2, w2 = descriptor.forces_and_virial(atoms, dE_dG)
+    np.testing.assert_allclose(forces, f2, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(virial, w2, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "softplus", "silu"])
+def test_nnp_numpy_prediction_matches_torch(frames, activation):
+    """Prediction runs the networks in NumPy; it must equal the PyTorch graph used in training."""
+    import torch
+    model = NeuralNetworkPotential(BP, hidden=(7, 5), activation=activation, epochs=2, progress=False).fit(frames)
+    atoms = frames[3]
+    G = torch.from_numpy(BP.compute(atoms) * 3.0).requires_grad_(True)  # ×3: reach softplus's linear branch too
+    species = torch.from_numpy(BP.species_index(atoms))
+    energies = model._atomic_energies(G, species)
+    (grad,) = torch.autograd.grad(energies.sum(), G)
+    e2, g2 = model.energies_and_gradient(G.detach().numpy(), species.numpy())
+    np.testing.assert_allclose(e2, energies.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g2, grad.numpy(), rtol=1e-10, atol=1e-14)

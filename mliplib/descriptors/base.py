@@ -137,6 +137,14 @@ class Descriptor:
         """Forces (n_atoms, 3) and virial (3, 3) for ∂E/∂G (n_atoms, n_features), without storing gradients."""
         raise NotImplementedError
 
+    def values_forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
+        """(G, forces, virial) for a ∂E/∂G known before G (a linear model's weights): what an MD step of a
+        linear potential needs. Subclasses whose force kernel also fills G override this with a single
+        pass; this default makes two (``compute`` then ``forces_and_virial``)."""
+        G = self.compute(atoms, neighbors=neighbors)
+        forces, virial = self.forces_and_virial(atoms, dE_dG, neighbors=neighbors)
+        return G, forces, virial
+
     def to_dict(self) -> dict:
         """JSON-serialisable parameters that rebuild this descriptor with :func:`descriptor_from_dict`."""
         raise NotImplementedError

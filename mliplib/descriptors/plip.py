@@ -730,6 +730,11 @@ class PLIP(Descriptor):
     def forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
         """Forces (n_atoms, 3) = −∂E/∂r and virial W (3, 3) = −Σ_pairs r_ij ⊗ ∂E/∂r_ij (ASE stress −W/V)
         for per-atom ∂E/∂G ``dE_dG`` (n_atoms, n_features), computed on the fly (memory O(n_pairs))."""
+        return self.values_forces_and_virial(atoms, dE_dG, neighbors)[1:]
+
+    def values_forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
+        """(G, forces, virial) in one kernel pass (the force pass fills G too): a linear PLIP model's
+        energy and forces for the price of its forces."""
         spec, i, j, vectors, offsets = self._prepare(atoms, neighbors)
         F = self.n_features
         dE_dG = np.ascontiguousarray(dE_dG, dtype=np.float64)
@@ -737,5 +742,6 @@ class PLIP(Descriptor):
             raise ValueError(f"dE_dG must have shape (n_atoms, n_features) = {(len(atoms), F)}, "
                              f"got {dE_dG.shape}")
         gout = np.zeros((len(i), 3))
-        self._run(spec, j, vectors, offsets, 2, dE_dG, np.zeros((0, F, 3)), gout)
-        return _scatter(i, j, vectors, gout, len(atoms))
+        G = self._run(spec, j, vectors, offsets, 2, dE_dG, np.zeros((0, F, 3)), gout)
+        forces, virial = _scatter(i, j, vectors, gout, len(atoms))
+        return G, forces, virial

@@ -60,6 +60,31 @@ def stress_design(i, vectors, values, group, n_groups, volume):
     return x
 
 
+def values_forces_and_virial(descriptor, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
+    """(G, forces, virial) with a single descriptor kernel pass where the descriptor allows it.
+
+    Descriptors that override :meth:`Descriptor.values_forces_and_virial` (PLIP) are used as they are. The
+    Behler–Parrinello force kernel (mode 2 of ``bp._bp_kernel``) fills G as well, but bp.py does not
+    expose that publicly yet, so it is reached here through ``BehlerParrinello._run``; a test
+    (tests/test_models.py) checks that this path equals ``compute`` + ``forces_and_virial`` exactly, and
+    any descriptor without these internals falls back to the two-pass default.
+    """
+    from mliplib.descriptors import bp as _bp
+    from mliplib.descriptors.base import Descriptor
+    own = type(descriptor).values_forces_and_virial is not Descriptor.values_forces_and_virial
+    if not own and isinstance(descriptor, _bp.BehlerParrinello) and hasattr(_bp, "_MODE_FORCES") \
+            and hasattr(descriptor, "_run") and hasattr(_bp, "_scatter"):
+        dE_dG = np.ascontiguousarray(dE_dG, dtype=np.float64)
+        if dE_dG.shape != (len(atoms), descriptor.n_features):
+            raise ValueError(f"dE_dG must have shape (n_atoms, n_features) = ({len(atoms)}, "
+                             f"{descriptor.n_features}); got {dE_dG.shape}")
+        G, pairs, vectors, _, gpair = descriptor._run(atoms, _bp._MODE_FORCES, neighbors, dE_dG)
+        forces, virial = _bp._scatter(np.ascontiguousarray(pairs.i, dtype=np.int64),
+                                      np.ascontiguousarray(pairs.j, dtype=np.int64), vectors, gpair, len(atoms))
+        return G, forces, virial
+    return descriptor.values_forces_and_virial(atoms, dE_dG, neighbors=neighbors)
+
+
 class LinearPotential(Potential):
     """Linear model on any mliplib descriptor (see module docstring).
 
@@ -180,10 +205,10 @@ class LinearPotential(Potential):
 
     # -- prediction -------------------------------------------------------------------------------
     def _predict(self, atoms: Atoms, neighbors) -> dict:
-        G = self.descriptor.compute(atoms, neighbors=neighbors)
+        # ∂E/∂G are the weights, known before G: one descriptor pass gives G, forces and virial
         dE_dG = self.weights[self._groups(atoms)]
+        G, forces, virial = values_forces_and_virial(self.descriptor, atoms, dE_dG, neighbors)
         energies = np.einsum("if,if->i", dE_dG, G) + self.offsets[self.descriptor.species_index(atoms)]
-        forces, virial = self.descriptor.forces_and_virial(atoms, dE_dG, neighbors=neighbors)
         out = {"energy": float(energies.sum()), "energies": energies, "forces": forces}
         if np.all(atoms.pbc):
             out["stress"] = stress_from_virial(atoms, virial)
