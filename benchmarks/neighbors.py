@@ -26,13 +26,14 @@ import time
 
 import numba
 import numpy as np
+from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
 from mliplib import neighbors as nb
 
 
-def wurtzite(n_target: int) -> "Atoms":  # noqa: F821
+def wurtzite(n_target: int) -> Atoms:
     """ZnO wurtzite (a = 3.25 Å, c = 5.21 Å, 4 atoms per cell) repeated to about n_target atoms,
     slightly rattled so no distance sits exactly on the cutoff."""
     unit = bulk("ZnO", "wurtzite", a=3.25, c=5.21)
