@@ -1,15 +1,21 @@
 # Two commands on a fresh machine:
 #   make book   set up .venv if missing, install, execute every chapter and build the HTML book (_build/html)
-#   make test   set up as needed (including GPAW for the DFT test), run the library tests and execute the notebooks
+#   make test   set up as needed (including GPAW for the DFT test and the peers' venv), run the library tests
+#               and execute the notebooks
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
+# Reference codes the tests compare against but that cannot share .venv (DADApy 0.3.4 needs numpy<2) get
+# their own venv, used only through tests/peers.py (subprocess, arrays in .npy files).
+PEERS  ?= .venv-peers
+DADAPY_VERSION := 0.3.4
+PEERS_STAMP := $(PEERS)/.installed-dadapy-$(DADAPY_VERSION)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install dft book test test-lib test-notebooks dft-data clean
+.PHONY: install dft peers book test test-lib test-notebooks dft-data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +35,22 @@ dft: $(STAMP)
 	    $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq libxc-dev libopenblas-dev libfftw3-dev; fi; \
 	  GPAW_CONFIG=$(abspath .ci/gpaw_siteconfig.py) $(PY) -m pip install --quiet 'gpaw>=24' tblite phonopy; }
 
+# The peers' venv (DADApy and its own numpy<2, jax, ...), created once; .venv is never touched.
+# $(PYTHON) is resolved after PATH puts .venv/bin first; venv uses the base interpreter either way.
+$(PEERS_STAMP):
+	rm -rf $(PEERS)
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check dadapy==$(DADAPY_VERSION)
+	$(PEERS)/bin/python -c "import dadapy, numpy; print('peers: dadapy $(DADAPY_VERSION), numpy', numpy.__version__)"
+	touch $@
+
+peers: $(PEERS_STAMP)
+
 book: $(STAMP)
-	$(PY) -m jupyter_book build --all .
+	$(VENV)/bin/jupyter-book build --all .
 	@echo "Book: $(abspath _build/html/index.html)"
 
-test-lib: dft
+test-lib: dft peers
 	$(PY) -m pytest -q tests
 
 test-notebooks: $(STAMP)
