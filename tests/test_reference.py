@@ -64,11 +64,18 @@ def test_runner_appends_labels_and_manifest(tmp_path):
 
 def test_plan_is_buildable_and_unique():
     tasks = all_tasks()
-    assert len({t.name for t in tasks}) == len(tasks)
+    by_name = {t.name: t for t in tasks}
+    assert len(by_name) == len(tasks)
     for t in tasks:
-        if not any(step["op"] == "frame" for step in t.recipe):
-            atoms = build(list(t.recipe))
-            assert len(atoms) > 0 and np.sum(atoms.numbers == 30) == np.sum(atoms.numbers == 8), t.name
+        if any(step["op"] == "frame" for step in t.recipe):
+            continue
+        # a relaxation's result stands in for its starting structure (the named task's own recipe)
+        recipe = [s for step in t.recipe
+                  for s in (by_name[step["task"]].recipe if step["op"] == "relaxed" else [step])]
+        atoms = build(list(recipe))
+        assert len(atoms) > 0 and np.sum(atoms.numbers == 30) == np.sum(atoms.numbers == 8), t.name
+    phonons = [t for t in tasks if t.dataset == "phonons"]
+    assert len(phonons) >= 2 and all(t.recipe[0]["task"] in by_name for t in phonons)
 
 
 def test_kpoint_density_and_polymorph_coordination():

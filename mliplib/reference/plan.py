@@ -33,6 +33,8 @@ LIQUID_DENSITY = 4.9  # g/cm³, estimate ~13 % below wurtzite (5.61); see data/z
 #: 2×2×2 instead of 3×3×3, a 3× saving per frame over 32 atoms (edge 7.61 Å)
 LIQUID_FORMULA_UNITS = 18
 SURFACE = {"a": 3.29, "c": 5.30, "u": 0.38}
+PHONON_SUPERCELL = (2, 2, 2)  # 32 atoms; the vibrations chapter checks with the models that it suffices
+PHONON_DISPLACEMENT = 0.01  # Å
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,9 +153,23 @@ def nanoparticle_tasks() -> list[Task]:
     return tasks
 
 
+def phonon_tasks() -> list[Task]:
+    """Finite displacements (phonopy, symmetry-reduced) of the DFT-relaxed wurtzite cell of the E–V scan
+    at V/V0 = 1.00, in a PHONON_SUPERCELL supercell; they wait until that relaxation is done."""
+    from mliplib.properties.vibrations import phonon_displacements
+    from mliplib.reference.structures import polymorph
+
+    n_displacements = len(phonon_displacements(polymorph("wurtzite"), PHONON_SUPERCELL, PHONON_DISPLACEMENT))
+    base = [{"op": "relaxed", "file": "eos.extxyz", "task": "eos/wurtzite/v1.00"}]
+    return [_task(f"phonons/wurtzite/disp{k}", "phonons", "phonon_wurtzite",
+                  base + [{"op": "phonon_displacement", "supercell": list(PHONON_SUPERCELL), "index": k,
+                           "displacement": PHONON_DISPLACEMENT}], 5)
+            for k in range(n_displacements)]
+
+
 def all_tasks() -> list[Task]:
     tasks = (convergence_tasks() + training_tasks() + eos_tasks() + liquid_tasks() + surface_tasks()
-             + nanoparticle_tasks())
+             + nanoparticle_tasks() + phonon_tasks())
     names = [t.name for t in tasks]
     assert len(names) == len(set(names)), "task names must be unique"
     return sorted(tasks, key=lambda t: t.priority)

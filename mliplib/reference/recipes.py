@@ -25,6 +25,24 @@ def _frame(atoms, file: str, index: int, root: str):
     return frame
 
 
+def _relaxed(atoms, file: str, task: str, root: str):
+    """The final frame of relaxation ``task`` in ``file`` (FileNotFoundError while it is not done)."""
+    path = Path(root) / file
+    frames = read(path, index=":") if path.exists() else []
+    final = [f for f in frames if f.info.get("task") == task and f.info.get("relax_final")]
+    if not final:
+        raise FileNotFoundError(f"relaxation {task!r} is not in {path} yet")
+    frame = final[-1]
+    frame.calc = None
+    frame.info = {"phase": frame.info.get("phase", "")}
+    return frame
+
+
+def _phonon_displacement(atoms, supercell, index: int, displacement: float):
+    from mliplib.properties.vibrations import phonon_displacements
+    return phonon_displacements(atoms, supercell, displacement)[index]
+
+
 STEPS = {
     # creators
     "polymorph": lambda _, name, cubic=False, **p: st.polymorph(name, cubic=cubic, **p),
@@ -35,12 +53,14 @@ STEPS = {
     "ring_cluster": lambda _, n_formula: st.ring_cluster(n_formula),
     "cage_cluster": lambda _, kind: st.cage_cluster(kind),
     "frame": _frame,
+    "relaxed": _relaxed,
     # modifiers
     "supercell": lambda a, reps: st.supercell_of(a, reps),
     "strain": lambda a, strain: st.strained(a, strain),
     "shear": lambda a, magnitude, seed: st.strained(a, st.random_shear(magnitude, seed)),
     "rattle": lambda a, sigma, seed: st.rattled(a, sigma, seed),
     "box": lambda a, vacuum: st.in_box(a, vacuum),
+    "phonon_displacement": _phonon_displacement,
 }
 
 
@@ -52,7 +72,7 @@ def build(recipe: list[dict], root: str = ".") -> Atoms:
         op = args.pop("op")
         if op not in STEPS:
             raise ValueError(f"unknown recipe step {op!r}; known: {sorted(STEPS)}")
-        if op == "frame":
+        if op in ("frame", "relaxed"):
             args["root"] = root
         atoms = STEPS[op](atoms, **args)
     if np.all(atoms.pbc):

@@ -240,9 +240,11 @@ def pending(store: Store, tasks: list[Task] | None = None) -> list[Task]:
     return [t for t in (tasks or all_tasks()) if t.name not in done]
 
 
-def runnable(task: Task, store: Store) -> bool:
-    """Input files named by ``frame`` steps exist."""
-    return all((store.root / step["file"]).exists() for step in task.recipe if step["op"] == "frame")
+def runnable(task: Task, store: Store, done: dict) -> bool:
+    """Input files named by ``frame`` steps exist and relaxations named by ``relaxed`` steps are in
+    ``done`` (:meth:`Store.finished`)."""
+    return all((store.root / step["file"]).exists() for step in task.recipe if step["op"] == "frame") and \
+        all(step["task"] in done for step in task.recipe if step["op"] == "relaxed")
 
 
 def work(store: Store, max_priority: int | None = None, only: str | None = None, log=sys.stdout,
@@ -251,8 +253,9 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
     returns the number of tasks completed."""
     completed = 0
     while True:
+        done = store.finished()
         todo = [t for t in pending(store, tasks) if (max_priority is None or t.priority <= max_priority)
-                and (only is None or t.name.startswith(only)) and runnable(t, store)]
+                and (only is None or t.name.startswith(only)) and runnable(t, store, done)]
         task = next((t for t in todo if store.claim(t)), None)
         if task is None:
             return completed
@@ -281,7 +284,7 @@ def dry_run(store: Store, out=sys.stdout) -> None:
     for t in rows:
         est = estimated_seconds(t, store.root, store.settings)
         total += 0 if np.isnan(est) else est
-        ready = "" if runnable(t, store) else "  (waiting for its input frames: run `sample` first)"
+        ready = "" if runnable(t, store, done) else "  (waiting for its inputs: candidate frames or a relaxation)"
         print(f"  p{t.priority} {t.name:45s} {t.kind:6s} ~{est / 60:6.1f} min{ready}", file=buffer)
     print(f"{len(done)} tasks finished, {len(rows)} remaining, ≈{total / 3600:.1f} CPU-h "
           f"(≈{total / 7200:.1f} h with 2 workers; rough model)", file=out)
