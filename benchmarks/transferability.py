@@ -13,11 +13,14 @@ atoms.
    the kernels are cached on disk anyway).
 2. mliplib vs DADApy at each ``--compare`` size: ``MetricComparisons(np.hstack([A, B]), maxk=N - 1)
    .return_inf_imb_two_selected_coords(cols_A, cols_B, k=1)``, i.e. DADApy's exact setting (with a
-   smaller maxk it replaces the ranks it did not store by random numbers). DADApy keeps, per space, the
-   full N × N matrices of neighbour indices and distances from scikit-learn (16 N² bytes: 6.4 GB per space
-   at N = 20 000), so it is not run at ``--n`` on this machine; the script prints its N² extrapolation,
-   labelled as such. Runs are interleaved (ours, DADApy, ours, ...) and the best of each is kept. The
-   two results are compared: they must agree to 1e-12.
+   smaller maxk it replaces the ranks it did not store by random numbers). DADApy (numpy<2) runs in its
+   own venv, .venv-peers (``make peers``), through tests/peers.py: its time is measured inside that
+   process (``time.perf_counter``, as for mliplib) around the constructor and the call only: no process
+   start-up, import or array transfer. DADApy keeps, per space, the full N × N matrices of neighbour
+   indices and distances from scikit-learn (16 N² bytes: 6.4 GB per space at N = 20 000), so it is not
+   run at ``--n`` on this machine; the script prints its N² extrapolation, labelled as such. Runs are
+   interleaved (ours, DADApy, ours, ...) and the best of each is kept. The two results are compared: they
+   must agree to 1e-12.
 """
 
 from __future__ import annotations
@@ -25,13 +28,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from importlib.metadata import version
+from pathlib import Path
 
 import numba
 import numpy as np
 
 from mliplib.transferability import information_imbalance
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import peers  # noqa: E402  (tests/peers.py: DADApy in .venv-peers)
 
 
 def spaces(n: int, n_features: int = 60, seed: int = 0):
@@ -60,12 +68,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    import dadapy
+    theirs = peers.dadapy_versions()  # starts the peer process (fails with "run `make peers`" if missing)
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numba threads "
           f"{numba.get_num_threads()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"numba {numba.__version__}, numpy {np.__version__}, scikit-learn {version('scikit-learn')}, "
-          f"dadapy {version('dadapy')}")
+    print(f"mliplib: numba {numba.__version__}, numpy {np.__version__}, scikit-learn {version('scikit-learn')}; "
+          f"DADApy (.venv-peers): dadapy {theirs['dadapy']}, numpy {theirs['numpy']}, "
+          f"scikit-learn {theirs['scikit-learn']}")
 
     A, B = spaces(300, args.features)
     information_imbalance(A, B)  # compile (or load the cached kernels)
@@ -81,20 +90,15 @@ def main():
     last = None
     for n in args.compare:
         A, B = spaces(n, args.features)
-        cols_a, cols_b = list(range(args.features)), list(range(args.features, 2 * args.features))
 
         def ours():
             return information_imbalance(A, B)
-
-        def theirs():
-            mc = dadapy.MetricComparisons(coordinates=np.hstack([A, B]), maxk=n - 1, verbose=False)
-            return mc.return_inf_imb_two_selected_coords(cols_a, cols_b, k=1)
 
         t_ours, t_theirs = [], []
         for _ in range(args.repeats):
             t, r_ours = best_of(ours, 1)
             t_ours.append(t)
-            t, r_theirs = best_of(theirs, 1)
+            r_theirs, (t,) = peers.dadapy_imbalance(A, B, k=1)  # timed in the peer process
             t_theirs.append(t)
         diff = float(np.max(np.abs(np.subtract(r_ours, r_theirs))))
         assert diff < 1e-12, f"mliplib and DADApy disagree at N = {n}: {r_ours} vs {r_theirs}"
