@@ -419,3 +419,21 @@ def test_bad_atoms_and_neighbours():
         broken = atoms.copy()
         broken.positions[1, 2] = np.nan
         desc.compute(broken)
+
+
+def test_same_results_on_any_number_of_threads():
+    import numba
+    atoms = wurtzite().repeat((2, 1, 1))
+    desc = mixed()
+    w = weights(desc, atoms, 2)
+    saved = numba.get_num_threads()
+    try:
+        out = []
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            G, grads = desc.compute(atoms, gradients=True)
+            out.append((G, grads.values, *desc.forces_and_virial(atoms, w)))
+    finally:
+        numba.set_num_threads(saved)
+    for a, b in zip(out[0], out[-1]):
+        np.testing.assert_array_equal(a, b)

@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 from ase import Atoms
+import numba
 from numba import njit, prange
 
 from mliplib.descriptors.base import Descriptor, Gradients, species_numbers
@@ -270,7 +271,8 @@ class BehlerParrinello(Descriptor):
             _bp_kernel(mode, offsets, np.ascontiguousarray(pairs.j, dtype=np.int64), species, vectors,
                        len(self.species_z), self.cutoff, self._g2_eta, self._g2_rs,
                        self._ang_eta, self._ang_zeta, self._ang_lam, self._ang_zint,
-                       self._g4_e, self._g4_a, self._g5_e, self._g5_a, dE_dG, G, grad, gpair)
+                       self._g4_e, self._g4_a, self._g5_e, self._g5_a, dE_dG, G, grad, gpair,
+                       min(n, 8 * numba.get_num_threads()))
         return G, pairs, vectors, grad, gpair
 
     # ------------------------------------------------------------------ public API
@@ -363,11 +365,12 @@ def _dfc_poly(r, k_pi, cos_c):
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs,
-               ang_eta, ang_zeta, ang_lam, ang_zint, g4_e, g4_a, g5_e, g5_a, dE_dG, G, grad, gpair):
+               ang_eta, ang_zeta, ang_lam, ang_zint, g4_e, g4_a, g5_e, g5_a, dE_dG, G, grad, gpair, n_chunks):
     """mode 0: G only; 1: G and grad[p, f, :] = ∂G_if/∂r_p; 2: G and gpair[p] = Σ_f dE_dG[i, f] ∂G_if/∂r_p.
 
-    All pairs are assumed to satisfy MIN_DISTANCE ≤ r < rc (filtered by the caller). Per centre, the pairs
-    are reordered by neighbour species so that, for a fixed first neighbour t, the second neighbours q < t
+    Atoms are processed in ``n_chunks`` contiguous chunks, in parallel, with one scratch allocation per
+    chunk. All pairs are assumed to satisfy MIN_DISTANCE ≤ r < rc (filtered by the caller). Per centre, the
+    pairs are reordered by neighbour species so that, for a fixed first neighbour t, the second neighbours q < t
     of one species form a contiguous range whose features share one output block; the inner loops over q
     are written over flat scratch arrays so the compiler can vectorise them.
     """
@@ -389,109 +392,29 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
     ang_pref = np.empty(na)
     for k in range(na):
         ang_pref[k] = 2.0 ** (1.0 - ang_zeta[k])
-    for i in prange(n_atoms):
-        s0 = offsets[i]
-        m = offsets[i + 1] - s0
-        # ---- per-pair tables, in species-sorted local order
-        bstart = np.zeros(n_species + 1, np.int64)
-        for t in range(m):
-            bstart[species[jj[s0 + t]] + 1] += 1
-        for b in range(n_species):
-            bstart[b + 1] += bstart[b]
-        fill = bstart.copy()
-        gp = np.empty(m, np.int64)
-        for t in range(m):
-            b = species[jj[s0 + t]]
-            gp[fill[b]] = s0 + t
-            fill[b] += 1
-        px = np.empty(m)
-        py = np.empty(m)
-        pz = np.empty(m)
-        r = np.empty(m)
-        ux = np.empty(m)
-        uy = np.empty(m)
-        uz = np.empty(m)
-        fc = np.empty(m)
-        dfc = np.empty(m)
-        for t in range(m):
-            p = gp[t]
-            vx, vy, vz = vectors[p, 0], vectors[p, 1], vectors[p, 2]
-            rr = math.sqrt(vx * vx + vy * vy + vz * vz)
-            px[t] = vx
-            py[t] = vy
-            pz[t] = vz
-            r[t] = rr
-            ux[t] = vx / rr
-            uy[t] = vy / rr
-            uz[t] = vz / rr
-        for t in range(m):
-            fc[t] = _fc_poly(r[t], k_pi, sin_c)
-        for t in range(m):
-            dfc[t] = _dfc_poly(r[t], k_pi, cos_c)
-        acc = np.zeros((m, 3))  # mode 2: per-pair ∂E/∂r accumulators (local order)
-        # ---- radial terms, one neighbour species (= one output block) at a time
-        dsum = np.zeros(m)
-        for b in range(n_species):
-            t0 = bstart[b]
-            t1 = bstart[b + 1]
-            base = b * rad_width
-            gsum = 0.0
-            for t in range(t0, t1):
-                gsum += fc[t]
-            G[i, base] += gsum
-            if mode == 1:
-                for t in range(t0, t1):
-                    p = gp[t]
-                    grad[p, base, 0] = dfc[t] * ux[t]
-                    grad[p, base, 1] = dfc[t] * uy[t]
-                    grad[p, base, 2] = dfc[t] * uz[t]
-            elif mode == 2:
-                w = dE_dG[i, base]
-                for t in range(t0, t1):
-                    dsum[t] = w * dfc[t]
-            for k in range(n2):
-                f = base + 1 + k
-                eta = g2_eta[k]
-                rs = g2_rs[k]
-                w = dE_dG[i, f] if mode == 2 else 0.0
-                gsum = 0.0
-                for t in range(t0, t1):
-                    d = r[t] - rs
-                    ex = _exp_nonpos(-eta * d * d, exp_c, pow2)
-                    gsum += ex * fc[t]
-                    if mode == 1:
-                        der = ex * (dfc[t] - 2.0 * eta * d * fc[t])
-                        p = gp[t]
-                        grad[p, f, 0] = der * ux[t]
-                        grad[p, f, 1] = der * uy[t]
-                        grad[p, f, 2] = der * uz[t]
-                    elif mode == 2:
-                        dsum[t] += w * ex * (dfc[t] - 2.0 * eta * d * fc[t])
-                G[i, f] += gsum
-        if mode == 2:
-            for t in range(m):
-                acc[t, 0] = dsum[t] * ux[t]
-                acc[t, 1] = dsum[t] * uy[t]
-                acc[t, 2] = dsum[t] * uz[t]
-        if ang_width == 0 or m < 2:
-            if mode == 2:
-                for t in range(m):
-                    for x in range(3):
-                        gpair[gp[t], x] = acc[t, x]
-            continue
-        # per-pair radial factors of the angular functions: P = e^(−η r²) fc, D = dP/dr
-        P = np.empty((ne, m))
-        D = np.empty((ne, m))
-        for e in range(ne):
-            eta = ang_eta[e]
-            for t in range(m):
-                ex = _exp_nonpos(-eta * r[t] * r[t], exp_c, pow2)
-                P[e, t] = ex * fc[t]
-                D[e, t] = ex * (dfc[t] - 2.0 * eta * r[t] * fc[t])
-        # ---- angular terms over unique pairs {t, q} (q < t in local order), one species-pair block
-        # (a ≥ b) at a time, in chunks of ≤ _CHUNK triplets so the scratch arrays stay in L1 cache and the
-        # loops over triplets are long enough to vectorise.
-        cap = _CHUNK + m
+    nkt = n4 + n5
+    max_m = 0
+    for i in range(n_atoms):
+        max_m = max(max_m, offsets[i + 1] - offsets[i])
+    cap = _CHUNK + max_m
+    # scratch is allocated once per chunk of atoms, not once per atom
+    for chunk in prange(n_chunks):
+        bstart = np.empty(n_species + 1, np.int64)
+        fill = np.empty(n_species + 1, np.int64)
+        gp = np.empty(max_m, np.int64)
+        px = np.empty(max_m)
+        py = np.empty(max_m)
+        pz = np.empty(max_m)
+        r = np.empty(max_m)
+        ux = np.empty(max_m)
+        uy = np.empty(max_m)
+        uz = np.empty(max_m)
+        fc = np.empty(max_m)
+        dfc = np.empty(max_m)
+        acc = np.empty((max_m, 3))  # mode 2: per-pair ∂E/∂r accumulators (local order)
+        dsum = np.empty(max_m)
+        P = np.empty((ne, max_m))
+        D = np.empty((ne, max_m))
         T = np.empty(cap, np.int64)
         Q = np.empty(cap, np.int64)
         R2 = np.empty(cap)
@@ -508,12 +431,10 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
         PQ = np.empty((ne, cap))   # P_q
         DTX = np.empty((ne, cap))  # D_t · P_q
         DQX = np.empty((ne, cap))  # P_t · D_q
-        # X = e^(−η r_jk²) fc(r_jk) for G4 (EX · FCC), 1 for G5
         PdX = np.empty((ne, cap))  # P_t · P_q · (∂X/∂r_jk) / r_jk
         EX = np.empty((ne, cap))
         A = np.empty((na, cap))
         dA = np.empty((na, cap))
-        nkt = n4 + n5
         CAa = np.empty((nkt, cap))
         CBa = np.empty((nkt, cap))
         CAb = np.empty((nkt, cap))
@@ -522,220 +443,312 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
         WBa = np.empty(cap)
         WAb = np.empty(cap)
         WBb = np.empty(cap)
-        LG = np.zeros((m if mode == 1 else 0, nkt, 3))  # block-local gradient rows
-        compact = n5 == 0  # G4 only: keep just the triplets with r_jk < rc
-        for a_ in range(n_species):
-            for b_ in range(a_ + 1):
-                its = a_ * (a_ + 1) // 2 + b_
-                off = ang_base + its * ang_width
-                ta0 = bstart[a_]
-                ta1 = bstart[a_ + 1]
-                if ta1 - ta0 == 0 or bstart[b_ + 1] - bstart[b_] == 0:
-                    continue
+        LG = np.empty((max_m if mode == 1 else 0, nkt, 3))  # block-local gradient rows
+        for i in range(chunk * n_atoms // n_chunks, (chunk + 1) * n_atoms // n_chunks):
+            s0 = offsets[i]
+            m = offsets[i + 1] - s0
+            # ---- per-pair tables, in species-sorted local order
+            for b in range(n_species + 1):
+                bstart[b] = 0
+            for t in range(m):
+                bstart[species[jj[s0 + t]] + 1] += 1
+            for b in range(n_species):
+                bstart[b + 1] += bstart[b]
+            for b in range(n_species + 1):
+                fill[b] = bstart[b]
+            for t in range(m):
+                b = species[jj[s0 + t]]
+                gp[fill[b]] = s0 + t
+                fill[b] += 1
+            for t in range(m):
+                p = gp[t]
+                vx, vy, vz = vectors[p, 0], vectors[p, 1], vectors[p, 2]
+                rr = math.sqrt(vx * vx + vy * vy + vz * vz)
+                px[t] = vx
+                py[t] = vy
+                pz[t] = vz
+                r[t] = rr
+                ux[t] = vx / rr
+                uy[t] = vy / rr
+                uz[t] = vz / rr
+            for t in range(m):
+                fc[t] = _fc_poly(r[t], k_pi, sin_c)
+            for t in range(m):
+                dfc[t] = _dfc_poly(r[t], k_pi, cos_c)
+            # ---- radial terms, one neighbour species (= one output block) at a time
+            for b in range(n_species):
+                t0 = bstart[b]
+                t1 = bstart[b + 1]
+                base = b * rad_width
+                gsum = 0.0
+                for t in range(t0, t1):
+                    gsum += fc[t]
+                G[i, base] += gsum
                 if mode == 1:
+                    for t in range(t0, t1):
+                        p = gp[t]
+                        grad[p, base, 0] = dfc[t] * ux[t]
+                        grad[p, base, 1] = dfc[t] * uy[t]
+                        grad[p, base, 2] = dfc[t] * uz[t]
+                elif mode == 2:
+                    w = dE_dG[i, base]
+                    for t in range(t0, t1):
+                        dsum[t] = w * dfc[t]
+                for k in range(n2):
+                    f = base + 1 + k
+                    eta = g2_eta[k]
+                    rs = g2_rs[k]
+                    w = dE_dG[i, f] if mode == 2 else 0.0
+                    gsum = 0.0
+                    for t in range(t0, t1):
+                        d = r[t] - rs
+                        ex = _exp_nonpos(-eta * d * d, exp_c, pow2)
+                        gsum += ex * fc[t]
+                        if mode == 1:
+                            der = ex * (dfc[t] - 2.0 * eta * d * fc[t])
+                            p = gp[t]
+                            grad[p, f, 0] = der * ux[t]
+                            grad[p, f, 1] = der * uy[t]
+                            grad[p, f, 2] = der * uz[t]
+                        elif mode == 2:
+                            dsum[t] += w * ex * (dfc[t] - 2.0 * eta * d * fc[t])
+                    G[i, f] += gsum
+            if mode == 2:
+                for t in range(m):
+                    acc[t, 0] = dsum[t] * ux[t]
+                    acc[t, 1] = dsum[t] * uy[t]
+                    acc[t, 2] = dsum[t] * uz[t]
+            if ang_width == 0 or m < 2:
+                if mode == 2:
                     for t in range(m):
-                        for k in range(nkt):
-                            for x in range(3):
-                                LG[t, k, x] = 0.0
-                cnt = 0
-                t = ta0
-                while True:
-                    done = t >= ta1
-                    q0 = bstart[b_]
-                    q1 = min(bstart[b_ + 1], t)
-                    if (done or cnt + (q1 - q0) > _CHUNK) and cnt > 0:
-                        # ======== process the chunk of cnt triplets (T[c], Q[c])
-                        nc = cnt
-                        for c in range(nc):
-                            COS[c] = min(1.0, max(-1.0, ux[T[c]] * ux[Q[c]] + uy[T[c]] * uy[Q[c]]
-                                                  + uz[T[c]] * uz[Q[c]]))
-                        for c in range(nc):
-                            RA[c] = r[T[c]]
-                        for c in range(nc):
-                            RB[c] = r[Q[c]]
-                        for e in range(ne):
+                        for x in range(3):
+                            gpair[gp[t], x] = acc[t, x]
+                continue
+            # per-pair radial factors of the angular functions: P = e^(−η r²) fc, D = dP/dr
+            for e in range(ne):
+                eta = ang_eta[e]
+                for t in range(m):
+                    ex = _exp_nonpos(-eta * r[t] * r[t], exp_c, pow2)
+                    P[e, t] = ex * fc[t]
+                    D[e, t] = ex * (dfc[t] - 2.0 * eta * r[t] * fc[t])
+            # ---- angular terms over unique pairs {t, q} (q < t in local order), one species-pair block
+            # (a ≥ b) at a time, in chunks of ≤ _CHUNK triplets so the scratch arrays stay in L1 cache and the
+            # loops over triplets are long enough to vectorise. X = e^(−η r_jk²) fc(r_jk) for G4 (EX · FCC), 1 for G5.
+            compact = n5 == 0  # G4 only: keep just the triplets with r_jk < rc
+            for a_ in range(n_species):
+                for b_ in range(a_ + 1):
+                    its = a_ * (a_ + 1) // 2 + b_
+                    off = ang_base + its * ang_width
+                    ta0 = bstart[a_]
+                    ta1 = bstart[a_ + 1]
+                    if ta1 - ta0 == 0 or bstart[b_ + 1] - bstart[b_] == 0:
+                        continue
+                    if mode == 1:  # only rows of species a_ and b_ receive contributions
+                        for sb in range(2):
+                            s_ = a_ if sb == 0 else b_
+                            for t in range(bstart[s_], bstart[s_ + 1]):
+                                for k in range(nkt):
+                                    for x in range(3):
+                                        LG[t, k, x] = 0.0
+                    cnt = 0
+                    t = ta0
+                    while True:
+                        done = t >= ta1
+                        q0 = bstart[b_]
+                        q1 = min(bstart[b_ + 1], t)
+                        if (done or cnt + (q1 - q0) > _CHUNK) and cnt > 0:
+                            # ======== process the chunk of cnt triplets (T[c], Q[c])
+                            nc = cnt
                             for c in range(nc):
-                                PT[e, c] = P[e, T[c]]
+                                COS[c] = min(1.0, max(-1.0, ux[T[c]] * ux[Q[c]] + uy[T[c]] * uy[Q[c]]
+                                                      + uz[T[c]] * uz[Q[c]]))
                             for c in range(nc):
-                                PQ[e, c] = P[e, Q[c]]
-                        if n4 > 0:
+                                RA[c] = r[T[c]]
                             for c in range(nc):
-                                RJK[c] = math.sqrt(min(R2[c], rc2))
-                            for c in range(nc):
-                                FCC[c] = _fc_poly(RJK[c], k_pi, sin_c) if R2[c] < rc2 else 0.0
+                                RB[c] = r[Q[c]]
                             for e in range(ne):
-                                eta = ang_eta[e]
                                 for c in range(nc):
-                                    EX[e, c] = _exp_nonpos(-eta * R2[c], exp_c, pow2)
-                        if mode != 0:
-                            for c in range(nc):
-                                INVRA[c] = 1.0 / RA[c]
-                            for c in range(nc):
-                                INVRB[c] = 1.0 / RB[c]
-                            for e in range(ne):
+                                    PT[e, c] = P[e, T[c]]
                                 for c in range(nc):
-                                    DTX[e, c] = D[e, T[c]] * PQ[e, c]
-                                for c in range(nc):
-                                    DQX[e, c] = D[e, Q[c]] * PT[e, c]
+                                    PQ[e, c] = P[e, Q[c]]
                             if n4 > 0:
                                 for c in range(nc):
-                                    DFCC[c] = _dfc_poly(RJK[c], k_pi, cos_c) if R2[c] < rc2 else 0.0
+                                    RJK[c] = math.sqrt(min(R2[c], rc2))
+                                for c in range(nc):
+                                    FCC[c] = _fc_poly(RJK[c], k_pi, sin_c) if R2[c] < rc2 else 0.0
                                 for e in range(ne):
                                     eta = ang_eta[e]
                                     for c in range(nc):
-                                        PdX[e, c] = (PT[e, c] * PQ[e, c] * EX[e, c]
-                                                     * (DFCC[c] / RJK[c] - 2.0 * eta * FCC[c]))
-                        for k in range(na):
-                            lam = ang_lam[k]
-                            pref = ang_pref[k]
-                            zi = ang_zint[k]
-                            for c in range(nc):
-                                U[c] = 1.0 + lam * COS[c]
-                            if zi > 0:
+                                        EX[e, c] = _exp_nonpos(-eta * R2[c], exp_c, pow2)
+                            if mode != 0:
                                 for c in range(nc):
-                                    dA[k, c] = pref
-                                for _ in range(zi - 1):
-                                    for c in range(nc):
-                                        dA[k, c] *= U[c]
-                            else:
+                                    INVRA[c] = 1.0 / RA[c]
                                 for c in range(nc):
-                                    dA[k, c] = pref * U[c] ** (ang_zeta[k] - 1.0)
-                            for c in range(nc):
-                                A[k, c] = dA[k, c] * U[c]
-                            zl = ang_zeta[k] * lam
-                            for c in range(nc):
-                                dA[k, c] *= zl
-                        if mode == 2:
-                            for c in range(nc):
-                                WAa[c] = 0.0
-                            for c in range(nc):
-                                WBa[c] = 0.0
-                            for c in range(nc):
-                                WAb[c] = 0.0
-                            for c in range(nc):
-                                WBb[c] = 0.0
-                        for kind in range(2):
-                            nk = n4 if kind == 0 else n5
-                            for k in range(nk):
-                                if kind == 0:
-                                    e = g4_e[k]
-                                    ak = g4_a[k]
-                                    kk = k
-                                else:
-                                    e = g5_e[k]
-                                    ak = g5_a[k]
-                                    kk = n4 + k
-                                f = off + kk
-                                # G4: R = P_t P_q X; G5: R = P_t P_q
-                                if kind == 0:
-                                    gsum = 0.0
+                                    INVRB[c] = 1.0 / RB[c]
+                                for e in range(ne):
                                     for c in range(nc):
-                                        gsum += A[ak, c] * PT[e, c] * PQ[e, c] * EX[e, c] * FCC[c]
-                                else:
-                                    gsum = 0.0
+                                        DTX[e, c] = D[e, T[c]] * PQ[e, c]
                                     for c in range(nc):
-                                        gsum += A[ak, c] * PT[e, c] * PQ[e, c]
-                                G[i, f] += gsum
-                                if mode == 0:
-                                    continue
-                                # ∂T/∂r_ij = Ta, ∂T/∂r_ik = Tb, ∂T/∂cos = Tcos, h = (∂T/∂r_jk)/r_jk;
-                                # grad_ij = (Ta − Tcos cos/ra + h ra) â + (Tcos/ra − h rb) b̂
-                                # grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂
-                                if kind == 0:
+                                        DQX[e, c] = D[e, Q[c]] * PT[e, c]
+                                if n4 > 0:
                                     for c in range(nc):
-                                        xk = EX[e, c] * FCC[c]
-                                        Ak = A[ak, c]
-                                        Tcos = dA[ak, c] * PT[e, c] * PQ[e, c] * xk
-                                        h = Ak * PdX[e, c]
-                                        CAa[kk, c] = Ak * DTX[e, c] * xk - Tcos * COS[c] * INVRA[c] + h * RA[c]
-                                        CBa[kk, c] = Tcos * INVRA[c] - h * RB[c]
-                                        CAb[kk, c] = Tcos * INVRB[c] - h * RA[c]
-                                        CBb[kk, c] = Ak * DQX[e, c] * xk - Tcos * COS[c] * INVRB[c] + h * RB[c]
+                                        DFCC[c] = _dfc_poly(RJK[c], k_pi, cos_c) if R2[c] < rc2 else 0.0
+                                    for e in range(ne):
+                                        eta = ang_eta[e]
+                                        for c in range(nc):
+                                            PdX[e, c] = (PT[e, c] * PQ[e, c] * EX[e, c]
+                                                         * (DFCC[c] / RJK[c] - 2.0 * eta * FCC[c]))
+                            for k in range(na):
+                                lam = ang_lam[k]
+                                pref = ang_pref[k]
+                                zi = ang_zint[k]
+                                for c in range(nc):
+                                    U[c] = 1.0 + lam * COS[c]
+                                if zi > 0:
+                                    for c in range(nc):
+                                        dA[k, c] = pref
+                                    for _ in range(zi - 1):
+                                        for c in range(nc):
+                                            dA[k, c] *= U[c]
                                 else:
                                     for c in range(nc):
-                                        Ak = A[ak, c]
-                                        Tcos = dA[ak, c] * PT[e, c] * PQ[e, c]
-                                        CAa[kk, c] = Ak * DTX[e, c] - Tcos * COS[c] * INVRA[c]
-                                        CBa[kk, c] = Tcos * INVRA[c]
-                                        CAb[kk, c] = Tcos * INVRB[c]
-                                        CBb[kk, c] = Ak * DQX[e, c] - Tcos * COS[c] * INVRB[c]
-                                if mode == 2:
-                                    w = dE_dG[i, f]
-                                    for c in range(nc):
-                                        WAa[c] += w * CAa[kk, c]
-                                    for c in range(nc):
-                                        WBa[c] += w * CBa[kk, c]
-                                    for c in range(nc):
-                                        WAb[c] += w * CAb[kk, c]
-                                    for c in range(nc):
-                                        WBb[c] += w * CBb[kk, c]
-                        if mode == 1:
-                            for c in range(nc):
-                                tt = T[c]
-                                qq = Q[c]
-                                axt, ayt, azt = ux[tt], uy[tt], uz[tt]
-                                bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
-                                for k in range(nkt):
-                                    aa = CAa[k, c]
-                                    ba = CBa[k, c]
-                                    ab = CAb[k, c]
-                                    bb = CBb[k, c]
-                                    LG[tt, k, 0] += aa * axt + ba * bxq
-                                    LG[tt, k, 1] += aa * ayt + ba * byq
-                                    LG[tt, k, 2] += aa * azt + ba * bzq
-                                    LG[qq, k, 0] += ab * axt + bb * bxq
-                                    LG[qq, k, 1] += ab * ayt + bb * byq
-                                    LG[qq, k, 2] += ab * azt + bb * bzq
-                        elif mode == 2:
-                            for c in range(nc):
-                                tt = T[c]
-                                qq = Q[c]
-                                axt, ayt, azt = ux[tt], uy[tt], uz[tt]
-                                bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
-                                acc[tt, 0] += WAa[c] * axt + WBa[c] * bxq
-                                acc[tt, 1] += WAa[c] * ayt + WBa[c] * byq
-                                acc[tt, 2] += WAa[c] * azt + WBa[c] * bzq
-                                acc[qq, 0] += WAb[c] * axt + WBb[c] * bxq
-                                acc[qq, 1] += WAb[c] * ayt + WBb[c] * byq
-                                acc[qq, 2] += WAb[c] * azt + WBb[c] * bzq
-                        # ======== end of chunk
-                        cnt = 0
-                    if done:
-                        break
-                    # append the second neighbours of t (branch-free compaction when G4 only)
-                    pxt, pyt, pzt = px[t], py[t], pz[t]
-                    if compact:
-                        for q in range(q0, q1):
-                            dx = px[q] - pxt
-                            dy = py[q] - pyt
-                            dz = pz[q] - pzt
-                            d2 = dx * dx + dy * dy + dz * dz
-                            T[cnt] = t
-                            Q[cnt] = q
-                            R2[cnt] = d2
-                            cnt += 1 if d2 < rc2 else 0
-                    else:
-                        for q in range(q0, q1):
-                            dx = px[q] - pxt
-                            dy = py[q] - pyt
-                            dz = pz[q] - pzt
-                            T[cnt] = t
-                            Q[cnt] = q
-                            R2[cnt] = dx * dx + dy * dy + dz * dz
-                            cnt += 1
-                    t += 1
-                if mode == 1:
-                    # rows of pairs of species a_ or b_ received contributions
-                    for sb in range(2):
-                        s_ = a_ if sb == 0 else b_
-                        if sb == 1 and b_ == a_:
+                                        dA[k, c] = pref * U[c] ** (ang_zeta[k] - 1.0)
+                                for c in range(nc):
+                                    A[k, c] = dA[k, c] * U[c]
+                                zl = ang_zeta[k] * lam
+                                for c in range(nc):
+                                    dA[k, c] *= zl
+                            if mode == 2:
+                                for c in range(nc):
+                                    WAa[c] = 0.0
+                                for c in range(nc):
+                                    WBa[c] = 0.0
+                                for c in range(nc):
+                                    WAb[c] = 0.0
+                                for c in range(nc):
+                                    WBb[c] = 0.0
+                            for kind in range(2):
+                                nk = n4 if kind == 0 else n5
+                                for k in range(nk):
+                                    if kind == 0:
+                                        e = g4_e[k]
+                                        ak = g4_a[k]
+                                        kk = k
+                                    else:
+                                        e = g5_e[k]
+                                        ak = g5_a[k]
+                                        kk = n4 + k
+                                    f = off + kk
+                                    # G4: R = P_t P_q X; G5: R = P_t P_q
+                                    if kind == 0:
+                                        gsum = 0.0
+                                        for c in range(nc):
+                                            gsum += A[ak, c] * PT[e, c] * PQ[e, c] * EX[e, c] * FCC[c]
+                                    else:
+                                        gsum = 0.0
+                                        for c in range(nc):
+                                            gsum += A[ak, c] * PT[e, c] * PQ[e, c]
+                                    G[i, f] += gsum
+                                    if mode == 0:
+                                        continue
+                                    # ∂T/∂r_ij = Ta, ∂T/∂r_ik = Tb, ∂T/∂cos = Tcos, h = (∂T/∂r_jk)/r_jk;
+                                    # grad_ij = (Ta − Tcos cos/ra + h ra) â + (Tcos/ra − h rb) b̂
+                                    # grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂
+                                    if kind == 0:
+                                        for c in range(nc):
+                                            xk = EX[e, c] * FCC[c]
+                                            Ak = A[ak, c]
+                                            Tcos = dA[ak, c] * PT[e, c] * PQ[e, c] * xk
+                                            h = Ak * PdX[e, c]
+                                            CAa[kk, c] = Ak * DTX[e, c] * xk - Tcos * COS[c] * INVRA[c] + h * RA[c]
+                                            CBa[kk, c] = Tcos * INVRA[c] - h * RB[c]
+                                            CAb[kk, c] = Tcos * INVRB[c] - h * RA[c]
+                                            CBb[kk, c] = Ak * DQX[e, c] * xk - Tcos * COS[c] * INVRB[c] + h * RB[c]
+                                    else:
+                                        for c in range(nc):
+                                            Ak = A[ak, c]
+                                            Tcos = dA[ak, c] * PT[e, c] * PQ[e, c]
+                                            CAa[kk, c] = Ak * DTX[e, c] - Tcos * COS[c] * INVRA[c]
+                                            CBa[kk, c] = Tcos * INVRA[c]
+                                            CAb[kk, c] = Tcos * INVRB[c]
+                                            CBb[kk, c] = Ak * DQX[e, c] - Tcos * COS[c] * INVRB[c]
+                                    if mode == 2:
+                                        w = dE_dG[i, f]
+                                        for c in range(nc):
+                                            WAa[c] += w * CAa[kk, c]
+                                        for c in range(nc):
+                                            WBa[c] += w * CBa[kk, c]
+                                        for c in range(nc):
+                                            WAb[c] += w * CAb[kk, c]
+                                        for c in range(nc):
+                                            WBb[c] += w * CBb[kk, c]
+                            if mode == 1:
+                                for c in range(nc):
+                                    tt = T[c]
+                                    qq = Q[c]
+                                    axt, ayt, azt = ux[tt], uy[tt], uz[tt]
+                                    bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
+                                    for k in range(nkt):
+                                        aa = CAa[k, c]
+                                        ba = CBa[k, c]
+                                        ab = CAb[k, c]
+                                        bb = CBb[k, c]
+                                        LG[tt, k, 0] += aa * axt + ba * bxq
+                                        LG[tt, k, 1] += aa * ayt + ba * byq
+                                        LG[tt, k, 2] += aa * azt + ba * bzq
+                                        LG[qq, k, 0] += ab * axt + bb * bxq
+                                        LG[qq, k, 1] += ab * ayt + bb * byq
+                                        LG[qq, k, 2] += ab * azt + bb * bzq
+                            elif mode == 2:
+                                for c in range(nc):
+                                    tt = T[c]
+                                    qq = Q[c]
+                                    axt, ayt, azt = ux[tt], uy[tt], uz[tt]
+                                    bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
+                                    acc[tt, 0] += WAa[c] * axt + WBa[c] * bxq
+                                    acc[tt, 1] += WAa[c] * ayt + WBa[c] * byq
+                                    acc[tt, 2] += WAa[c] * azt + WBa[c] * bzq
+                                    acc[qq, 0] += WAb[c] * axt + WBb[c] * bxq
+                                    acc[qq, 1] += WAb[c] * ayt + WBb[c] * byq
+                                    acc[qq, 2] += WAb[c] * azt + WBb[c] * bzq
+                            # ======== end of chunk
+                            cnt = 0
+                        if done:
                             break
-                        for t in range(bstart[s_], bstart[s_ + 1]):
-                            p = gp[t]
-                            for k in range(nkt):
-                                for x in range(3):
-                                    grad[p, off + k, x] += LG[t, k, x]
-        if mode == 2:
-            for t in range(m):
-                for x in range(3):
-                    gpair[gp[t], x] = acc[t, x]
+                        # append the second neighbours of t (branch-free compaction when G4 only)
+                        pxt, pyt, pzt = px[t], py[t], pz[t]
+                        if compact:
+                            for q in range(q0, q1):
+                                dx = px[q] - pxt
+                                dy = py[q] - pyt
+                                dz = pz[q] - pzt
+                                d2 = dx * dx + dy * dy + dz * dz
+                                T[cnt] = t
+                                Q[cnt] = q
+                                R2[cnt] = d2
+                                cnt += 1 if d2 < rc2 else 0
+                        else:
+                            for q in range(q0, q1):
+                                dx = px[q] - pxt
+                                dy = py[q] - pyt
+                                dz = pz[q] - pzt
+                                T[cnt] = t
+                                Q[cnt] = q
+                                R2[cnt] = dx * dx + dy * dy + dz * dz
+                                cnt += 1
+                        t += 1
+                    if mode == 1:
+                        # rows of pairs of species a_ or b_ received contributions
+                        for sb in range(2):
+                            s_ = a_ if sb == 0 else b_
+                            if sb == 1 and b_ == a_:
+                                break
+                            for t in range(bstart[s_], bstart[s_ + 1]):
+                                p = gp[t]
+                                for k in range(nkt):
+                                    for x in range(3):
+                                        grad[p, off + k, x] += LG[t, k, x]
+            if mode == 2:
+                for t in range(m):
+                    for x in range(3):
+                        gpair[gp[t], x] = acc[t, x]

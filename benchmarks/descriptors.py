@@ -1,0 +1,128 @@
+"""Descriptor timings: our Behler–Parrinello and PLIP vs DScribe ACSF (values only), same parameters.
+
+    .venv/bin/python benchmarks/descriptors.py                  # 72- and 1 008-atom wurtzite, best of 5
+    .venv/bin/python benchmarks/descriptors.py --repeats 3 --threads 1
+
+Every timing is end to end from ``ase.Atoms`` (our rows include the neighbour list, as DScribe's include
+its own), per atom, best of ``--repeats`` interleaved runs after a warm-up (Numba compilation excluded).
+Our kernels are timed on 1 thread and on ``--threads`` threads; DScribe ACSF has no threads within one
+structure (``n_jobs`` parallelises over structures), so the 1-thread ratio is the like-for-like one.
+Both wall time and process CPU time are recorded: on a shared machine the CPU time of a 1-thread run is
+the steadier measure (it excludes time spent descheduled), so the summary ratios use it; for multi-thread
+rows only the wall time is meaningful.
+
+Rows:
+  dscribe ACSF values     dscribe.descriptors.ACSF(**bp.dscribe_kwargs(), periodic=True).create(atoms)
+  BP values               BehlerParrinello.default_zno().compute(atoms)
+  BP values+gradients     .compute(atoms, gradients=True): G and ∂G_i/∂r_ij for every pair
+  BP forces+virial        .forces_and_virial(atoms, dE_dG): on-the-fly contraction, no stored gradients
+  PLIP values             PLIP.default_zno().compute(atoms)
+  PLIP forces+virial      PLIP.default_zno().forces_and_virial(atoms, dE_dG)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from importlib.metadata import version
+
+import numba
+import numpy as np
+from ase.build import bulk
+
+from mliplib.descriptors import PLIP, BehlerParrinello
+
+#: wurtzite repeats (4 atoms per primitive cell): 72 and 1 008 atoms
+REPEATS = {72: (3, 3, 2), 1008: (6, 6, 7)}
+
+
+def structure(n: int):
+    atoms = bulk("ZnO", "wurtzite", a=3.25, c=5.21, u=0.38).repeat(REPEATS[n])
+    atoms.rattle(0.05, seed=0)
+    return atoms
+
+
+def machine_state() -> str:
+    load = os.getloadavg()
+    return (f"{platform.machine()}, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
+            f"{load[2]:.2f}; numba {numba.__version__}, numpy {np.__version__}, dscribe {version('dscribe')}")
+
+
+def rows(atoms, bp, plip, acsf, threads):
+    """Name → (function, numba threads) for one structure."""
+    w_bp = np.random.default_rng(0).normal(size=(len(atoms), bp.n_features))
+    w_plip = np.random.default_rng(1).normal(size=(len(atoms), plip.n_features))
+    out = {"dscribe ACSF values": (lambda: acsf.create(atoms), 1)}
+    for t in sorted({1, threads}):
+        tag = f" [{t} thr]"
+        out["BP values" + tag] = (lambda: bp.compute(atoms), t)
+        out["BP values+gradients" + tag] = (lambda: bp.compute(atoms, gradients=True), t)
+        out["BP forces+virial" + tag] = (lambda: bp.forces_and_virial(atoms, w_bp), t)
+        out["PLIP values" + tag] = (lambda: plip.compute(atoms), t)
+        out["PLIP forces+virial" + tag] = (lambda: plip.forces_and_virial(atoms, w_plip), t)
+    return out
+
+
+def main() -> None:
+    from dscribe.descriptors import ACSF
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(REPEATS), choices=list(REPEATS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    args = parser.parse_args()
+
+    bp = BehlerParrinello.default_zno()
+    plip = PLIP.default_zno()
+    acsf = ACSF(periodic=True, **bp.dscribe_kwargs())
+    print("before:", machine_state())
+    print(f"{bp}\nDScribe ACSF parameters (identical functions and columns): {bp.dscribe_kwargs()}")
+    print(f"PLIP.default_zno(): {plip.n_features} features, cutoff {plip.cutoff} Å")
+    print(f"best of {args.repeats} interleaved repeats after one warm-up; times per atom\n")
+    header = (f"{'atoms':>6} {'pairs/at':>8} {'row':<30} {'wall ms':>9} {'wall µs/at':>10} {'cpu µs/at':>10} "
+              f"{'DScribe/row (cpu)':>18}")
+    summary = []
+    for n in args.sizes:
+        atoms = structure(n)
+        ref = acsf.create(atoms)
+        assert np.allclose(bp.to_dscribe_order(bp.compute(atoms)), ref, rtol=1e-10, atol=0), "BP ≠ DScribe"
+        table = rows(atoms, bp, plip, acsf, args.threads)
+        for fn, t in table.values():  # warm-up
+            numba.set_num_threads(t)
+            fn()
+        best = dict.fromkeys(table, np.inf)
+        cpu = dict.fromkeys(table, np.inf)
+        for _ in range(args.repeats):
+            for name, (fn, t) in table.items():
+                numba.set_num_threads(t)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - start)
+                cpu[name] = min(cpu[name], time.process_time() - start_cpu)
+        numba.set_num_threads(args.threads)
+        pairs = bp.neighbors(atoms)
+        print(header)
+        print("-" * len(header))
+        ds, ds_cpu = best["dscribe ACSF values"], cpu["dscribe ACSF values"]
+        for name, seconds in best.items():
+            ratio = f"{ds_cpu / cpu[name]:>18.2f}" if "[1 thr]" in name or name.startswith("dscribe") else " " * 18
+            print(f"{n:>6} {len(pairs.i) / n:>8.1f} {name:<30} {seconds * 1e3:>9.2f} {seconds / n * 1e6:>10.2f} "
+                  f"{cpu[name] / n * 1e6:>10.2f} {ratio}")
+        print()
+        for t in sorted({1, args.threads}):
+            tag = f" [{t} thr]"
+            ref, times, kind = (ds_cpu, cpu, "cpu") if t == 1 else (ds, best, "wall")
+            summary.append(f"{n:>6} atoms, {t} thread(s), {kind} time: DScribe values / our BP values = "
+                           f"{ref / times['BP values' + tag]:.1f}, / our BP values+gradients = "
+                           f"{ref / times['BP values+gradients' + tag]:.1f}, / our BP forces+virial = "
+                           f"{ref / times['BP forces+virial' + tag]:.1f}, / our PLIP values = "
+                           f"{ref / times['PLIP values' + tag]:.1f}")
+    print("summary (≥ 1 means ours is faster; target: BP values+gradients ≥ 5× DScribe values)")
+    print("\n".join(summary))
+    print("after:", machine_state())
+
+
+if __name__ == "__main__":
+    main()
