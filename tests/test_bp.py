@@ -130,7 +130,8 @@ def test_brute_force_g4_g5_single_triplet():
         return 0.5 * (np.cos(np.pi * r / rc) + 1) if r < rc else 0.0
 
     for eta, zeta, lam in MIXED["g4"]:
-        expect = 2 ** (1 - zeta) * (1 + lam * cos) ** zeta * np.exp(-eta * (a * a + b * b + c * c)) * fc(a) * fc(b) * fc(c)
+        expect = (2 ** (1 - zeta) * (1 + lam * cos) ** zeta * np.exp(-eta * (a * a + b * b + c * c))
+                  * fc(a) * fc(b) * fc(c))
         name = f"G4[O-O](eta={bp._fmt(eta)},zeta={bp._fmt(zeta)},lambda={lam:+d})"
         assert G[desc.feature_names.index(name)] == pytest.approx(expect, rel=1e-12)
     for eta, zeta, lam in MIXED["g5"]:
@@ -139,7 +140,8 @@ def test_brute_force_g4_g5_single_triplet():
         assert G[desc.feature_names.index(name)] == pytest.approx(expect, rel=1e-12)
     for eta, rs in MIXED["g2"]:
         expect = sum(np.exp(-eta * (r - rs) ** 2) * fc(r) for r in (a, b))
-        assert G[desc.feature_names.index(f"G2[O](eta={bp._fmt(eta)},rs={bp._fmt(rs)})")] == pytest.approx(expect, rel=1e-12)
+        name = f"G2[O](eta={bp._fmt(eta)},rs={bp._fmt(rs)})"
+        assert G[desc.feature_names.index(name)] == pytest.approx(expect, rel=1e-12)
     assert G[desc.feature_names.index("G1[O]")] == pytest.approx(fc(a) + fc(b), rel=1e-12)
     assert G[desc.feature_names.index("G1[Zn]")] == 0.0
     # G4 drops the triplet once r_jk ≥ rc, G5 does not
