@@ -227,6 +227,16 @@ def _bin_atoms(positions, cell, inverse, origin, pbc, n_bins):
     return start, order, xs, ys, zs, wraps
 
 
+@njit(cache=True, inline="always")
+def _image_bin(t, n, periodic):
+    """Bin index t (may lie outside 0..n−1) → (image shift, bin in 0..n−1, valid); invalid outside a
+    non-periodic axis."""
+    if periodic:
+        s = t // n
+        return s, t - s * n, True
+    return 0, t, 0 <= t < n
+
+
 @njit(cache=True)
 def _segments(c, n_bins, reach, pbc, cell, start, seg_lo, seg_hi, seg_shift, seg_vec):
     """Atoms to scan around home bin c: runs of sorted slots seg_lo[s]:seg_hi[s], each with one image
@@ -238,37 +248,19 @@ def _segments(c, n_bins, reach, pbc, cell, start, seg_lo, seg_hi, seg_shift, seg
     h2 = c % n2
     n_seg = 0
     for d0 in range(-reach[0], reach[0] + 1):
-        t0 = h0 + d0
-        if pbc[0]:
-            s0 = t0 // n0
-            b0 = t0 - s0 * n0
-        elif t0 < 0 or t0 >= n0:
+        s0, b0, ok0 = _image_bin(h0 + d0, n0, pbc[0])
+        if not ok0:
             continue
-        else:
-            s0 = 0
-            b0 = t0
         for d1 in range(-reach[1], reach[1] + 1):
-            t1 = h1 + d1
-            if pbc[1]:
-                s1 = t1 // n1
-                b1 = t1 - s1 * n1
-            elif t1 < 0 or t1 >= n1:
+            s1, b1, ok1 = _image_bin(h1 + d1, n1, pbc[1])
+            if not ok1:
                 continue
-            else:
-                s1 = 0
-                b1 = t1
             row = (b0 * n1 + b1) * n2
             row_first = n_seg
             for d2 in range(-reach[2], reach[2] + 1):
-                t2 = h2 + d2
-                if pbc[2]:
-                    s2 = t2 // n2
-                    b2 = t2 - s2 * n2
-                elif t2 < 0 or t2 >= n2:
+                s2, b2, ok2 = _image_bin(h2 + d2, n2, pbc[2])
+                if not ok2:
                     continue
-                else:
-                    s2 = 0
-                    b2 = t2
                 lo = start[row + b2]
                 hi = start[row + b2 + 1]
                 if hi == lo:

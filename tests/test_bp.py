@@ -14,6 +14,8 @@ from mliplib.descriptors import bp
 from mliplib.descriptors.base import descriptor_from_dict
 from mliplib.neighbors import neighbor_list
 
+from finite_differences import check_forces_and_virial, energy
+
 # every code path: shifted G2, G4 and G5 with integer, non-integer and large (> 64) zeta, both lambdas
 MIXED = dict(species=["Zn", "O"], cutoff=4.5,
              g2=[(0.5, 0.0), (1.2, 2.0), (0.3, 3.1)],
@@ -172,10 +174,6 @@ def test_polynomial_kernels_match_libm():
 # gradients
 # ------------------------------------------------------------------------------------------------
 
-def energy(desc, atoms, w):
-    return float(np.sum(desc.compute(atoms) * w))
-
-
 def weights(desc, atoms, seed):
     """A random dE/dG scaled so every column contributes comparably."""
     G = desc.compute(atoms)
@@ -191,37 +189,7 @@ def test_forces_and_virial_vs_finite_differences(kind, name):
     G, grads = desc.compute(atoms, gradients=True)
     np.testing.assert_array_equal(G, desc.compute(atoms))
     assert grads.values.shape == (len(grads.i), desc.n_features, 3)
-    forces, virial = grads.forces(w), grads.virial(w)
-    h = 1e-5
-    fd = np.zeros_like(forces)
-    for a in range(len(atoms)):
-        for x in range(3):
-            plus, minus = atoms.copy(), atoms.copy()
-            plus.positions[a, x] += h
-            minus.positions[a, x] -= h
-            fd[a, x] = -(energy(desc, plus, w) - energy(desc, minus, w)) / (2 * h)
-    np.testing.assert_allclose(forces, fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
-    np.testing.assert_allclose(forces.sum(axis=0), 0.0, atol=1e-10 * np.abs(forces).max())
-    # the on-the-fly contraction equals the stored-gradient one
-    f2, v2 = desc.forces_and_virial(atoms, w)
-    np.testing.assert_allclose(f2, forces, rtol=1e-10, atol=1e-12 * np.abs(forces).max())
-    np.testing.assert_allclose(v2, virial, rtol=1e-10, atol=1e-12 * np.abs(virial).max())
-    if not atoms.pbc.any():
-        return
-    # dE/dε_xy with positions and cell scaled by (1 + ε) equals −W[y, x]  (ASE stress = −W/V)
-    dEde = np.zeros((3, 3))
-    for x in range(3):
-        for y in range(3):
-            e = np.zeros((3, 3))
-            e[x, y] = h
-            vals = []
-            for sign in (1, -1):
-                at = atoms.copy()
-                at.set_cell(atoms.cell.array @ (np.eye(3) + sign * e).T, scale_atoms=True)
-                vals.append(energy(desc, at, w))
-            dEde[x, y] = (vals[0] - vals[1]) / (2 * h)
-    np.testing.assert_allclose(-virial.T, dEde, rtol=1e-6, atol=1e-7 * np.abs(dEde).max())
-    np.testing.assert_allclose(virial, virial.T, atol=1e-9 * np.abs(virial).max())
+    check_forces_and_virial(desc, atoms, w, grads)
 
 
 def test_gradient_rows_match_finite_differences_of_pair_vectors():

@@ -14,6 +14,8 @@ from mliplib.descriptors.base import descriptor_from_dict
 from mliplib.descriptors.plip import _switch
 from mliplib.neighbors import neighbor_list
 
+from finite_differences import check_forces_and_virial, energy
+
 R_SHORT = {("Zn", "O"): 2.3, ("Zn", "Zn"): 3.4, ("O", "O"): 3.4}
 # small pool: the Zn–Zn/O–O switch (3.23–3.57 Å) straddles the wurtzite like-pair shell at ≈ 3.2–3.3 Å
 SMALL = dict(species=["Zn", "O"], cutoff=4.5, a=(0.8, 1.6), b=(1.9, 2.7, 3.5), l_max=4, m_max=6, r_short=R_SHORT)
@@ -169,10 +171,6 @@ def test_block_switches_and_basis_order():
 # gradients
 # ------------------------------------------------------------------------------------------------
 
-def energy(desc, atoms, w):
-    return float(np.sum(desc.compute(atoms) * w))
-
-
 @pytest.mark.parametrize("name", ["wurtzite", "triclinic", "cluster"])
 def test_forces_and_virial_vs_finite_differences(name):
     atoms = STRUCTURES[name]()
@@ -181,36 +179,7 @@ def test_forces_and_virial_vs_finite_differences(name):
     w = rng.normal(size=(len(atoms), desc.n_features)) / np.maximum(
         1.0, np.abs(desc.compute(atoms)).max(axis=0))
     G, grads = desc.compute(atoms, gradients=True)
-    forces, virial = grads.forces(w), grads.virial(w)
-    h = 1e-5
-    fd = np.zeros_like(forces)
-    for a in range(len(atoms)):
-        for x in range(3):
-            plus, minus = atoms.copy(), atoms.copy()
-            plus.positions[a, x] += h
-            minus.positions[a, x] -= h
-            fd[a, x] = -(energy(desc, plus, w) - energy(desc, minus, w)) / (2 * h)
-    np.testing.assert_allclose(forces, fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
-    # on-the-fly contraction equals the stored-gradient contraction
-    f2, v2 = desc.forces_and_virial(atoms, w)
-    np.testing.assert_allclose(f2, forces, rtol=1e-10, atol=1e-12 * np.abs(forces).max())
-    np.testing.assert_allclose(v2, virial, rtol=1e-10, atol=1e-12 * np.abs(virial).max())
-    if not atoms.pbc.any():
-        return
-    # dE/dε_xy with positions and cell scaled by (1 + ε) equals −W[y, x]  (ASE stress = −W/V)
-    dEde = np.zeros((3, 3))
-    for x in range(3):
-        for y in range(3):
-            e = np.zeros((3, 3))
-            e[x, y] = h
-            vals = []
-            for sign in (1, -1):
-                at = atoms.copy()
-                at.set_cell(atoms.cell.array @ (np.eye(3) + sign * e).T, scale_atoms=True)
-                vals.append(energy(desc, at, w))
-            dEde[x, y] = (vals[0] - vals[1]) / (2 * h)
-    np.testing.assert_allclose(-virial.T, dEde, rtol=1e-6, atol=1e-7 * np.abs(dEde).max())
-    np.testing.assert_allclose(virial, virial.T, atol=1e-9 * np.abs(virial).max())
+    check_forces_and_virial(desc, atoms, w, grads)
 
 
 def test_gradient_rows_match_finite_differences_of_pair_vectors():
