@@ -196,3 +196,16 @@ def test_nnp_numpy_prediction_matches_torch(frames, activation):
     e2, g2 = model.energies_and_gradient(G.detach().numpy(), species.numpy())
     np.testing.assert_allclose(e2, energies.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(g2, grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_nnp_lbfgs_training(frames, tmp_path):
+    """Full-batch L-BFGS: deterministic, lowers the loss, and its settings survive save/load."""
+    kw = dict(hidden=(6,), epochs=4, patience=4, optimizer="lbfgs", lbfgs_iterations=5, seed=3, progress=False)
+    a = NeuralNetworkPotential(BP, **kw).fit(frames)
+    b = NeuralNetworkPotential(BP, **kw).fit(frames)
+    assert a.predict(frames[0])["energy"] == b.predict(frames[0])["energy"]
+    assert a.history[-1]["loss"] < a.history[0]["loss"]
+    again = mliplib.load(a.save(tmp_path / "lbfgs"))
+    assert again.optimizer == "lbfgs" and again.lbfgs_iterations == 5
+    with pytest.raises(ValueError, match="optimizer"):
+        NeuralNetworkPotential(BP, optimizer="sgd")
