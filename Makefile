@@ -63,5 +63,10 @@ dft-data: dft
 	$(PY) -m mliplib.reference sample
 	$(PY) -m mliplib.reference run --workers 2
 
+# Retrain the three potentials and their committees on the current data (minutes); writes models/v1
+# (committed; chapters load it through mliplib.models.zoo.load_or_train and retrain only if it is stale).
+models: $(STAMP)
+	$(PY) scripts/train_zno.py
+
 clean:
 	rm -rf _build

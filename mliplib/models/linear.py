@@ -10,6 +10,11 @@ are divided by the target accuracy ``sigma_*`` of their kind, columns are scaled
 fit and the coefficients mapped back. The per-element offsets b_Z are fitted separately by least
 squares on the energies (minimum-norm: for stoichiometric data only their composition-weighted sum is
 defined), so a sparse estimator never penalises them.
+
+Estimators that cross-validate with an integer ``cv`` (``RidgeCV(cv=5)``, ``LassoLarsCV``, ``LassoCV``)
+are cross-validated *by frame*: the rows of one frame (its energy, forces, stress) always fall in the
+same fold (frames dealt to folds at random, seed ``cv_seed``). Row-wise folds would put a frame's other
+force components in the training part and reward over-fitting.
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ class LinearPotential(Potential):
     kind = "LinearPotential"
 
     def __init__(self, descriptor, estimator=None, sigma_energy: float | None = 0.002,
-                 sigma_forces: float | None = 0.1, sigma_stress: float | None = None):
+                 sigma_forces: float | None = 0.1, sigma_stress: float | None = None, cv_seed: int = 0):
         if all(s is None for s in (sigma_energy, sigma_forces, sigma_stress)):
             raise ValueError("nothing to fit: give at least one of sigma_energy, sigma_forces, sigma_stress")
         for name, s in (("sigma_energy", sigma_energy), ("sigma_forces", sigma_forces),
@@ -108,6 +113,8 @@ class LinearPotential(Potential):
         self.descriptor = descriptor
         self.estimator = estimator if estimator is not None else RidgeCV(alphas=np.logspace(-8, 2, 21))
         self.sigma_energy, self.sigma_forces, self.sigma_stress = sigma_energy, sigma_forces, sigma_stress
+        self.cv_seed = cv_seed
+        self.min_column_scale = 1e-6  # relative to the largest column RMS; smaller columns are left out
         self.weights = None  # (n_groups, n_features)
         self.offsets = None  # (n_species,) eV per atom of each element
         self.fit_info = {}
@@ -133,8 +140,9 @@ class LinearPotential(Potential):
     def design_matrix(self, frames: list[Atoms]):
         """Weighted rows of all frames: X (n_rows, n_groups·n_features), y (n_rows,), row kind
         (n_rows,) in {"energy", "forces", "stress"}, and the composition matrix (n_frames, n_species)
-        per atom. Energy rows are per atom and already exclude the offsets (see module docstring)."""
-        blocks, targets, kinds = [], [], []
+        per atom. Energy rows are per atom and already exclude the offsets (see module docstring).
+        ``self.row_frames_`` is set to the frame index of every row."""
+        blocks, targets, kinds, owners = [], [], [], []
         counts = np.zeros((len(frames), len(self.descriptor.species_z)))
         n_cols = self.n_groups * self.descriptor.n_features
         energy_rows = []
@@ -152,11 +160,13 @@ class LinearPotential(Potential):
                               / self.sigma_forces)
                 targets.append(np.asarray(atoms.arrays["forces"]).ravel() / self.sigma_forces)
                 kinds += ["forces"] * 3 * len(atoms)
+                owners += [s] * 3 * len(atoms)
             if self.sigma_stress is not None and "stress" in atoms.info and np.all(atoms.pbc):
                 blocks.append(stress_design(grads.i, grads.vectors, grads.values, group, self.n_groups,
                                             atoms.get_volume()) / self.sigma_stress)
                 targets.append(np.asarray(atoms.info["stress"]) / self.sigma_stress)
                 kinds += ["stress"] * 6
+                owners += [s] * 6
         energy_rows = np.array(energy_rows)
         energies = np.array([a.info["energy"] / len(a) for a in frames]) if self.sigma_energy is not None else None
         if energies is not None:
@@ -165,6 +175,8 @@ class LinearPotential(Potential):
             blocks.insert(0, (energy_rows - proj @ energy_rows) / self.sigma_energy)
             targets.insert(0, (energies - proj @ energies) / self.sigma_energy)
             kinds = ["energy"] * len(frames) + kinds
+            owners = list(range(len(frames))) + owners
+        self.row_frames_ = np.array(owners, dtype=np.int64)
         return np.vstack(blocks), np.concatenate(targets), np.array(kinds), counts, energy_rows
 
     # -- fitting --------------------------------------------------------------------------------------
@@ -180,10 +192,19 @@ class LinearPotential(Potential):
                 raise ValueError("a frame has no arrays['forces']; pass sigma_forces=None to fit energies only")
         X, y, kinds, counts, energy_rows = self.design_matrix(frames)
         scale = np.sqrt(np.mean(X ** 2, axis=0))
-        active = scale > 0
+        # columns (nearly) empty in the training data get no weight: scaled to unit RMS, a column of
+        # ~1e-10 (e.g. a G2 centred at 0.75 Å when no bond is that short) would receive a weight of
+        # ~1e10 that explodes on the first structure where it is not tiny
+        active = scale > self.min_column_scale * scale.max() if scale.size and scale.max() > 0 else scale > 0
         estimator = clone(self.estimator)
-        if "fit_intercept" in estimator.get_params():
+        params = estimator.get_params()
+        if "fit_intercept" in params:
             estimator.set_params(fit_intercept=False)
+        if "cv" in params and params["cv"] is not None and np.ndim(params["cv"]) == 0 \
+                and isinstance(params["cv"], (int, np.integer)):
+            estimator.set_params(cv=self._frame_folds(int(params["cv"]), len(frames)))
+        elif "cv" in params and params["cv"] is None and type(estimator).__name__ != "RidgeCV":
+            estimator.set_params(cv=self._frame_folds(5, len(frames)))  # sklearn's default 5 folds, by frame
         estimator.fit(X[:, active] / scale[active], y)
         coef = np.zeros(X.shape[1])
         coef[active] = np.ravel(estimator.coef_) / scale[active]
@@ -203,6 +224,16 @@ class LinearPotential(Potential):
             self.fit_info["alpha"] = float(estimator.alpha_)
         return self
 
+    def _frame_folds(self, n_splits: int, n_frames: int) -> list:
+        """K-fold (train_rows, test_rows) splits that keep every frame's rows together."""
+        if n_frames < n_splits:
+            raise ValueError(f"{n_splits}-fold cross-validation by frame needs at least {n_splits} frames, "
+                             f"got {n_frames}; lower cv or use an estimator without cross-validation")
+        fold_of_frame = np.random.default_rng(self.cv_seed).permutation(n_frames) % n_splits
+        fold = fold_of_frame[self.row_frames_]
+        rows = np.arange(len(fold))
+        return [(rows[fold != k], rows[fold == k]) for k in range(n_splits)]
+
     # -- prediction -------------------------------------------------------------------------------
     def _predict(self, atoms: Atoms, neighbors) -> dict:
         # ∂E/∂G are the weights, known before G: one descriptor pass gives G, forces and virial
@@ -217,13 +248,13 @@ class LinearPotential(Potential):
     # -- saving ---------------------------------------------------------------------------------------
     def _state(self):
         meta = {"descriptor": self.descriptor.to_dict(), "estimator": repr(self.estimator),
-                "sigma": [self.sigma_energy, self.sigma_forces, self.sigma_stress],
+                "sigma": [self.sigma_energy, self.sigma_forces, self.sigma_stress], "cv_seed": self.cv_seed,
                 "fit_info": json.loads(json.dumps(self.fit_info))}
         return meta, {"weights": self.weights, "offsets": self.offsets}
 
     @classmethod
     def _from_state(cls, meta, arrays):
-        model = cls(descriptor_from_dict(meta["descriptor"]), None, *meta["sigma"])
+        model = cls(descriptor_from_dict(meta["descriptor"]), None, *meta["sigma"], cv_seed=meta.get("cv_seed", 0))
         model.weights, model.offsets = arrays["weights"], arrays["offsets"]
         model.fit_info = meta["fit_info"]
         return model

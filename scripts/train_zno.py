@@ -1,0 +1,53 @@
+"""Train the book's three ZnO potentials and their committees; write models/v1 (``make models``).
+
+    python scripts/train_zno.py                      # everything (models + committees)
+    python scripts/train_zno.py --kinds plip nnp     # some kinds only
+    python scripts/train_zno.py --no-committees      # single models only
+    python scripts/train_zno.py --if-stale           # skip models already trained on the current data
+
+Fits on ``load_zno("train")``, reports held-out errors on ``load_zno("test")`` and records everything
+in models/v1/manifest.json (see mliplib.models.zoo).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from mliplib.models import zoo  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kinds", nargs="+", choices=zoo.KINDS, default=list(zoo.KINDS))
+    parser.add_argument("--no-committees", action="store_true", help="train the single models only")
+    parser.add_argument("--if-stale", action="store_true", help="keep cached models trained on the current data")
+    parser.add_argument("--root", default=None, help=f"output folder (default {zoo.DEFAULT_ROOT})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    data = zoo.data_fingerprint()
+    print(f"data: {data['file']} sha256 {data['sha256'][:12]}… ({data['frames']} frames)")
+    kinds = args.kinds
+    if args.if_stale:
+        kinds = [k for k in kinds if not (zoo.is_current(k, False, args.root)
+                                          and (args.no_committees or zoo.is_current(k, True, args.root)))]
+        if not kinds:
+            print("all requested models are current; nothing to do")
+            return 0
+    manifest = zoo.train_all(args.root, kinds, committees=not args.no_committees, progress=not args.quiet)
+    print(f"\n{'model':<22}{'train s':>9}{'E test':>10}{'F test':>10}{'E train':>10}{'F train':>10}   (meV/atom, meV/Å RMSE)")
+    for name, entry in manifest["models"].items():
+        te, tr = entry.get("test_errors") or {}, entry.get("train_errors") or {}
+        print(f"{name:<22}{entry['train_wall_time_s']:>9.1f}{te.get('energy_rmse_meV_atom', float('nan')):>10.2f}"
+              f"{te.get('forces_rmse_meV_A', float('nan')):>10.0f}{tr.get('energy_rmse_meV_atom', float('nan')):>10.2f}"
+              f"{tr.get('forces_rmse_meV_A', float('nan')):>10.0f}" + ("" if entry.get("current") else "   (stale)"))
+    print(f"total {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
