@@ -425,13 +425,19 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
         INVRB = np.empty(cap)
         RJK = np.empty(cap)
         FCC = np.empty(cap)
-        DFCC = np.empty(cap)
         U = np.empty(cap)
         PT = np.empty((ne, cap))   # P_t
         PQ = np.empty((ne, cap))   # P_q
         DTX = np.empty((ne, cap))  # D_t · P_q
         DQX = np.empty((ne, cap))  # P_t · D_q
         PdX = np.empty((ne, cap))  # P_t · P_q · (∂X/∂r_jk) / r_jk
+        W4 = np.empty((ne, cap))   # P_t · P_q · X (G4)
+        WA4 = np.empty((ne, cap))  # D_t · P_q · X
+        WB4 = np.empty((ne, cap))  # P_t · D_q · X
+        W5 = np.empty((ne, cap))   # P_t · P_q (G5)
+        CIA = np.empty(cap)        # cos / r_a
+        CIB = np.empty(cap)        # cos / r_b
+        XC = np.empty(cap)         # (∂fc/∂r_jk) / r_jk
         EX = np.empty((ne, cap))
         A = np.empty((na, cap))
         dA = np.empty((na, cap))
@@ -580,11 +586,21 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
                                     eta = ang_eta[e]
                                     for c in range(nc):
                                         EX[e, c] = _exp_nonpos(-eta * R2[c], exp_c, pow2)
+                                    for c in range(nc):
+                                        W4[e, c] = PT[e, c] * PQ[e, c] * (EX[e, c] * FCC[c])
+                            if n5 > 0:
+                                for e in range(ne):
+                                    for c in range(nc):
+                                        W5[e, c] = PT[e, c] * PQ[e, c]
                             if mode != 0:
                                 for c in range(nc):
                                     INVRA[c] = 1.0 / RA[c]
                                 for c in range(nc):
                                     INVRB[c] = 1.0 / RB[c]
+                                for c in range(nc):
+                                    CIA[c] = COS[c] * INVRA[c]
+                                for c in range(nc):
+                                    CIB[c] = COS[c] * INVRB[c]
                                 for e in range(ne):
                                     for c in range(nc):
                                         DTX[e, c] = D[e, T[c]] * PQ[e, c]
@@ -592,12 +608,16 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
                                         DQX[e, c] = D[e, Q[c]] * PT[e, c]
                                 if n4 > 0:
                                     for c in range(nc):
-                                        DFCC[c] = _dfc_poly(RJK[c], k_pi, cos_c) if R2[c] < rc2 else 0.0
+                                        XC[c] = (_dfc_poly(RJK[c], k_pi, cos_c) if R2[c] < rc2 else 0.0) / RJK[c]
                                     for e in range(ne):
                                         eta = ang_eta[e]
                                         for c in range(nc):
+                                            xk = EX[e, c] * FCC[c]
+                                            WA4[e, c] = DTX[e, c] * xk
+                                            WB4[e, c] = DQX[e, c] * xk
+                                        for c in range(nc):
                                             PdX[e, c] = (PT[e, c] * PQ[e, c] * EX[e, c]
-                                                         * (DFCC[c] / RJK[c] - 2.0 * eta * FCC[c]))
+                                                         * (XC[c] - 2.0 * eta * FCC[c]))
                             for k in range(na):
                                 lam = ang_lam[k]
                                 pref = ang_pref[k]
@@ -643,11 +663,11 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
                                     if kind == 0:
                                         gsum = 0.0
                                         for c in range(nc):
-                                            gsum += A[ak, c] * PT[e, c] * PQ[e, c] * EX[e, c] * FCC[c]
+                                            gsum += A[ak, c] * W4[e, c]
                                     else:
                                         gsum = 0.0
                                         for c in range(nc):
-                                            gsum += A[ak, c] * PT[e, c] * PQ[e, c]
+                                            gsum += A[ak, c] * W5[e, c]
                                     G[i, f] += gsum
                                     if mode == 0:
                                         continue
@@ -656,22 +676,21 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
                                     # grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂
                                     if kind == 0:
                                         for c in range(nc):
-                                            xk = EX[e, c] * FCC[c]
                                             Ak = A[ak, c]
-                                            Tcos = dA[ak, c] * PT[e, c] * PQ[e, c] * xk
+                                            Tcos = dA[ak, c] * W4[e, c]
                                             h = Ak * PdX[e, c]
-                                            CAa[kk, c] = Ak * DTX[e, c] * xk - Tcos * COS[c] * INVRA[c] + h * RA[c]
+                                            CAa[kk, c] = Ak * WA4[e, c] - Tcos * CIA[c] + h * RA[c]
                                             CBa[kk, c] = Tcos * INVRA[c] - h * RB[c]
                                             CAb[kk, c] = Tcos * INVRB[c] - h * RA[c]
-                                            CBb[kk, c] = Ak * DQX[e, c] * xk - Tcos * COS[c] * INVRB[c] + h * RB[c]
+                                            CBb[kk, c] = Ak * WB4[e, c] - Tcos * CIB[c] + h * RB[c]
                                     else:
                                         for c in range(nc):
                                             Ak = A[ak, c]
-                                            Tcos = dA[ak, c] * PT[e, c] * PQ[e, c]
-                                            CAa[kk, c] = Ak * DTX[e, c] - Tcos * COS[c] * INVRA[c]
+                                            Tcos = dA[ak, c] * W5[e, c]
+                                            CAa[kk, c] = Ak * DTX[e, c] - Tcos * CIA[c]
                                             CBa[kk, c] = Tcos * INVRA[c]
                                             CAb[kk, c] = Tcos * INVRB[c]
-                                            CBb[kk, c] = Ak * DQX[e, c] - Tcos * COS[c] * INVRB[c]
+                                            CBb[kk, c] = Ak * DQX[e, c] - Tcos * CIB[c]
                                     if mode == 2:
                                         w = dE_dG[i, f]
                                         for c in range(nc):
@@ -738,7 +757,8 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
                                 cnt += 1
                         t += 1
                     if mode == 1:
-                        # rows of pairs of species a_ or b_ received contributions
+                        # rows of pairs of species a_ or b_ received contributions; each (pair, block) row is
+                        # written once and grad comes zeroed, so a plain store (no read of the fresh memory)
                         for sb in range(2):
                             s_ = a_ if sb == 0 else b_
                             if sb == 1 and b_ == a_:
@@ -747,7 +767,7 @@ def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs
                                 p = gp[t]
                                 for k in range(nkt):
                                     for x in range(3):
-                                        grad[p, off + k, x] += LG[t, k, x]
+                                        grad[p, off + k, x] = LG[t, k, x]
             if mode == 2:
                 for t in range(m):
                     for x in range(3):
