@@ -114,7 +114,7 @@ class LinearPotential(Potential):
         self.estimator = estimator if estimator is not None else RidgeCV(alphas=np.logspace(-8, 2, 21))
         self.sigma_energy, self.sigma_forces, self.sigma_stress = sigma_energy, sigma_forces, sigma_stress
         self.cv_seed = cv_seed
-        self.min_column_scale = 1e-6  # relative to the largest column RMS; smaller columns are left out
+        self.min_column_scale = 1e-4  # columns with an RMS below this × the median column RMS are left out
         self.weights = None  # (n_groups, n_features)
         self.offsets = None  # (n_species,) eV per atom of each element
         self.fit_info = {}
@@ -193,9 +193,10 @@ class LinearPotential(Potential):
         X, y, kinds, counts, energy_rows = self.design_matrix(frames)
         scale = np.sqrt(np.mean(X ** 2, axis=0))
         # columns (nearly) empty in the training data get no weight: scaled to unit RMS, a column of
-        # ~1e-10 (e.g. a G2 centred at 0.75 Å when no bond is that short) would receive a weight of
-        # ~1e10 that explodes on the first structure where it is not tiny
-        active = scale > self.min_column_scale * scale.max() if scale.size and scale.max() > 0 else scale > 0
+        # RMS ~3e-8 (a G2 centred at 0.75 Å when no bond is that short) received a weight of ~1e7 that
+        # exploded on the first structure where it was not tiny
+        nonzero = scale[scale > 0]
+        active = scale > self.min_column_scale * (np.median(nonzero) if nonzero.size else 0.0)
         estimator = clone(self.estimator)
         params = estimator.get_params()
         if "fit_intercept" in params:
@@ -218,6 +219,7 @@ class LinearPotential(Potential):
         residual = X @ coef - y
         self.fit_info = {"rows": {k: int(np.sum(kinds == k)) for k in ("energy", "forces", "stress")},
                          "n_nonzero": self.n_nonzero, "n_weights": int(coef.size),
+                         "n_empty_columns": int(np.sum(~active)),
                          "weighted_rmse": {k: float(np.sqrt(np.mean(residual[kinds == k] ** 2)))
                                            for k in ("energy", "forces", "stress") if np.any(kinds == k)}}
         if hasattr(estimator, "alpha_"):

@@ -17,9 +17,11 @@ Kinds (Kandy et al., PRB 107, 174106 (2023)):
   (:class:`LinearPotential` does that for any estimator with ``cv``); the PLIP code's random split over
   force components leaks a frame's other components into the validation set and favours dense models.
 - ``"nnp"``: :class:`NeuralNetworkPotential`, per-element 2×25 tanh networks on the same ACSFs, energies
-  and forces, full-batch L-BFGS (the reference set is small; Adam mini-batches converge far slower)
-  with early stopping on 10 % validation frames; one PyTorch thread so a given seed gives the same
-  weights on any machine size.
+  and forces, full-batch L-BFGS (the reference set is small; Adam mini-batches converge far slower),
+  100 epochs of 20 iterations, no validation split: with 20–40 frames a 10 % validation set is 2–4
+  frames, and early stopping on it picked near-initial weights (20 training frames: held-out force
+  RMSE 2.2 eV/Å with it, 0.17 eV/Å without). Revisit when the full data set exists. One PyTorch thread,
+  so a given seed gives the same weights on any machine size.
 
 Committees (query by committee, :class:`Committee`): 5 members per kind; linear members are fitted on
 random 80 % subsamples of the training frames, NNP members differ by their seed (initial weights,
@@ -73,8 +75,8 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
     elif kind == "nnp":
         hp = {"model": "NeuralNetworkPotential", "descriptor": BehlerParrinello.default_zno().to_dict(),
               "hidden": [25, 25], "activation": "tanh", "sigma_energy": 0.002, "sigma_forces": 0.1,
-              "optimizer": "lbfgs", "epochs": 150, "lbfgs_iterations": 20, "patience": 30,
-              "validation_fraction": 0.1, "seed": SEED, "threads": 1}
+              "optimizer": "lbfgs", "epochs": 100, "lbfgs_iterations": 20, "patience": 30,
+              "validation_fraction": 0.0, "seed": SEED, "threads": 1}
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {KINDS}")
     hp["frame_shuffle_seed"] = SEED
