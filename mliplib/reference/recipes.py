@@ -19,8 +19,16 @@ from ase.io import read
 from mliplib.reference import structures as st
 
 
+def n_frames(path: Path) -> int:
+    """Frames in an extxyz file (0 if it does not exist)."""
+    return len(read(path, index=":")) if path.exists() else 0
+
+
 def _frame(atoms, file: str, index: int, root: str):
-    frame = read(Path(root) / file, index=index)
+    path = Path(root) / file
+    if index >= n_frames(path):
+        raise FileNotFoundError(f"frame {index} of {path} does not exist yet (run the sampler)")
+    frame = read(path, index=index)
     frame.calc = None
     return frame
 

@@ -243,7 +243,8 @@ def pending(store: Store, tasks: list[Task] | None = None) -> list[Task]:
 def runnable(task: Task, store: Store, done: dict) -> bool:
     """Input files named by ``frame`` steps exist and relaxations named by ``relaxed`` steps are in
     ``done`` (:meth:`Store.finished`)."""
-    return all((store.root / step["file"]).exists() for step in task.recipe if step["op"] == "frame") and \
+    return all(step["index"] < recipes.n_frames(store.root / step["file"])
+               for step in task.recipe if step["op"] == "frame") and \
         all(step["task"] in done for step in task.recipe if step["op"] == "relaxed")
 
 
