@@ -112,3 +112,25 @@ def test_loader_errors(tmp_path):
         shutil.copy(DATA_ROOT / "convergence.extxyz", tmp_path)
         with pytest.raises(FileNotFoundError, match="manifest"):
             load_zno("convergence", root=tmp_path)
+
+
+def test_tasks_wait_for_their_inputs(tmp_path):
+    """A task on a candidate frame the sampler has not written yet, or on a relaxation not yet done, is
+    neither runnable nor costed, and a worker runs the others instead of failing."""
+    from ase.io import write
+
+    from mliplib.reference.runner import estimated_seconds, runnable
+
+    (tmp_path / "candidates").mkdir()
+    write(tmp_path / "candidates" / "c.extxyz", [polymorph("rocksalt")] * 2)
+    waiting = [Task("t/frame5", "convergence", "t", ({"op": "frame", "file": "candidates/c.extxyz", "index": 5},), 0),
+               Task("t/relaxed", "convergence", "t", ({"op": "relaxed", "file": "eos.extxyz", "task": "x"},), 0)]
+    ready = Task("t/frame1", "convergence", "t", ({"op": "frame", "file": "candidates/c.extxyz", "index": 1},), 0,
+                 settings={"ecut": 250.0, "kpt_density": 1.0})
+    store = Store(tmp_path, DFTSettings())
+    for task in waiting:
+        assert not runnable(task, store, store.finished())
+        assert np.isnan(estimated_seconds(task, tmp_path, store.settings))
+    assert runnable(ready, store, store.finished())
+    assert work(store, tasks=waiting + [ready]) == 1
+    assert set(store.finished()) == {"t/frame1"}
