@@ -115,7 +115,7 @@ def eos_tasks() -> list[Task]:
                                    relax={"fmax": 0.01, "steps": 40, "cell": "constant_volume"}))
             else:
                 tasks.append(_task(f"eos/{phase}/v{v:.2f}", "eos", f"{phase}_eos", recipe, 2))
-    return tasks
+    return sorted(tasks, key=lambda t: t.kind == "relax")  # single points first: some curves exist early
 
 
 def liquid_tasks() -> list[Task]:
