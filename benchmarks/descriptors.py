@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/descriptors.py                  # 72- and 1 008-atom wurtzite, best of 5
     .venv/bin/python benchmarks/descriptors.py --repeats 3 --threads 1
+    .venv/bin/python benchmarks/descriptors.py --scaling       # BP values+gradients, 96 … 10 000 atoms
 
 Every timing is end to end from ``ase.Atoms`` (our rows include the neighbour list, as DScribe's include
 its own), per atom, best of ``--repeats`` interleaved runs after a warm-up (Numba compilation excluded).
@@ -34,12 +35,13 @@ from ase.build import bulk
 
 from mliplib.descriptors import PLIP, BehlerParrinello
 
-#: wurtzite repeats (4 atoms per primitive cell): 72 and 1 008 atoms
+#: wurtzite repeats (4 atoms per primitive cell): 72 and 1 008 atoms; --scaling adds 96 … 10 368 atoms
 REPEATS = {72: (3, 3, 2), 1008: (6, 6, 7)}
+SCALING = {96: (4, 3, 2), 1008: (6, 6, 7), 10368: (18, 16, 9)}
 
 
 def structure(n: int):
-    atoms = bulk("ZnO", "wurtzite", a=3.25, c=5.21, u=0.38).repeat(REPEATS[n])
+    atoms = bulk("ZnO", "wurtzite", a=3.25, c=5.21, u=0.38).repeat({**REPEATS, **SCALING}[n])
     atoms.rattle(0.05, seed=0)
     return atoms
 
@@ -72,7 +74,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(REPEATS), choices=list(REPEATS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    parser.add_argument("--scaling", action="store_true",
+                        help="only BP values+gradients on 96 … 10 368 atoms: cost per atom and gradient memory")
     args = parser.parse_args()
+    if args.scaling:
+        return scaling(args.repeats)
 
     bp = BehlerParrinello.default_zno()
     plip = PLIP.default_zno()
@@ -121,6 +127,35 @@ def main() -> None:
                            f"{ref / times['PLIP values' + tag]:.1f}")
     print("summary (≥ 1 means ours is faster; target: BP values+gradients ≥ 5× DScribe values)")
     print("\n".join(summary))
+    print("after:", machine_state())
+
+
+def scaling(repeats: int) -> None:
+    """Cost per atom (1 thread, CPU time) of BP values, values+gradients and forces+virial, and memory of
+    the stored per-pair gradients, vs system size."""
+    bp = BehlerParrinello.default_zno()
+    numba.set_num_threads(1)
+    print("before:", machine_state())
+    print(f"BehlerParrinello.default_zno(): {bp.n_features} features, cutoff {bp.cutoff} Å; 1 thread, CPU time, "
+          f"best of {repeats}")
+    print(f"{'atoms':>6} {'pairs/at':>8} {'values µs/at':>12} {'+gradients µs/at':>16} {'forces+virial µs/at':>19} "
+          f"{'gradients MB':>12} {'kB/atom':>8}")
+    for n in SCALING:
+        atoms = structure(n)
+        w = np.random.default_rng(0).normal(size=(n, bp.n_features))
+        calls = {"values": lambda: bp.compute(atoms), "gradients": lambda: bp.compute(atoms, gradients=True),
+                 "forces": lambda: bp.forces_and_virial(atoms, w)}
+        cpu = dict.fromkeys(calls, np.inf)
+        for name, fn in calls.items():
+            fn()  # warm-up (and compilation)
+            for _ in range(repeats):
+                start = time.process_time()
+                fn()
+                cpu[name] = min(cpu[name], time.process_time() - start)
+        _, grads = bp.compute(atoms, gradients=True)
+        print(f"{n:>6} {len(grads.i) / n:>8.1f} {cpu['values'] / n * 1e6:>12.1f} {cpu['gradients'] / n * 1e6:>16.1f} "
+              f"{cpu['forces'] / n * 1e6:>19.1f} {grads.nbytes / 1e6:>12.1f} {grads.nbytes / n / 1e3:>8.1f}")
+        del grads
     print("after:", machine_state())
 
 
