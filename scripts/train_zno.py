@@ -4,6 +4,7 @@
     python scripts/train_zno.py --kinds plip nnp     # some kinds only
     python scripts/train_zno.py --no-committees      # single models only
     python scripts/train_zno.py --if-stale           # skip models already trained on the current data
+    python scripts/train_zno.py --data-root DIR      # data from DIR (train.extxyz + manifest.json)
 
 Fits on ``load_zno("train")``, reports held-out errors on ``load_zno("test")`` and records everything
 in models/v1/manifest.json (see mliplib.models.zoo).
@@ -27,8 +28,16 @@ def main(argv=None):
     parser.add_argument("--if-stale", action="store_true", help="keep cached models trained on the current data")
     parser.add_argument("--root", default=None, help=f"output folder (default {zoo.DEFAULT_ROOT})")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--data-root", default=None,
+                        help="train on the data in this folder instead of data/zno (e.g. a checkout of the "
+                             "committed data, so the cache matches what CI sees)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    if args.data_root:
+        from pathlib import Path
+
+        import mliplib.datasets
+        mliplib.datasets.DATA_ROOT = Path(args.data_root).resolve()
     data = zoo.data_fingerprint()
     print(f"data: {data['file']} sha256 {data['sha256'][:12]}… ({data['frames']} frames)")
     kinds = args.kinds
