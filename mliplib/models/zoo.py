@@ -70,7 +70,7 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
               "sigma_energy": 0.002, "sigma_forces": 0.1, "sigma_stress": None}
     elif kind == "plip":
         hp = {"model": "LinearPotential", "descriptor": PLIP.default_zno().to_dict(),
-              "estimator": "LassoLarsCV", "cv": 5, "max_iter": 5000,
+              "estimator": "LassoLarsCV", "cv": 5, "max_iter": 500,
               "sigma_energy": 0.01, "sigma_forces": 0.1, "sigma_stress": None}
     elif kind == "nnp":
         hp = {"model": "NeuralNetworkPotential", "descriptor": BehlerParrinello.default_zno().to_dict(),
