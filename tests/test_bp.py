@@ -15,6 +15,7 @@ from mliplib.descriptors.base import descriptor_from_dict
 from mliplib.neighbors import neighbor_list
 
 from finite_differences import check_forces_and_virial, energy
+from structures import rattle
 
 # every code path: shifted G2, G4 and G5 with integer, non-integer and large (> 64) zeta, both lambdas
 MIXED = dict(species=["Zn", "O"], cutoff=4.5,
@@ -33,12 +34,6 @@ DESCRIPTORS = {"default_zno": BehlerParrinello.default_zno, "mixed": mixed}
 # ------------------------------------------------------------------------------------------------
 # structures
 # ------------------------------------------------------------------------------------------------
-
-def rattle(atoms, sigma, seed):
-    out = atoms.copy()
-    out.positions += np.random.default_rng(seed).normal(0, sigma, out.positions.shape)
-    return out
-
 
 def wurtzite():
     return rattle(bulk("ZnO", "wurtzite", a=3.25, c=5.21, u=0.38).repeat((2, 1, 1)), 0.05, 1)

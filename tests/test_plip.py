@@ -15,6 +15,7 @@ from mliplib.descriptors.plip import _switch
 from mliplib.neighbors import neighbor_list
 
 from finite_differences import check_forces_and_virial, energy
+from structures import rattle
 
 R_SHORT = {("Zn", "O"): 2.3, ("Zn", "Zn"): 3.4, ("O", "O"): 3.4}
 # small pool: the Zn–Zn/O–O switch (3.23–3.57 Å) straddles the wurtzite like-pair shell at ≈ 3.2–3.3 Å
@@ -28,12 +29,6 @@ def small(**kw):
 # ------------------------------------------------------------------------------------------------
 # structures
 # ------------------------------------------------------------------------------------------------
-
-def rattle(atoms, sigma, seed):
-    out = atoms.copy()
-    out.positions += np.random.default_rng(seed).normal(0, sigma, out.positions.shape)
-    return out
-
 
 def wurtzite():
     return rattle(bulk("ZnO", "wurtzite", a=3.29, c=5.30, u=0.38).repeat((2, 1, 1)), 0.08, 1)
