@@ -2,7 +2,8 @@
 
 run       run pending DFT tasks with N single-core workers (resumable; skips finished tasks)
 dry-run   list what remains, with rough cost estimates
-sample    make the candidate frames that some tasks label (liquid, by GFN1-xTB MD with tblite)
+sample    make the candidate frames that some tasks label (liquid: GFN1-xTB MD with tblite; thermal
+          snapshots of the crystals: MD with a linear-BP fitted to the tier-1 frames)
 manifest  rewrite manifest.json (checksums, counts, settings) from the data files
 """
 
@@ -35,8 +36,10 @@ def main(argv=None) -> int:
     elif args.command == "manifest":
         store.write_manifest()
     elif args.command == "sample":
-        from mliplib.reference.sampling import sample_liquid
+        from mliplib.reference.plan import THERMAL_CANDIDATES
+        from mliplib.reference.sampling import sample_liquid, sample_thermal
         sample_liquid(Path(args.root) / "candidates" / "liquid_gfn1.extxyz")
+        sample_thermal(Path(args.root) / THERMAL_CANDIDATES, Path(args.root))
     elif args.command == "worker":
         store.check_settings()
         work(store, args.max_priority, args.only)

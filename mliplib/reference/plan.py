@@ -2,7 +2,8 @@
 
 Tasks run in ``priority`` order (lowest first), so a useful subset exists early: the convergence study,
 then a first training set covering every polymorph (tier 1), then the bulk E–V curves, the rest of the
-training set, the liquid, surfaces, nanoparticles and phonons. A task's name is its identity: the runner
+training set (with thermal snapshots), half of the liquid, phonons and small clusters, then surfaces,
+the other half of the liquid, and the larger clusters last. A task's name is its identity: the runner
 skips names already present in the output files.
 """
 
@@ -22,6 +23,17 @@ RATTLE_CELL = {
     "hbn": SMALL["hbn"] + [{"op": "supercell", "reps": [2, 1, 1]}],
     "bct": SMALL["bct"],
 }
+#: 16-atom cells for the thermal snapshots (sampled by MD, see mliplib.reference.sampling.sample_thermal)
+THERMAL_CELL = {
+    "wurtzite": SMALL["wurtzite"] + [{"op": "supercell", "reps": [2, 2, 1]}],
+    "zincblende": RATTLE_CELL["zincblende"] + [{"op": "supercell", "reps": [2, 1, 1]}],
+    "rocksalt": RATTLE_CELL["rocksalt"] + [{"op": "supercell", "reps": [2, 1, 1]}],
+    "cscl": SMALL["cscl"] + [{"op": "supercell", "reps": [2, 2, 2]}],
+    "hbn": SMALL["hbn"] + [{"op": "supercell", "reps": [2, 2, 1]}],
+    "bct": SMALL["bct"] + [{"op": "supercell", "reps": [2, 1, 1]}],
+}
+THERMAL_TEMPERATURES = (600.0, 1200.0)  # K
+THERMAL_FRAMES = 2  # per phase and temperature
 STRAINS = (-0.04, 0.0, 0.04, -0.06, -0.02, 0.02, 0.06, 0.08)  # first three in tier 1
 RATTLES = ((0.03, -0.02), (0.06, 0.0), (0.10, 0.02), (0.15, 0.0),  # (sigma Å, isotropic strain)
            (0.03, 0.03), (0.06, -0.03), (0.10, 0.0), (0.15, 0.02))
@@ -74,10 +86,20 @@ def convergence_tasks() -> list[Task]:
             tasks.append(_task(f"convergence/{phase}/k{density}", "convergence", f"convergence_{phase}",
                                recipe, 0, settings={"ecut": 800, "kpt_density": density}))
     liquid = [{"op": "liquid", "n_formula": LIQUID_FORMULA_UNITS, "density": LIQUID_DENSITY, "seed": 0}]
-    for density in (2.5, 3.0):  # 2×2×2 (the data set's mesh for this cell) vs 3×3×3
+    for density, priority in ((2.5, 5), (3.0, 6)):  # 2×2×2 (the data set's mesh for this cell) vs 3×3×3
         tasks.append(_task(f"convergence/random36/k{density}", "convergence", "convergence_disordered",
-                           liquid, 3, settings={"ecut": 800, "kpt_density": density}))
+                           liquid, priority, settings={"ecut": 800, "kpt_density": density}))
     return tasks
+
+
+THERMAL_CANDIDATES = "candidates/thermal_linear_bp.extxyz"
+
+
+def thermal_sample(index: int) -> tuple[str, float, int]:
+    """(phase, temperature K, frame number) of frame ``index`` in THERMAL_CANDIDATES (phase-major)."""
+    per_phase = len(THERMAL_TEMPERATURES) * THERMAL_FRAMES
+    phase, rest = divmod(index, per_phase)
+    return POLYMORPHS[phase], THERMAL_TEMPERATURES[rest // THERMAL_FRAMES], rest % THERMAL_FRAMES
 
 
 def training_tasks() -> list[Task]:
@@ -96,6 +118,10 @@ def training_tasks() -> list[Task]:
                                            {"op": "rattle", "sigma": sigma, "seed": 100 + n}]
             tasks.append(_task(f"train/{phase}/rattle{n}", "train", f"{phase}_rattle", recipe,
                                1 if n < 3 else 3))
+    for n in range(len(POLYMORPHS) * len(THERMAL_TEMPERATURES) * THERMAL_FRAMES):
+        phase, temperature, k = thermal_sample(n)
+        tasks.append(_task(f"train/{phase}/thermal{temperature:.0f}K_{k}", "train", f"{phase}_thermal",
+                           [{"op": "frame", "file": THERMAL_CANDIDATES, "index": n}], 3))
     for lam in (0.25, 0.5, 0.75):
         for eps in (0.0, 0.03):
             recipe = [{"op": "path", "lam": lam}, {"op": "strain", "strain": eps},
@@ -120,17 +146,18 @@ def eos_tasks() -> list[Task]:
 
 def liquid_tasks() -> list[Task]:
     return [_task(f"liquid/frame{k:02d}", "liquid", "liquid",
-                  [{"op": "frame", "file": "candidates/liquid_gfn1.extxyz", "index": k}], 4)
+                  [{"op": "frame", "file": "candidates/liquid_gfn1.extxyz", "index": k}],
+                  4 if k < LIQUID_FRAMES // 2 else 6)  # half early, the rest once the other sets exist
             for k in range(LIQUID_FRAMES)]
 
 
 def surface_tasks() -> list[Task]:
     relax = {"fmax": 0.03, "steps": 40, "cell": None}
     bulk = [{"op": "polymorph", "name": "wurtzite", **SURFACE}]
-    tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
+    tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 5, kind="relax", relax=relax)]
     for miller, layers in (("10-10", 6), ("11-20", 8)):
         recipe = [{"op": "slab", "miller": miller, "layers": layers, "vacuum": 6.0, **SURFACE}]
-        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 5, kind="relax",
+        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 6, kind="relax",
                            relax=relax))
     return tasks
 
@@ -148,7 +175,8 @@ def nanoparticle_tasks() -> list[Task]:
         recipe = [create, {"op": "box", "vacuum": 5.0}]
         small = name in ("ring3", "ring6", "cage12")
         tasks.append(_task(f"nanoparticles/{name}", "nanoparticles", f"cluster_{name.rstrip('0123456789')}",
-                           recipe, 5 if small else 6, kind="relax" if small else "single",
+                           recipe, (5 if name != "cage12" else 6) if small else 7,
+                           kind="relax" if small else "single",
                            relax=relax if small else None))
     return tasks
 
