@@ -2,8 +2,8 @@
 
 Tasks run in ``priority`` order (lowest first), so a useful subset exists early: the convergence study,
 then a first training set covering every polymorph (tier 1), then the bulk E–V curves, the rest of the
-training set (with thermal snapshots), half of the liquid, phonons and small clusters, then surfaces,
-the other half of the liquid, and the larger clusters last. A task's name is its identity: the runner
+training set (with thermal snapshots), a quarter of the liquid, phonons and the smallest clusters, then
+the second quarter of the liquid, surfaces, the rest of the liquid, and the larger clusters last. A task's name is its identity: the runner
 skips names already present in the output files.
 """
 
@@ -147,14 +147,15 @@ def eos_tasks() -> list[Task]:
 def liquid_tasks() -> list[Task]:
     return [_task(f"liquid/frame{k:02d}", "liquid", "liquid",
                   [{"op": "frame", "file": "candidates/liquid_gfn1.extxyz", "index": k}],
-                  4 if k < LIQUID_FRAMES // 2 else 6)  # half early, the rest once the other sets exist
+                  4 if k < LIQUID_FRAMES // 4 else 5 if k < LIQUID_FRAMES // 2 else 6)  # a quarter early
+
             for k in range(LIQUID_FRAMES)]
 
 
 def surface_tasks() -> list[Task]:
     relax = {"fmax": 0.03, "steps": 40, "cell": None}
     bulk = [{"op": "polymorph", "name": "wurtzite", **SURFACE}]
-    tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 5, kind="relax", relax=relax)]
+    tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
     for miller, layers in (("10-10", 6), ("11-20", 8)):
         recipe = [{"op": "slab", "miller": miller, "layers": layers, "vacuum": 6.0, **SURFACE}]
         tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 6, kind="relax",
@@ -175,7 +176,7 @@ def nanoparticle_tasks() -> list[Task]:
         recipe = [create, {"op": "box", "vacuum": 5.0}]
         small = name in ("ring3", "ring6", "cage12")
         tasks.append(_task(f"nanoparticles/{name}", "nanoparticles", f"cluster_{name.rstrip('0123456789')}",
-                           recipe, (5 if name != "cage12" else 6) if small else 7,
+                           recipe, (4 if name != "cage12" else 6) if small else 7,
                            kind="relax" if small else "single",
                            relax=relax if small else None))
     return tasks
@@ -191,13 +192,13 @@ def phonon_tasks() -> list[Task]:
     base = [{"op": "relaxed", "file": "eos.extxyz", "task": "eos/wurtzite/v1.00"}]
     return [_task(f"phonons/wurtzite/disp{k}", "phonons", "phonon_wurtzite",
                   base + [{"op": "phonon_displacement", "supercell": list(PHONON_SUPERCELL), "index": k,
-                           "displacement": PHONON_DISPLACEMENT}], 5)
+                           "displacement": PHONON_DISPLACEMENT}], 4)
             for k in range(n_displacements)]
 
 
 def all_tasks() -> list[Task]:
-    tasks = (convergence_tasks() + training_tasks() + eos_tasks() + liquid_tasks() + surface_tasks()
-             + nanoparticle_tasks() + phonon_tasks())
+    tasks = (convergence_tasks() + training_tasks() + eos_tasks() + phonon_tasks() + nanoparticle_tasks()
+             + surface_tasks() + liquid_tasks())
     names = [t.name for t in tasks]
     assert len(names) == len(set(names)), "task names must be unique"
     return sorted(tasks, key=lambda t: t.priority)
