@@ -38,6 +38,7 @@ and retrains (with progress bars) and updates the cache otherwise.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -287,6 +288,16 @@ def is_current(kind: str, committee: bool = False, root: str | Path | None = Non
         return False
     return (entry is not None and (root / entry["file"]).exists() and entry.get("data_sha256") == data["sha256"]
             and entry.get("hyperparameters") == json.loads(json.dumps(hyperparameters(kind, committee))))
+
+
+def fingerprint(kind: str, committee: bool = False, root: str | Path | None = None) -> str:
+    """SHA-256 of the cached model file (a key for artefacts computed with it; call
+    :func:`load_or_train` first so that the file is current)."""
+    root = Path(root or DEFAULT_ROOT)
+    entry = read_manifest(root).get("models", {}).get(entry_name(kind, committee))
+    if entry is None or not (root / entry["file"]).exists():
+        raise FileNotFoundError(f"no cached {entry_name(kind, committee)} in {root}; call load_or_train first")
+    return hashlib.sha256((root / entry["file"]).read_bytes()).hexdigest()
 
 
 def load_or_train(kind: str, committee: bool = False, root: str | Path | None = None, retrain: bool = True,
