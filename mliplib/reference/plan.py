@@ -2,8 +2,8 @@
 
 Tasks run in ``priority`` order (lowest first), so a useful subset exists early: the convergence study,
 then a first training set covering every polymorph (tier 1), then the bulk E–V curves, the rest of the
-training set (with thermal snapshots), a quarter of the liquid, phonons and the smallest clusters, then
-the second quarter of the liquid, surfaces, the rest of the liquid, and the larger clusters last. A task's name is its identity: the runner
+training set (with thermal snapshots), phonons, the smallest clusters and the surfaces, then a quarter of
+the liquid, the rest of the liquid with the 12-atom cage, and the larger clusters last. A task's name is its identity: the runner
 skips names already present in the output files.
 """
 
@@ -86,7 +86,7 @@ def convergence_tasks() -> list[Task]:
             tasks.append(_task(f"convergence/{phase}/k{density}", "convergence", f"convergence_{phase}",
                                recipe, 0, settings={"ecut": 800, "kpt_density": density}))
     liquid = [{"op": "liquid", "n_formula": LIQUID_FORMULA_UNITS, "density": LIQUID_DENSITY, "seed": 0}]
-    for density, priority in ((2.5, 5), (3.0, 6)):  # 2×2×2 (the data set's mesh for this cell) vs 3×3×3
+    for density, priority in ((2.5, 5), (3.0, 7)):  # 2×2×2 (the data set's mesh for this cell) vs 3×3×3
         tasks.append(_task(f"convergence/random36/k{density}", "convergence", "convergence_disordered",
                            liquid, priority, settings={"ecut": 800, "kpt_density": density}))
     return tasks
@@ -147,7 +147,7 @@ def eos_tasks() -> list[Task]:
 def liquid_tasks() -> list[Task]:
     return [_task(f"liquid/frame{k:02d}", "liquid", "liquid",
                   [{"op": "frame", "file": "candidates/liquid_gfn1.extxyz", "index": k}],
-                  4 if k < LIQUID_FRAMES // 4 else 5 if k < LIQUID_FRAMES // 2 else 6)  # a quarter early
+                  5 if k < LIQUID_FRAMES // 4 else 6)  # a quarter first
 
             for k in range(LIQUID_FRAMES)]
 
@@ -158,7 +158,7 @@ def surface_tasks() -> list[Task]:
     tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
     for miller, layers in (("10-10", 6), ("11-20", 8)):
         recipe = [{"op": "slab", "miller": miller, "layers": layers, "vacuum": 6.0, **SURFACE}]
-        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 6, kind="relax",
+        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 4, kind="relax",
                            relax=relax))
     return tasks
 
