@@ -122,6 +122,9 @@ def training_tasks() -> list[Task]:
         phase, temperature, k = thermal_sample(n)
         tasks.append(_task(f"train/{phase}/thermal{temperature:.0f}K_{k}", "train", f"{phase}_thermal",
                            [{"op": "frame", "file": THERMAL_CANDIDATES, "index": n}], 3))
+    for symbol in ("Zn", "O"):  # E(isolated atom) pins each element's energy constant (see data README)
+        tasks.append(_task(f"train/atom/{symbol}", "train", "isolated_atom",
+                           [{"op": "atom", "symbol": symbol}, {"op": "box", "vacuum": 5.0}], 3))
     for lam in (0.25, 0.5, 0.75):
         for eps in (0.0, 0.03):
             recipe = [{"op": "path", "lam": lam}, {"op": "strain", "strain": eps},

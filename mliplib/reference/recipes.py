@@ -60,6 +60,7 @@ STEPS = {
     "wurtzite_cluster": lambda _, n_formula, seed=0: st.wurtzite_cluster(n_formula, seed),
     "ring_cluster": lambda _, n_formula: st.ring_cluster(n_formula),
     "cage_cluster": lambda _, kind: st.cage_cluster(kind),
+    "atom": lambda _, symbol: st.isolated_atom(symbol),
     "frame": _frame,
     "relaxed": _relaxed,
     # modifiers

@@ -186,6 +186,11 @@ def cage_cluster(kind: str = "sodalite12", bond: float = 1.93) -> Atoms:
     return Atoms(["Zn" if col == 0 else "O" for col in colour], positions=verts)
 
 
+def isolated_atom(symbol: str) -> Atoms:
+    """One atom at the origin (put it in a box with :func:`in_box`)."""
+    return Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
+
+
 def in_box(atoms: Atoms, vacuum: float) -> Atoms:
     """Centre an isolated cluster in an orthorhombic box with ``vacuum`` (Å) on every side; pbc False."""
     out = atoms.copy()
