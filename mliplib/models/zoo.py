@@ -7,7 +7,8 @@ Kinds (Kandy et al., PRB 107, 174106 (2023)):
   forces (the same rows as the NNP), so that linear-BP vs NNP isolates "linear vs network" on one
   descriptor.
 - ``"plip"``: :class:`LinearPotential` on :meth:`PLIP.default_zno` (1485 2B/3B/NB terms), fitted the PLIP
-  way — LassoLars, dominated by the forces — with the sparsity α chosen by ``LassoLarsCV`` (5 folds).
+  way — LassoLars, dominated by the forces — with the sparsity α chosen by 5-fold cross-validation
+  along the exact LARS path (:class:`~mliplib.models.lasso_path.LassoLarsPathCV`).
   One deviation: the PLIP code fits forces *only*; here the energies enter too, with a weak weight
   (``sigma_energy`` = 10 meV/atom against 2 meV/atom for the other two kinds; force rows outnumber them
   ~3N:1 per frame). Our reference set has no MD trajectories linking the polymorphs, and forces alone
@@ -71,7 +72,7 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
               "sigma_energy": 0.002, "sigma_forces": 0.1, "sigma_stress": None}
     elif kind == "plip":
         hp = {"model": "LinearPotential", "descriptor": PLIP.default_zno().to_dict(),
-              "estimator": "LassoLarsCV", "cv": 5, "max_iter": 500,
+              "estimator": "LassoLarsPathCV", "cv": 5, "n_alphas": 60, "alpha_min_ratio": 1e-5,
               "sigma_energy": 0.01, "sigma_forces": 0.1, "sigma_stress": None}
     elif kind == "nnp":
         hp = {"model": "NeuralNetworkPotential", "descriptor": BehlerParrinello.default_zno().to_dict(),
@@ -90,17 +91,19 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
 def build(kind: str, committee: bool = False, progress: bool = True, **overrides):
     """An unfitted model (or committee) of ``kind`` with the shipped hyperparameters; ``overrides``
     replace entries of :func:`hyperparameters` (for small test models)."""
-    from sklearn.linear_model import LassoLarsCV, RidgeCV
+    from sklearn.linear_model import RidgeCV
 
     from mliplib.descriptors import descriptor_from_dict
     from mliplib.models import Committee, LinearPotential, NeuralNetworkPotential
+    from mliplib.models.lasso_path import LassoLarsPathCV
     hp = {**hyperparameters(kind, committee), **overrides}
     descriptor = hp["descriptor"] if not isinstance(hp["descriptor"], dict) else descriptor_from_dict(hp["descriptor"])
     if kind == "linear_bp":
         model = LinearPotential(descriptor, RidgeCV(alphas=np.asarray(hp["alphas"]), cv=hp["cv"]), hp["sigma_energy"],
                                 hp["sigma_forces"], hp["sigma_stress"])
     elif kind == "plip":
-        model = LinearPotential(descriptor, LassoLarsCV(cv=hp["cv"], max_iter=hp["max_iter"]),
+        model = LinearPotential(descriptor, LassoLarsPathCV(cv=hp["cv"], n_alphas=hp["n_alphas"],
+                                                            alpha_min_ratio=hp["alpha_min_ratio"]),
                                 hp["sigma_energy"], hp["sigma_forces"], hp["sigma_stress"])
     else:
         keys = ("hidden", "activation", "sigma_energy", "sigma_forces", "optimizer", "epochs", "lbfgs_iterations",

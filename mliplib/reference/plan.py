@@ -118,19 +118,19 @@ def training_tasks() -> list[Task]:
                                            {"op": "rattle", "sigma": sigma, "seed": 100 + n}]
             tasks.append(_task(f"train/{phase}/rattle{n}", "train", f"{phase}_rattle", recipe,
                                1 if n < 3 else 3))
-    for n in range(len(POLYMORPHS) * len(THERMAL_TEMPERATURES) * THERMAL_FRAMES):
-        phase, temperature, k = thermal_sample(n)
-        tasks.append(_task(f"train/{phase}/thermal{temperature:.0f}K_{k}", "train", f"{phase}_thermal",
-                           [{"op": "frame", "file": THERMAL_CANDIDATES, "index": n}], 3))
     for symbol in ("Zn", "O"):  # E(isolated atom) pins each element's energy constant (see data README)
         tasks.append(_task(f"train/atom/{symbol}", "train", "isolated_atom",
-                           [{"op": "atom", "symbol": symbol}, {"op": "box", "vacuum": 5.0}], 3))
+                           [{"op": "atom", "symbol": symbol}, {"op": "box", "vacuum": 5.0}], 2))
     for lam in (0.25, 0.5, 0.75):
         for eps in (0.0, 0.03):
             recipe = [{"op": "path", "lam": lam}, {"op": "strain", "strain": eps},
                       {"op": "rattle", "sigma": 0.03, "seed": int(100 * lam)}]
             tasks.append(_task(f"train/path/lam{lam:.2f}_strain{eps:+.2f}", "train", "wurtzite_hbn_path",
                                recipe, 1 if (lam == 0.5 and eps == 0.0) else 3))
+    for n in range(len(POLYMORPHS) * len(THERMAL_TEMPERATURES) * THERMAL_FRAMES):
+        phase, temperature, k = thermal_sample(n)
+        tasks.append(_task(f"train/{phase}/thermal{temperature:.0f}K_{k}", "train", f"{phase}_thermal",
+                           [{"op": "frame", "file": THERMAL_CANDIDATES, "index": n}], 3))
     return tasks
 
 

@@ -1,0 +1,82 @@
+"""LassoLars with the sparsity α chosen by cross-validation along the exact LARS path.
+
+scikit-learn's ``LassoLarsCV`` caps every path (and the final refit) at ``max_iter`` LARS steps; on the
+PLIP design matrix the cross-validated α lies ~1 200 steps down the path, so a small cap silently
+ships the model where the refit stopped, and a large one makes ``LassoLarsCV`` slow (its residues are
+interpolated on the union of every fold's breakpoints). Here each fold's full path (seconds) is read on
+one log-spaced α grid, the validation error is summed over the folds, and the final model is the
+full-data path stopped exactly at the chosen α (``lars_path(alpha_min=α)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import lars_path
+
+
+def path_coefficients(alphas: np.ndarray, coefs: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Weights of a LARS path (piecewise linear in α; alphas decreasing, coefs (n_features, n_steps)) at
+    the α values of ``grid``, shape (n_features, len(grid)); constant beyond the path's ends."""
+    a = alphas[::-1]
+    return np.stack([np.interp(grid, a, c[::-1]) for c in coefs])
+
+
+class LassoLarsPathCV(RegressorMixin, BaseEstimator):
+    """Lasso (LARS) with α minimising the K-fold validation MSE on ``n_alphas`` log-spaced values.
+
+    cv: int (K contiguous-free random folds, seed 0) or a list of (train_rows, test_rows);
+    alpha_min_ratio: the grid spans [ratio·α_max, α_max] of the full-data path. No intercept (centre
+    y and X yourself, or let :class:`~mliplib.models.LinearPotential` carry the offsets).
+    Fitted: ``coef_`` (n_features,), ``alpha_``, ``alphas_`` (grid, decreasing), ``mse_path_``
+    (n_alphas, n_folds).
+    """
+
+    def __init__(self, cv=5, n_alphas: int = 60, alpha_min_ratio: float = 1e-5, max_iter: int = 100_000,
+                 fit_intercept: bool = False):
+        self.cv = cv
+        self.n_alphas = n_alphas
+        self.alpha_min_ratio = alpha_min_ratio
+        self.max_iter = max_iter
+        self.fit_intercept = fit_intercept
+
+    def _folds(self, n_rows: int) -> list:
+        if isinstance(self.cv, (int, np.integer)):
+            k = int(self.cv)
+            if not 2 <= k <= n_rows:
+                raise ValueError(f"cv={k} folds need 2 ≤ cv ≤ {n_rows} rows")
+            fold = np.random.default_rng(0).permutation(n_rows) % k
+            rows = np.arange(n_rows)
+            return [(rows[fold != f], rows[fold == f]) for f in range(k)]
+        return [(np.asarray(tr), np.asarray(te)) for tr, te in self.cv]
+
+    def fit(self, X, y):
+        if self.fit_intercept:
+            raise ValueError("LassoLarsPathCV fits without an intercept; centre the data or set fit_intercept=False")
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float).ravel()
+        if X.ndim != 2 or len(X) != len(y):
+            raise ValueError(f"X must be (n_rows, n_features) and y (n_rows,); got {X.shape} and {y.shape}")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise ValueError("X and y must be finite (NaN or inf in the design matrix or targets)")
+        alpha_max = np.max(np.abs(X.T @ y)) / len(y)
+        if alpha_max == 0:
+            raise ValueError("every column is orthogonal to y (or y is zero): nothing to fit")
+        self.alphas_ = np.logspace(np.log10(alpha_max), np.log10(alpha_max * self.alpha_min_ratio), self.n_alphas)
+        folds = self._folds(len(y))
+        self.mse_path_ = np.empty((self.n_alphas, len(folds)))
+        for f, (train, test) in enumerate(folds):
+            alphas, _, coefs = lars_path(X[train], y[train], method="lasso", max_iter=self.max_iter)
+            residual = X[test] @ path_coefficients(alphas, coefs, self.alphas_) - y[test, None]
+            self.mse_path_[:, f] = np.mean(residual ** 2, axis=0)
+        # the folds' sizes differ by at most a frame: weight them by their rows
+        sizes = np.array([len(test) for _, test in folds], dtype=float)
+        self.alpha_ = float(self.alphas_[np.argmin(self.mse_path_ @ sizes)])
+        _, _, coefs = lars_path(X, y, method="lasso", alpha_min=self.alpha_, max_iter=self.max_iter)
+        self.coef_ = coefs[:, -1]
+        self.intercept_ = 0.0
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        return np.asarray(X, dtype=float) @ self.coef_
