@@ -2,8 +2,9 @@
 
 Tasks run in ``priority`` order (lowest first), so a useful subset exists early: the convergence study,
 then a first training set covering every polymorph (tier 1), then the bulk E–V curves, the rest of the
-training set (with thermal snapshots), phonons, the smallest clusters and the surfaces, then a quarter of
-the liquid, the rest of the liquid with the 12-atom cage, and the larger clusters last. A task's name is its identity: the runner
+training set, phonons, the smallest clusters and the surfaces, then the thermal snapshots of the
+training set and a quarter of the liquid, the rest of the liquid with the 12-atom cage, and the larger
+clusters last. A task's name is its identity: the runner
 skips names already present in the output files.
 """
 
@@ -130,7 +131,7 @@ def training_tasks() -> list[Task]:
     for n in range(len(POLYMORPHS) * len(THERMAL_TEMPERATURES) * THERMAL_FRAMES):
         phase, temperature, k = thermal_sample(n)
         tasks.append(_task(f"train/{phase}/thermal{temperature:.0f}K_{k}", "train", f"{phase}_thermal",
-                           [{"op": "frame", "file": THERMAL_CANDIDATES, "index": n}], 3))
+                           [{"op": "frame", "file": THERMAL_CANDIDATES, "index": n}], 5))
     return tasks
 
 
