@@ -204,7 +204,9 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
     ``root/candidates/nanoparticles_<kind>.extxyz`` for the tasks ``nanoparticles/<cluster>/at_<kind>``.
 
     An existing file is kept (its frames may already be labelled; delete it to resample), and a note
-    says when it was made with another version of the model than the current one.
+    says when it was made with another version of the model than the current one. The models are
+    loaded with ``zoo.load_or_train`` (retrained if the training data changed), so sample once the
+    models are final: the DFT tasks are named by cluster and model, not by model version.
     """
     from mliplib.models import zoo
     from mliplib.reference.plan import MODEL_OPTIMUM_KINDS, model_optimum_candidates
@@ -217,7 +219,11 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
             stale = "" if recorded == {zoo.fingerprint(kind)} else " (made with an older version of the model)"
             print(f"{path} exists{stale}, nothing to do (delete it to resample)")
             continue
-        frames, _ = nanoparticle_optima(kind, for_dft=True, progress=progress)
+        try:
+            frames, _ = nanoparticle_optima(kind, for_dft=True, progress=progress)
+        except FileNotFoundError as error:  # no cached model and no training data to fit one yet
+            print(f"{path}: not written, model {kind!r} unavailable ({error})", flush=True)
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         write(path, frames, format="extxyz")
         notes = [f"{f.info['cluster']}: {f.info['dft_note']}" for f in frames if f.info["dft_note"] != "none"]
