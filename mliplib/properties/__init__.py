@@ -11,9 +11,10 @@ aligned RMSD, comparison tables), :mod:`~mliplib.properties.tables` (text tables
 from mliplib.properties.bulk import (DEFAULT_STRAINS, EOSFit, EVCurve, birch_murnaghan, bulk_summary,
                                      energy_volume_curve, ev_from_frames, fit_eos, lattice_parameters,
                                      n_formula_units)
-from mliplib.properties.nanoparticles import (ZNO_BOND_CUTOFFS, Alignment, align, aligned_rmsd,
-                                              compare_structures, coordination_histogram, kabsch,
-                                              relax_cluster)
+from mliplib.properties.nanoparticles import (MIN_DISTANCE, ZNO_BOND_CUTOFFS, Alignment, align, aligned_rmsd,
+                                              bond_lengths, cluster_diagnostics, compare_structures,
+                                              coordination_histogram, formula_units, fragments, kabsch,
+                                              relax_cluster, shortest_distance)
 from mliplib.properties.relax import RelaxLog, relax
 from mliplib.properties.structure import RDF, BondAngles, bond_angle_distribution, coordination_numbers, rdf
 from mliplib.properties.surfaces import (EV_PER_A2_TO_J_PER_M2, SurfaceResult, relaxed_surface_energy,
@@ -32,6 +33,7 @@ __all__ = [
     "phonon_dos", "phonon_dos_from_forces", "spectrum_overlap",
     "RDF", "rdf", "coordination_numbers", "BondAngles", "bond_angle_distribution",
     "ZNO_BOND_CUTOFFS", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
-    "coordination_histogram", "compare_structures",
+    "coordination_histogram", "compare_structures", "MIN_DISTANCE", "bond_lengths", "fragments",
+    "shortest_distance", "formula_units", "cluster_diagnostics",
     "format_table",
 ]

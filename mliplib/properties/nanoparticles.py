@@ -13,16 +13,22 @@ from collections.abc import Mapping
 import numpy as np
 from ase import Atoms
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import pdist
 
 from mliplib.neighbors import neighbor_list
 from mliplib.properties.relax import RelaxLog, relax
 from mliplib.properties.structure import _cutoff_matrix, coordination_numbers
 
-__all__ = ["ZNO_BOND_CUTOFFS", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
-           "coordination_histogram", "compare_structures"]
+__all__ = ["ZNO_BOND_CUTOFFS", "MIN_DISTANCE", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
+           "coordination_histogram", "compare_structures", "bond_lengths", "fragments", "shortest_distance",
+           "formula_units", "cluster_diagnostics"]
 
 #: Zn–O bond cutoff (Å) between the first (≈1.8–2.1 Å) and second (≈3.2 Å) shells.
 ZNO_BOND_CUTOFFS = {("Zn", "O"): 2.5}
+#: Atoms closer than this (Å) are unphysical for ZnO: the shortest Zn–O bond (ZnO molecule) is ≈ 1.7 Å.
+MIN_DISTANCE = 1.2
 
 
 def relax_cluster(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 300,
@@ -200,3 +206,81 @@ def compare_structures(structures: Mapping[str, Atoms], references: Mapping[str,
                      "mean_cn": float(coordination_numbers(atoms, cutoffs).mean()),
                      "mean_cn_ref": float(coordination_numbers(ref, cutoffs).mean())})
     return rows
+
+
+def _bonds(atoms: Atoms, cutoffs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """i, j (i < j) and lengths (Å) of the bonds within ``cutoffs`` (default :data:`ZNO_BOND_CUTOFFS`)."""
+    table, r_max = _cutoff_matrix(ZNO_BOND_CUTOFFS if cutoffs is None else cutoffs)
+    nl = neighbor_list(atoms, r_max)
+    d = nl.distances()
+    keep = (d < table[atoms.numbers[nl.i], atoms.numbers[nl.j]]) & (nl.i < nl.j)
+    return nl.i[keep], nl.j[keep], d[keep]
+
+
+def bond_lengths(atoms: Atoms, cutoffs=None) -> np.ndarray:
+    """Lengths (Å) of the bonds (each once) within ``cutoffs`` (default: Zn–O < 2.5 Å), shape (n_bonds,)."""
+    return _bonds(atoms, cutoffs)[2]
+
+
+def fragments(atoms: Atoms, cutoffs=None) -> np.ndarray:
+    """Label (n_atoms,) int of the connected piece of the bond graph each atom belongs to (0, 1, ...;
+    bonds within ``cutoffs``, default Zn–O < 2.5 Å). An intact cluster has a single label."""
+    n = len(atoms)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    i, j, _ = _bonds(atoms, cutoffs)
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def shortest_distance(atoms: Atoms) -> float:
+    """Smallest interatomic distance (Å) of an isolated structure (no periodic images); inf for < 2 atoms."""
+    return float(pdist(atoms.positions).min()) if len(atoms) > 1 else float("inf")
+
+
+def formula_units(atoms: Atoms) -> int:
+    """Number of ZnO formula units; ValueError unless the structure is stoichiometric ZnO."""
+    n_zn, n_o = int(np.sum(atoms.numbers == 30)), int(np.sum(atoms.numbers == 8))
+    if n_zn != n_o or n_zn + n_o != len(atoms) or n_zn == 0:
+        raise ValueError(f"not a stoichiometric (ZnO)_n cluster: {atoms.get_chemical_formula()}")
+    return n_zn
+
+
+def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: float | None = None,
+                        cutoffs=None, min_distance: float = MIN_DISTANCE) -> dict:
+    """Physical sanity of a relaxed (ZnO)_n cluster, for reporting a model's failure instead of crashing.
+
+    energy: the cluster's energy (eV); bulk_energy: energy per ZnO of the bulk crystal (eV/f.u.), from
+    the same model or DFT. Returns ``shortest`` (Å), ``n_fragments`` and ``largest_fragment`` (atoms) of
+    the bond graph, ``mean_cn``, ``mean_bond`` (Å), ``n_formula``, ``excess_energy`` (eV per ZnO above the
+    bulk, NaN without energies) and ``problems``: a list of readable findings, empty for a sane cluster —
+    non-finite positions or energy, atoms closer than ``min_distance`` Å, a cluster that fell apart
+    (more than one fragment), or an energy below the bulk crystal (a cluster cannot be more stable than
+    the crystal: a runaway of the model).
+    """
+    n_formula = formula_units(atoms)
+    out = {"shortest": np.nan, "n_fragments": 0, "largest_fragment": 0, "mean_cn": np.nan, "mean_bond": np.nan,
+           "n_formula": n_formula, "excess_energy": np.nan, "problems": []}
+    if not np.all(np.isfinite(atoms.positions)):
+        out["problems"].append("non-finite positions")
+        return out
+    out["shortest"] = shortest_distance(atoms)
+    labels = fragments(atoms, cutoffs)
+    sizes = np.bincount(labels)
+    out["n_fragments"], out["largest_fragment"] = int(len(sizes)), int(sizes.max())
+    bonds = bond_lengths(atoms, cutoffs)
+    out["mean_cn"] = 2.0 * len(bonds) / len(atoms)
+    out["mean_bond"] = float(bonds.mean()) if len(bonds) else float("nan")
+    if out["shortest"] < min_distance:
+        out["problems"].append(f"atoms {out['shortest']:.2f} Å apart (< {min_distance} Å)")
+    if len(sizes) > 1:
+        what = "no bonds left" if sizes.max() == 1 else f"largest {sizes.max()} of {len(atoms)} atoms"
+        out["problems"].append(f"fell apart into {len(sizes)} pieces ({what})")
+    if energy is not None:
+        if not np.isfinite(energy):
+            out["problems"].append("non-finite energy")
+        elif bulk_energy is not None:
+            out["excess_energy"] = float(energy / n_formula - bulk_energy)
+            if out["excess_energy"] < 0:
+                out["problems"].append(f"energy {-out['excess_energy']:.3f} eV/ZnO below the bulk crystal")
+    return out

@@ -203,6 +203,38 @@ def phonon_tasks() -> list[Task]:
 def all_tasks() -> list[Task]:
     tasks = (convergence_tasks() + training_tasks() + eos_tasks() + phonon_tasks() + nanoparticle_tasks()
              + surface_tasks() + liquid_tasks())
+    tasks += model_optimum_tasks()
     names = [t.name for t in tasks]
     assert len(names) == len(set(names)), "task names must be unique"
     return sorted(tasks, key=lambda t: t.priority)
+
+
+# ------------------------------------------------------------------ DFT at the models' nanoparticle optima
+#: The shipped potentials (mliplib.models.zoo.KINDS) whose cluster optima get DFT single points.
+MODEL_OPTIMUM_KINDS = ("linear_bp", "plip", "nnp")
+#: How a model relaxes each cluster of nanoparticle_tasks (mliplib.reference.sampling.nanoparticle_optima):
+#: positions only, to fmax (eV/Å) or at most `steps` optimiser steps, from the task's own start.
+MODEL_OPTIMUM_RELAX = {"fmax": 0.05, "steps": 300, "optimizer": "BFGS"}
+
+
+def nanoparticle_clusters() -> dict[str, list]:
+    """Cluster name → start recipe, in the order of :func:`nanoparticle_tasks` (the frame order of the
+    candidate files of :func:`model_optimum_tasks`)."""
+    return {t.name.split("/", 1)[1]: list(t.recipe) for t in nanoparticle_tasks()}
+
+
+def model_optimum_candidates(kind: str) -> str:
+    """Candidate file (relative to the data folder) holding the optima of model ``kind``, one frame per
+    cluster of :func:`nanoparticle_clusters`, written by ``python -m mliplib.reference sample``."""
+    if kind not in MODEL_OPTIMUM_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_OPTIMUM_KINDS}")
+    return f"candidates/nanoparticles_{kind}.extxyz"
+
+
+def model_optimum_tasks() -> list[Task]:
+    """"The honest test": a DFT single point (Γ, the data set's settings) at each model's own optimum of
+    each cluster, ``nanoparticles/<cluster>/at_<kind>``. The frames wait for the sampler
+    (:func:`mliplib.reference.sampling.sample_nanoparticle_optima`)."""
+    return [_task(f"nanoparticles/{cluster}/at_{kind}", "nanoparticles", "cluster_model_optimum",
+                  [{"op": "frame", "file": model_optimum_candidates(kind), "index": k}], 6)
+            for kind in MODEL_OPTIMUM_KINDS for k, cluster in enumerate(nanoparticle_clusters())]

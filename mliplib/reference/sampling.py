@@ -115,3 +115,116 @@ def sample_thermal(path: Path, root: Path, equilibration: int = 500, interval: i
               f"shortest distance {distances.min():.2f} Å", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     write(path, snapshots, format="extxyz")
+
+
+# ------------------------------------------------------------------ the models' nanoparticle optima
+#: A model optimum is labelled by DFT only if no two atoms are closer than this (Å; overlapping PAW
+#: spheres) and its box (cluster + vacuum) is at most DFT_MAX_BOX Å along every axis (plane-wave cost).
+DFT_MIN_DISTANCE = 1.0
+DFT_MAX_BOX = 30.0
+
+
+def _dft_safe(atoms) -> str | None:
+    """None if ``atoms`` (boxed) can go to DFT, else why not."""
+    from mliplib.properties.nanoparticles import shortest_distance
+    if not np.all(np.isfinite(atoms.positions)):
+        return "non-finite positions"
+    if shortest_distance(atoms) < DFT_MIN_DISTANCE:
+        return f"atoms {shortest_distance(atoms):.2f} Å apart"
+    if atoms.cell.lengths().max() > DFT_MAX_BOX:
+        return f"box {atoms.cell.lengths().max():.0f} Å > {DFT_MAX_BOX:.0f} Å"
+    return None
+
+
+def nanoparticle_optima(kind: str, model=None, fingerprint: str | None = None, for_dft: bool = False,
+                        progress: bool = True):
+    """Relax every cluster of :func:`~mliplib.reference.plan.nanoparticle_clusters` with the shipped
+    model ``kind`` (:func:`~mliplib.properties.nanoparticles.relax_cluster`, settings
+    :data:`~mliplib.reference.plan.MODEL_OPTIMUM_RELAX`), each from its DFT task's own start.
+
+    model/fingerprint: default ``zoo.load_or_train(kind)`` and ``zoo.fingerprint(kind)`` (pass both for
+    another model). Returns ``(frames, energies)``: one frame per cluster in plan order, the final
+    structure re-centred in a box with the start's vacuum (no calculator), and {cluster: energy after
+    each optimiser step (n_steps + 1,), eV}. Frame info: cluster, n_formula, model, model_fingerprint,
+    start_recipe (JSON), relax settings, model_converged, model_steps, model_failure ("none" if none:
+    extxyz cannot store empty strings), model_energy (eV) and model_fmax (eV/Å) of the frame,
+    model_step (the optimiser step the frame is).
+    ``for_dft=True`` (the sampler): a final structure that DFT cannot take (atoms < DFT_MIN_DISTANCE
+    apart, a box beyond DFT_MAX_BOX, NaN) is replaced by the last optimiser step that it can, and
+    ``dft_note`` says why ("none" for the others, which are unchanged).
+    """
+    from tqdm.auto import tqdm
+
+    from mliplib.models import zoo
+    from mliplib.properties.nanoparticles import formula_units, relax_cluster
+    from mliplib.reference.plan import MODEL_OPTIMUM_RELAX, nanoparticle_clusters
+    from mliplib.reference.recipes import dumps
+    from mliplib.reference.structures import in_box
+
+    if model is None:
+        model = zoo.load_or_train(kind, progress=progress)
+        fingerprint = zoo.fingerprint(kind) if fingerprint is None else fingerprint
+    if fingerprint is None:
+        raise ValueError("pass the fingerprint of a model given explicitly (e.g. zoo.fingerprint(kind))")
+    settings = dict(MODEL_OPTIMUM_RELAX)
+    calc = model.calculator()
+    frames, energies = [], {}
+    clusters = nanoparticle_clusters()
+    for name, recipe in tqdm(clusters.items(), desc=f"relaxing clusters with {kind}", disable=not progress):
+        start = build(recipe)
+        vacuum = next(step["vacuum"] for step in recipe if step["op"] == "box")
+        relaxed, log = relax_cluster(start, calc, fmax=settings["fmax"], steps=settings["steps"],
+                                     optimizer=settings["optimizer"])
+        frame, step, note = in_box(relaxed, vacuum), log.steps, ""
+        if for_dft and _dft_safe(frame) is not None:
+            note = f"final structure not labelled ({_dft_safe(frame)})"
+            for step in range(len(log.trajectory) - 1, -1, -1):
+                frame = in_box(log.trajectory[step], vacuum)
+                if _dft_safe(frame) is None:
+                    break
+            note += f"; optimiser step {step} instead"
+        frame.calc = None
+        frame.info = {"cluster": name, "n_formula": formula_units(start), "model": kind,
+                      "model_fingerprint": fingerprint, "start_recipe": dumps(recipe),
+                      "relax_fmax": float(settings["fmax"]), "relax_steps": int(settings["steps"]),
+                      "relax_optimizer": settings["optimizer"], "model_converged": bool(log.converged),
+                      "model_steps": int(log.steps), "model_failure": log.failure or "none",
+                      "model_energy": float(log.energies[step]) if len(log.energies) else float("nan"),
+                      "model_fmax": float(log.fmax[step]) if len(log.fmax) else float("nan"),
+                      "model_step": int(step)}
+        if for_dft:
+            frame.info["dft_note"] = note or "none"
+        frames.append(frame)
+        energies[name] = np.asarray(log.energies, dtype=float)
+    return frames, energies
+
+
+def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) -> None:
+    """Write each model's cluster optima (:func:`nanoparticle_optima` with ``for_dft=True``) to
+    ``root/candidates/nanoparticles_<kind>.extxyz`` for the tasks ``nanoparticles/<cluster>/at_<kind>``.
+
+    An existing file is kept (its frames may already be labelled; delete it to resample), and a note
+    says when it was made with another version of the model than the current one. The models are
+    loaded with ``zoo.load_or_train`` (retrained if the training data changed), so sample once the
+    models are final: the DFT tasks are named by cluster and model, not by model version.
+    """
+    from mliplib.models import zoo
+    from mliplib.reference.plan import MODEL_OPTIMUM_KINDS, model_optimum_candidates
+
+    for kind in MODEL_OPTIMUM_KINDS if kinds is None else kinds:
+        path = Path(root) / model_optimum_candidates(kind)
+        if path.exists():
+            recorded = {f.info.get("model_fingerprint") for f in read(path, index=":")}
+            zoo.load_or_train(kind, progress=progress)  # brings the cached model up to date
+            stale = "" if recorded == {zoo.fingerprint(kind)} else " (made with an older version of the model)"
+            print(f"{path} exists{stale}, nothing to do (delete it to resample)")
+            continue
+        try:
+            frames, _ = nanoparticle_optima(kind, for_dft=True, progress=progress)
+        except FileNotFoundError as error:  # no cached model and no training data to fit one yet
+            print(f"{path}: not written, model {kind!r} unavailable ({error})", flush=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path, frames, format="extxyz")
+        notes = [f"{f.info['cluster']}: {f.info['dft_note']}" for f in frames if f.info["dft_note"] != "none"]
+        print(f"{path}: {len(frames)} optima" + ("; " + "; ".join(notes) if notes else ""), flush=True)
