@@ -5,7 +5,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from mliplib.properties import (mean_frequency, peak_shifts, phonon_dos, phonon_dos_on_mesh, relax,
+from mliplib.properties import (harmonic_vdos, mean_frequency, peak_shifts, phonon_dos, phonon_dos_on_mesh, relax,
                                 spectrum_overlap, spectrum_peaks, zone_centre_modes)
 
 
@@ -65,3 +65,33 @@ def test_phonon_dos_on_mesh_reuses_the_force_constants(hcp_copper_dos):
                                   frequencies2=coarse.frequencies) < 1.0
     with pytest.raises(ValueError, match="3 positive integers"):
         phonon_dos_on_mesh(hcp_copper_dos, (3, 0, 2))
+
+
+def test_harmonic_vdos_matches_low_temperature_md(hcp_copper_dos):
+    """At 10 K EMT copper is harmonic: MD in a 3×3×2 cell gives the VDOS that harmonic_vdos predicts.
+
+    In a harmonic crystal NVE never shares energy between modes, so one run's peak heights depend on its
+    random initial velocities: average a few runs."""
+    from ase import Atoms
+
+    from mliplib.md import run_md
+    from mliplib.properties import vdos
+    unit = hcp_copper_dos.phonopy.unitcell
+    atoms = Atoms(unit.symbols, cell=unit.cell, scaled_positions=unit.scaled_positions, pbc=True).repeat((3, 3, 2))
+    measured = 0.0
+    for seed in (4, 5, 6):
+        md = run_md(atoms, EMT(), 10.0, 1000, timestep_fs=4.0, ensemble="nve", interval=1, progress=False,
+                    seed=seed, init_velocities=True)
+        assert md.ok, md.summary()
+        one = vdos(md.frames, timestep_fs=4.0, masses=True, max_lag=400)
+        measured = measured + one.dos / 3
+    expected = harmonic_vdos(hcp_copper_dos, (3, 3, 2), timestep_fs=4.0, max_lag=400)
+    f = expected.frequencies
+    assert np.allclose(one.frequencies, f)
+    assert np.trapezoid(expected.dos, f) == pytest.approx(1.0)
+    assert spectrum_overlap(f, expected.dos, measured) > 0.85
+    assert mean_frequency(f, measured) == pytest.approx(mean_frequency(f, expected.dos), rel=0.03)
+    top = spectrum_peaks(f, expected.dos)[-1]  # the highest-frequency peak (resolution 0.31 THz)
+    assert abs(peak_shifts([top], spectrum_peaks(f, measured))[0]) < 0.15
+    with pytest.raises(ValueError, match="max_lag"):
+        harmonic_vdos(hcp_copper_dos, (3, 3, 2), 4.0, 0)

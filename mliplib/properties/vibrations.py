@@ -16,7 +16,7 @@ from scipy.signal import get_window
 
 __all__ = ["THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS",
            "phonon_displacements", "phonon_dos", "phonon_dos_from_forces", "phonon_dos_on_mesh",
-           "zone_centre_modes", "spectrum_overlap", "spectrum_peaks", "peak_shifts", "mean_frequency"]
+           "zone_centre_modes", "harmonic_vdos", "spectrum_overlap", "spectrum_peaks", "peak_shifts", "mean_frequency"]
 
 #: 1 THz in cm⁻¹ (1e12 / c, c = 2.99792458e10 cm/s).
 THZ_TO_CM1 = 33.35640951981521
@@ -106,6 +106,11 @@ def vdos(trajectory_velocities, timestep_fs: float, masses=None, window: str | N
     if not timestep_fs > 0:
         raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
     acf = velocity_autocorrelation(trajectory_velocities, max_lag=max_lag, masses=masses)
+    return _spectrum_of_acf(acf, timestep_fs, window)
+
+
+def _spectrum_of_acf(acf: np.ndarray, timestep_fs: float, window) -> VDOS:
+    """Window, mirror, Fourier transform and normalise an autocorrelation sampled every timestep_fs."""
     lags = len(acf) - 1
     if window not in (None, "none", "boxcar"):
         try:
@@ -361,3 +366,37 @@ def mean_frequency(frequencies, dos) -> float:
     if not area > 0:
         raise ValueError("the spectrum has zero area")
     return float(np.trapezoid(f * g, f) / area)
+
+
+def harmonic_vdos(dos: PhononDOS, mesh, timestep_fs: float, max_lag: int, window: str | None = "hann") -> VDOS:
+    """The mass-weighted VDOS that classical MD of a perfectly harmonic crystal would give in a supercell
+    of ``mesh`` repetitions, computed through the same window and FFT as :func:`vdos`.
+
+    In a harmonic crystal at equilibrium every normal mode carries the same mean kinetic energy, so the
+    mass-weighted VACF is C(τ) ∝ Σ_modes cos(2π ν τ), summed over the q points of the Γ-centred ``mesh``
+    (those an MD cell of that size holds) with their weights; the three Γ acoustic modes (zero
+    frequency, removed with the total momentum) are left out. Any difference between this and
+    ``vdos(md_frames, timestep_fs, masses=True, max_lag=max_lag, window=window)`` is then anharmonicity or
+    statistical noise, not resolution, windowing or q sampling. timestep_fs: sampling interval of the MD
+    frames (fs); max_lag: frames.
+    """
+    if not timestep_fs > 0:
+        raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
+    if int(max_lag) < 1:
+        raise ValueError(f"max_lag must be ≥ 1 frame, got {max_lag}")
+    m = np.asarray(mesh, dtype=int).ravel()
+    if m.shape != (3,) or np.any(m < 1):
+        raise ValueError(f"mesh must be 3 positive integers, got {mesh!r}")
+    if dos.phonopy is None:
+        raise ValueError("this PhononDOS carries no phonopy object (force constants)")
+    phonon = dos.phonopy
+    phonon.run_mesh(m.tolist(), is_gamma_center=True)
+    nu = np.asarray(phonon.mesh.frequencies, float)            # (n_q, n_modes) THz
+    weights = np.asarray(phonon.mesh.weights, float)[:, None] * np.ones_like(nu)
+    gamma = np.all(np.abs(np.asarray(phonon.mesh.qpoints)) < 1e-9, axis=1)
+    acoustic = np.zeros_like(nu, dtype=bool)
+    acoustic[gamma, :3] = True                                 # frequencies are sorted: the 3 lowest at Γ
+    nu, weights = nu[~acoustic], weights[~acoustic]
+    t = np.arange(int(max_lag) + 1) * timestep_fs * 1e-3       # ps
+    acf = np.cos(2 * np.pi * np.outer(t, nu)) @ weights / weights.sum()
+    return _spectrum_of_acf(acf, timestep_fs, window)
