@@ -20,9 +20,10 @@ from mliplib.properties.structure import RDF, BondAngles, bond_angle_distributio
 from mliplib.properties.surfaces import (EV_PER_A2_TO_J_PER_M2, SurfaceResult, relaxed_surface_energy,
                                          surface_area, surface_energy)
 from mliplib.properties.tables import format_table
-from mliplib.properties.vibrations import (THZ_TO_CM1, VDOS, PhononDOS, phonon_displacements, phonon_dos,
-                                           phonon_dos_from_forces, spectrum_overlap, thz_to_cm1,
-                                           velocity_autocorrelation, vdos)
+from mliplib.properties.vibrations import (THZ_TO_CM1, VDOS, PhononDOS, harmonic_vdos, mean_frequency,
+                                           peak_shifts, phonon_displacements, phonon_dos, phonon_dos_from_forces,
+                                           phonon_dos_on_mesh, spectrum_overlap, spectrum_peaks, thz_to_cm1,
+                                           velocity_autocorrelation, vdos, zone_centre_modes)
 
 __all__ = [
     "relax", "RelaxLog",
@@ -30,7 +31,8 @@ __all__ = [
     "lattice_parameters", "n_formula_units", "bulk_summary",
     "EV_PER_A2_TO_J_PER_M2", "SurfaceResult", "surface_energy", "surface_area", "relaxed_surface_energy",
     "THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS", "phonon_displacements",
-    "phonon_dos", "phonon_dos_from_forces", "spectrum_overlap",
+    "phonon_dos", "phonon_dos_from_forces", "phonon_dos_on_mesh", "zone_centre_modes", "harmonic_vdos", "spectrum_overlap",
+    "spectrum_peaks", "peak_shifts", "mean_frequency",
     "RDF", "rdf", "coordination_numbers", "BondAngles", "bond_angle_distribution",
     "ZNO_BOND_CUTOFFS", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
     "coordination_histogram", "compare_structures", "MIN_DISTANCE", "bond_lengths", "fragments",

@@ -15,7 +15,8 @@ from ase import Atoms
 from scipy.signal import get_window
 
 __all__ = ["THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS",
-           "phonon_displacements", "phonon_dos", "phonon_dos_from_forces", "spectrum_overlap"]
+           "phonon_displacements", "phonon_dos", "phonon_dos_from_forces", "phonon_dos_on_mesh",
+           "zone_centre_modes", "harmonic_vdos", "spectrum_overlap", "spectrum_peaks", "peak_shifts", "mean_frequency"]
 
 #: 1 THz in cm⁻¹ (1e12 / c, c = 2.99792458e10 cm/s).
 THZ_TO_CM1 = 33.35640951981521
@@ -105,6 +106,11 @@ def vdos(trajectory_velocities, timestep_fs: float, masses=None, window: str | N
     if not timestep_fs > 0:
         raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
     acf = velocity_autocorrelation(trajectory_velocities, max_lag=max_lag, masses=masses)
+    return _spectrum_of_acf(acf, timestep_fs, window)
+
+
+def _spectrum_of_acf(acf: np.ndarray, timestep_fs: float, window) -> VDOS:
+    """Window, mirror, Fourier transform and normalise an autocorrelation sampled every timestep_fs."""
     lags = len(acf) - 1
     if window not in (None, "none", "boxcar"):
         try:
@@ -271,3 +277,126 @@ def spectrum_overlap(frequencies, g1, g2, frequencies2=None) -> float:
     if not (na > 0 and nb > 0):
         raise ValueError("a spectrum has zero area on this frequency grid")
     return float(np.clip(1.0 - 0.5 * np.trapezoid(np.abs(a / na - b / nb), f), 0.0, 1.0))
+
+
+def phonon_dos_on_mesh(dos: PhononDOS, mesh, sigma: float | None = None, freq_pitch: float = 0.05) -> PhononDOS:
+    """The DOS of the same force constants (``dos.phonopy``) on another Γ-centred q ``mesh`` (3 ints).
+
+    With ``mesh`` equal to the repetitions of an MD supercell this is the harmonic DOS of exactly the q
+    points that the MD cell can hold, the fair reference for its VDOS. sigma: Gaussian smearing (THz; None =
+    tetrahedron method, which needs a finer mesh); freq_pitch: grid spacing (THz). The phonopy object is
+    shared with ``dos`` (its mesh is replaced).
+    """
+    m = np.asarray(mesh, dtype=int).ravel()
+    if m.shape != (3,) or np.any(m < 1):
+        raise ValueError(f"mesh must be 3 positive integers, got {mesh!r}")
+    if dos.phonopy is None:
+        raise ValueError("this PhononDOS carries no phonopy object (force constants)")
+    return _dos(dos.phonopy, m.tolist(), sigma, freq_pitch)
+
+
+def zone_centre_modes(dos: PhononDOS, degeneracy_tolerance: float = 1e-3) -> list[dict]:
+    """Γ-point modes of the force constants in ``dos``, lowest first: one dict per degenerate set with
+    ``label`` (irreducible representation from phonopy, e.g. "E2", "A1"; "acoustic" for the three zero
+    modes, None where phonopy finds none), ``frequency`` (THz, mean of the set) and ``degeneracy``.
+
+    Γ is commensurate with every supercell, so these frequencies are exact for the given forces whatever
+    the supercell size (unlike the DOS). No LO–TO (non-analytic) correction: polar LO modes come out at
+    their TO frequencies.
+    """
+    phonon = dos.phonopy
+    if phonon is None:
+        raise ValueError("this PhononDOS carries no phonopy object (force constants)")
+    irreps = phonon.run_irreps([0.0, 0.0, 0.0], degeneracy_tolerance=degeneracy_tolerance) or phonon.irreps
+    freqs = np.asarray(irreps.frequencies, float)
+    labels = getattr(irreps, "_ir_labels", None) or [None] * len(irreps.band_indices)
+    modes = []
+    for label, band in zip(labels, irreps.band_indices):
+        f = float(np.mean(freqs[list(band)]))
+        if abs(f) < 0.05 and len(band) == 3:
+            label = "acoustic"
+        modes.append({"label": label, "frequency": f, "degeneracy": len(band)})
+    return sorted(modes, key=lambda m: m["frequency"])
+
+
+def spectrum_peaks(frequencies, dos, n: int | None = None, prominence: float = 0.05) -> np.ndarray:
+    """Positions (THz, ascending) of the peaks of a spectrum: local maxima whose prominence is at least
+    ``prominence`` × max(dos), refined to sub-grid accuracy by a parabola through the three highest
+    points; ``n``: keep only the n most prominent. frequencies (m,) strictly increasing, dos (m,)."""
+    from scipy.signal import find_peaks
+
+    f = np.asarray(frequencies, float)
+    g = np.asarray(dos, float)
+    if f.ndim != 1 or f.shape != g.shape or len(f) < 3:
+        raise ValueError(f"frequencies and dos must be 1-D of equal length ≥ 3, got {f.shape} and {g.shape}")
+    if np.any(np.diff(f) <= 0):
+        raise ValueError("frequencies must be strictly increasing")
+    if not g.max() > 0:
+        raise ValueError("the spectrum has no positive values")
+    index, props = find_peaks(g, prominence=prominence * g.max())
+    if n is not None:
+        index = index[np.argsort(props["prominences"])[::-1][:int(n)]]
+    peaks = []
+    for k in np.sort(index):
+        if 0 < k < len(f) - 1:
+            x, y = f[k - 1:k + 2], g[k - 1:k + 2]
+            c2, c1, _ = np.polyfit(x - f[k], y, 2)
+            shift = -c1 / (2 * c2) if c2 < 0 else 0.0
+            peaks.append(f[k] + float(np.clip(shift, x[0] - f[k], x[2] - f[k])))
+        else:
+            peaks.append(f[k])
+    return np.array(peaks)
+
+
+def peak_shifts(reference_peaks, peaks) -> np.ndarray:
+    """For each reference peak (THz), the shift (THz) to the nearest of ``peaks``: nearest − reference."""
+    ref = np.asarray(reference_peaks, float).ravel()
+    other = np.asarray(peaks, float).ravel()
+    if not len(other):
+        raise ValueError("no peaks to compare with")
+    nearest = other[np.argmin(np.abs(other[None, :] - ref[:, None]), axis=1)]
+    return nearest - ref
+
+
+def mean_frequency(frequencies, dos) -> float:
+    """First moment ∫ ν g(ν) dν / ∫ g(ν) dν (THz) of a spectrum (negative g clipped to 0)."""
+    f = np.asarray(frequencies, float)
+    g = np.clip(np.asarray(dos, float), 0.0, None)
+    area = np.trapezoid(g, f)
+    if not area > 0:
+        raise ValueError("the spectrum has zero area")
+    return float(np.trapezoid(f * g, f) / area)
+
+
+def harmonic_vdos(dos: PhononDOS, mesh, timestep_fs: float, max_lag: int, window: str | None = "hann") -> VDOS:
+    """The mass-weighted VDOS that classical MD of a perfectly harmonic crystal would give in a supercell
+    of ``mesh`` repetitions, computed through the same window and FFT as :func:`vdos`.
+
+    In a harmonic crystal at equilibrium every normal mode carries the same mean kinetic energy, so the
+    mass-weighted VACF is C(τ) ∝ Σ_modes cos(2π ν τ), summed over the q points of the Γ-centred ``mesh``
+    (those an MD cell of that size holds) with their weights; the three Γ acoustic modes (zero
+    frequency, removed with the total momentum) are left out. Any difference between this and
+    ``vdos(md_frames, timestep_fs, masses=True, max_lag=max_lag, window=window)`` is then anharmonicity or
+    statistical noise, not resolution, windowing or q sampling. timestep_fs: sampling interval of the MD
+    frames (fs); max_lag: frames.
+    """
+    if not timestep_fs > 0:
+        raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
+    if int(max_lag) < 1:
+        raise ValueError(f"max_lag must be ≥ 1 frame, got {max_lag}")
+    m = np.asarray(mesh, dtype=int).ravel()
+    if m.shape != (3,) or np.any(m < 1):
+        raise ValueError(f"mesh must be 3 positive integers, got {mesh!r}")
+    if dos.phonopy is None:
+        raise ValueError("this PhononDOS carries no phonopy object (force constants)")
+    phonon = dos.phonopy
+    phonon.run_mesh(m.tolist(), is_gamma_center=True)
+    nu = np.asarray(phonon.mesh.frequencies, float)            # (n_q, n_modes) THz
+    weights = np.asarray(phonon.mesh.weights, float)[:, None] * np.ones_like(nu)
+    gamma = np.all(np.abs(np.asarray(phonon.mesh.qpoints)) < 1e-9, axis=1)
+    acoustic = np.zeros_like(nu, dtype=bool)
+    acoustic[gamma, :3] = True                                 # frequencies are sorted: the 3 lowest at Γ
+    nu, weights = nu[~acoustic], weights[~acoustic]
+    t = np.arange(int(max_lag) + 1) * timestep_fs * 1e-3       # ps
+    acf = np.cos(2 * np.pi * np.outer(t, nu)) @ weights / weights.sum()
+    return _spectrum_of_acf(acf, timestep_fs, window)
