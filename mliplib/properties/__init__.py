@@ -17,8 +17,9 @@ from mliplib.properties.nanoparticles import (MIN_DISTANCE, ZNO_BOND_CUTOFFS, Al
                                               relax_cluster, shortest_distance)
 from mliplib.properties.relax import RelaxLog, relax
 from mliplib.properties.structure import RDF, BondAngles, bond_angle_distribution, coordination_numbers, rdf
-from mliplib.properties.surfaces import (EV_PER_A2_TO_J_PER_M2, SurfaceResult, relaxed_surface_energy,
-                                         surface_area, surface_energy)
+from mliplib.properties.surfaces import (EV_PER_A2_TO_J_PER_M2, SurfaceRelaxation, SurfaceResult,
+                                         relaxed_surface_energy, slab_layers, surface_area,
+                                         surface_energies_from_frames, surface_energy, surface_relaxation)
 from mliplib.properties.tables import format_table
 from mliplib.properties.vibrations import (THZ_TO_CM1, VDOS, PhononDOS, harmonic_vdos, mean_frequency,
                                            peak_shifts, phonon_displacements, phonon_dos, phonon_dos_from_forces,
@@ -30,6 +31,7 @@ __all__ = [
     "EOSFit", "EVCurve", "DEFAULT_STRAINS", "birch_murnaghan", "fit_eos", "energy_volume_curve", "ev_from_frames",
     "lattice_parameters", "n_formula_units", "bulk_summary",
     "EV_PER_A2_TO_J_PER_M2", "SurfaceResult", "surface_energy", "surface_area", "relaxed_surface_energy",
+    "slab_layers", "SurfaceRelaxation", "surface_relaxation", "surface_energies_from_frames",
     "THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS", "phonon_displacements",
     "phonon_dos", "phonon_dos_from_forces", "phonon_dos_on_mesh", "zone_centre_modes", "harmonic_vdos", "spectrum_overlap",
     "spectrum_peaks", "peak_shifts", "mean_frequency",

@@ -99,7 +99,9 @@ def transition_path(lam: float) -> Atoms:
 def nonpolar_slab(miller: str, layers: int, vacuum: float, a: float, c: float, u: float) -> Atoms:
     """Symmetric, stoichiometric wurtzite slab of the non-polar (10-10) or (11-20) surface.
 
-    ``layers`` counts ZnO double layers along the surface normal (z); ``vacuum`` is added on each side.
+    ``layers`` counts repeats of the surface cell along the normal (z): a (10-10) layer is a ZnO double
+    layer (two atomic planes, 0.95 and 1.90 Å apart at a = 3.29 Å), an (11-20) layer a single atomic
+    plane (planes a/2 apart); ``vacuum`` (Å) is added on each side.
     The cell is periodic in x and y only (pbc z False) so that it also works as an isolated-slab model.
     """
     indices = {"10-10": (1, 0, 0), "11-20": (1, 1, 0)}
