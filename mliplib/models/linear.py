@@ -3,15 +3,17 @@
 ``g(i)`` is the centre's element for descriptors that do not encode it (Behler–Parrinello: one weight
 vector per element, "linear-BP") and a single shared group for centre-resolved descriptors (PLIP: one
 weight per term, the species channels are already in the features). Any scikit-learn linear regressor
-fits the weights: ``Ridge``/``RidgeCV`` for linear-BP, ``LassoLars``/``LassoLarsCV``/``LassoLarsIC`` for PLIP.
+fits the weights: ``Ridge``/``RidgeCV`` for linear-BP, ``LassoLars``/``LassoLarsIC`` or this library's
+:class:`~mliplib.models.lasso_path.LassoLarsPathCV` for PLIP.
 
 The design matrix has one row per energy (per atom), per force component and per stress component; rows
 are divided by the target accuracy ``sigma_*`` of their kind, columns are scaled to unit RMS inside the
 fit and the coefficients mapped back. The per-element offsets b_Z are fitted separately by least
-squares on the energies (minimum-norm: for stoichiometric data only their composition-weighted sum is
-defined), so a sparse estimator never penalises them.
+squares on the energies, so a sparse estimator never penalises them (minimum-norm: with stoichiometric
+frames only, b_Zn + b_O is defined but not the split; the shipped ZnO set includes the isolated atoms,
+which fix both).
 
-Estimators that cross-validate with an integer ``cv`` (``RidgeCV(cv=5)``, ``LassoLarsCV``, ``LassoCV``)
+Estimators that cross-validate with an integer ``cv`` (``RidgeCV(cv=5)``, ``LassoLarsPathCV``, ``LassoLarsCV``)
 are cross-validated *by frame*: the rows of one frame (its energy, forces, stress) always fall in the
 same fold (frames dealt to folds at random, seed ``cv_seed``). Row-wise folds would put a frame's other
 force components in the training part and reward over-fitting.
