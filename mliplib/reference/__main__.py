@@ -3,7 +3,8 @@
 run       run pending DFT tasks with N single-core workers (resumable; skips finished tasks)
 dry-run   list what remains, with rough cost estimates
 sample    make the candidate frames that some tasks label (liquid: GFN1-xTB MD with tblite; thermal
-          snapshots of the crystals: MD with a linear-BP fitted to the tier-1 frames)
+          snapshots of the crystals: MD with a linear-BP fitted to the tier-1 frames; each shipped
+          model's own liquid: frames of its MD at the reference state, mliplib.properties.liquid)
 manifest  rewrite manifest.json (checksums, counts, settings) from the data files
 """
 
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
         from mliplib.reference.sampling import sample_liquid, sample_thermal
         sample_liquid(Path(args.root) / "candidates" / "liquid_gfn1.extxyz")
         sample_thermal(Path(args.root) / THERMAL_CANDIDATES, Path(args.root))
+        from mliplib.reference.sampling import sample_liquid_models
+        sample_liquid_models(Path(args.root))
     elif args.command == "worker":
         store.check_settings()
         work(store, args.max_priority, args.only)

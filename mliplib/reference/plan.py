@@ -199,6 +199,31 @@ def phonon_tasks() -> list[Task]:
 def all_tasks() -> list[Task]:
     tasks = (convergence_tasks() + training_tasks() + eos_tasks() + phonon_tasks() + nanoparticle_tasks()
              + surface_tasks() + liquid_tasks())
+    tasks += liquid_model_tasks()
     names = [t.name for t in tasks]
     assert len(names) == len(set(names)), "task names must be unique"
     return sorted(tasks, key=lambda t: t.priority)
+
+
+# ------------------------------------------------------------------ the liquid of each model (honest test)
+#: the reference liquid state (GFN1-xTB sampling and every model's liquid MD)
+LIQUID_TEMPERATURE = 3000.0  # K
+#: the shipped potentials (mliplib.models.zoo.KINDS; spelled out to keep this module light)
+LIQUID_MODEL_KINDS = ("linear_bp", "plip", "nnp")
+LIQUID_MODEL_FRAMES = 6  # DFT single points per model on frames of its own 36-atom liquid trajectory
+
+
+def liquid_model_candidates(kind: str) -> str:
+    """Candidate file (relative to the data root) with frames of ``kind``'s own liquid MD, written by
+    :func:`mliplib.reference.sampling.sample_liquid_models`."""
+    if kind not in LIQUID_MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {LIQUID_MODEL_KINDS}")
+    return f"candidates/liquid_{kind}.extxyz"
+
+
+def liquid_model_tasks() -> list[Task]:
+    """DFT single points (same settings as everything else) on LIQUID_MODEL_FRAMES frames of each
+    model's own liquid trajectory at the reference state; they wait until the sampler has written them."""
+    return [_task(f"liquid/at_{kind}/frame{k:02d}", "liquid", f"liquid_model_{kind}",
+                  [{"op": "frame", "file": liquid_model_candidates(kind), "index": k}], 6)
+            for kind in LIQUID_MODEL_KINDS for k in range(LIQUID_MODEL_FRAMES)]
