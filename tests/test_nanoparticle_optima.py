@@ -12,7 +12,7 @@ from mliplib.properties.nanoparticles import (bond_lengths, cluster_diagnostics,
                                               shortest_distance)
 from mliplib.reference import plan, sampling
 from mliplib.reference.engine import DFTSettings
-from mliplib.reference.plan import (MODEL_OPTIMUM_KINDS, all_tasks, model_optimum_candidates, model_optimum_tasks,
+from mliplib.reference.plan import (MODEL_KINDS, all_tasks, model_optimum_candidates, model_optimum_tasks,
                                     nanoparticle_clusters, nanoparticle_tasks)
 from mliplib.reference.recipes import build
 from mliplib.reference.runner import Store, runnable
@@ -56,18 +56,18 @@ def test_diagnostics_reject_non_stoichiometric():
 def test_model_optimum_tasks_bookkeeping():
     from mliplib.models import zoo
 
-    assert MODEL_OPTIMUM_KINDS == zoo.KINDS
+    assert MODEL_KINDS == zoo.KINDS
     clusters = nanoparticle_clusters()
     assert list(clusters) == [t.name.split("/")[1] for t in nanoparticle_tasks()]
     tasks = model_optimum_tasks()
-    assert len(tasks) == len(MODEL_OPTIMUM_KINDS) * len(clusters)
+    assert len(tasks) == len(MODEL_KINDS) * len(clusters)
     names = {t.name for t in all_tasks()}
     for t in tasks:
         _, cluster, at = t.name.split("/")
         kind = at.removeprefix("at_")
         (step,) = t.recipe
         assert t.name in names and t.kind == "single" and t.relax is None and t.settings is None
-        assert (t.dataset, t.config_type, t.priority) == ("nanoparticles", "cluster_model_optimum", 6)
+        assert (t.dataset, t.config_type, t.priority) == ("nanoparticles", "cluster_model_optimum", 5)
         assert step == {"op": "frame", "file": model_optimum_candidates(kind), "index": list(clusters).index(cluster)}
     with pytest.raises(ValueError, match="unknown model kind"):
         model_optimum_candidates("gap")

@@ -4,7 +4,8 @@ run       run pending DFT tasks with N single-core workers (resumable; skips fin
 dry-run   list what remains, with rough cost estimates
 sample    make the candidate frames that some tasks label (liquid: GFN1-xTB MD with tblite; thermal
           snapshots of the crystals: MD with a linear-BP fitted to the tier-1 frames; each shipped
-          model's optima of the nanoparticles, for the DFT single points nanoparticles/<cluster>/at_<kind>)
+          model's optima of the nanoparticles (nanoparticles/<cluster>/at_<kind>) and frames of its own
+          liquid MD at the reference state (liquid/at_<kind>/frameNN))
 manifest  rewrite manifest.json (checksums, counts, settings) from the data files
 """
 
@@ -38,11 +39,12 @@ def main(argv=None) -> int:
         store.write_manifest()
     elif args.command == "sample":
         from mliplib.reference.plan import THERMAL_CANDIDATES
-        from mliplib.reference.sampling import sample_liquid, sample_thermal
+        from mliplib.reference.sampling import (sample_liquid, sample_liquid_models, sample_nanoparticle_optima,
+                                                sample_thermal)
         sample_liquid(Path(args.root) / "candidates" / "liquid_gfn1.extxyz")
         sample_thermal(Path(args.root) / THERMAL_CANDIDATES, Path(args.root))
-        from mliplib.reference.sampling import sample_nanoparticle_optima
         sample_nanoparticle_optima(Path(args.root))
+        sample_liquid_models(Path(args.root))
     elif args.command == "worker":
         store.check_settings()
         work(store, args.max_priority, args.only)

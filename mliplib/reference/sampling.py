@@ -209,9 +209,9 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
     models are final: the DFT tasks are named by cluster and model, not by model version.
     """
     from mliplib.models import zoo
-    from mliplib.reference.plan import MODEL_OPTIMUM_KINDS, model_optimum_candidates
+    from mliplib.reference.plan import MODEL_KINDS, model_optimum_candidates
 
-    for kind in MODEL_OPTIMUM_KINDS if kinds is None else kinds:
+    for kind in MODEL_KINDS if kinds is None else kinds:
         path = Path(root) / model_optimum_candidates(kind)
         if path.exists():
             recorded = {f.info.get("model_fingerprint") for f in read(path, index=":")}
@@ -228,3 +228,54 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
         write(path, frames, format="extxyz")
         notes = [f"{f.info['cluster']}: {f.info['dft_note']}" for f in frames if f.info["dft_note"] != "none"]
         print(f"{path}: {len(frames)} optima" + ("; " + "; ".join(notes) if notes else ""), flush=True)
+def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, protocol=None,
+                         min_separation_fs: float = 500.0, artefact_root: Path | None = None) -> dict:
+    """Write frames of each shipped model's own 36-atom liquid MD at the reference state (3000 K,
+    4.9 g/cm³) to ``root/candidates/liquid_<kind>.extxyz`` for the DFT tasks ``liquid/at_<kind>/frameNN``.
+
+    The trajectory is :func:`mliplib.properties.liquid.liquid_trajectory` (the liquid chapter's run,
+    read from the artefact cache when current, else computed); :func:`~mliplib.properties.liquid.pick_candidates`
+    takes ``n_frames`` (default LIQUID_MODEL_FRAMES) production frames ≥ ``min_separation_fs`` apart.
+    Each frame records ``sampled_by`` (the kind), ``model_sha256`` (``zoo.fingerprint``), temperature,
+    density, MD time and the protocol (JSON) in its info. An existing file is kept (its frames may
+    already be labelled; delete it to resample). Returns {kind: number of frames in the file}.
+    """
+    import json
+
+    from mliplib.models import zoo
+    from mliplib.properties.liquid import LiquidProtocol, liquid_trajectory, pick_candidates
+    from mliplib.reference.plan import LIQUID_MODEL_FRAMES, MODEL_KINDS, liquid_model_candidates
+
+    protocol = protocol or LiquidProtocol()
+    n_frames = LIQUID_MODEL_FRAMES if n_frames is None else n_frames
+    counts = {}
+    for kind in kinds or MODEL_KINDS:
+        path = Path(root) / liquid_model_candidates(kind)
+        if path.exists():
+            done = read(path, index=":")
+            current = zoo.fingerprint(kind) if zoo.is_current(kind) else None
+            same = all(f.info.get("model_sha256") == current for f in done)
+            print(f"{path} exists ({len(done)} frames, sampled with "
+                  f"{'the current' if same else 'an earlier version of the'} {kind} model); "
+                  "delete it to resample", flush=True)
+            counts[kind] = len(done)
+            continue
+        run = liquid_trajectory(kind, protocol, root=artefact_root)
+        frames = pick_candidates(run, n_frames, min_separation_fs)
+        fingerprint = zoo.fingerprint(kind)
+        for frame in frames:
+            frame.info["temperature_K_inst"] = frame.info.pop("temperature_K")
+            frame.info.update(sampler=f"{zoo.LABELS[kind]} Langevin + Bussi NVT (mliplib.properties.liquid)",
+                              sampled_by=kind, model_sha256=fingerprint, temperature_K=protocol.temperature,
+                              density_g_cm3=protocol.density, md_step=int(frame.info["step"]),
+                              timestep_fs=protocol.timestep_fs, md_event=run.event.kind if run.event else "none",
+                              md_protocol=json.dumps(protocol.as_dict(), sort_keys=True))
+            frame.info.pop("step")
+        print(f"{kind}: {run.summary()}; {len(frames)} frames → {path}", flush=True)
+        if len(frames) < n_frames:
+            print(f"  only {len(frames)} of {n_frames} frames: the run stopped early", flush=True)
+        if frames:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path, frames, format="extxyz")
+        counts[kind] = len(frames)
+    return counts

@@ -1,0 +1,278 @@
+"""Liquid ZnO with a potential: melt-and-equilibrate MD at the reference state, cached trajectories, and
+the frames handed to DFT ("the honest test").
+
+One protocol (:class:`LiquidProtocol`) defines a run: a random (ZnO)_n packing at the reference density
+with physical closest distances (:func:`ionic_packing`), Langevin dynamics at the reference temperature to
+thermalise it, then Bussi NVT (equilibration, then production), all with the watchdog of
+:func:`mliplib.md.run_md` (atoms closer than ``min_distance``, jumps of E_pot, runaway temperature), so a
+model that fails is reported (``LiquidRun.event``) instead of crashing. :func:`run_liquid` runs it with
+any ASE calculator; :func:`liquid_trajectory` runs it with a shipped model through the versioned
+artefact cache (key: model file checksum + every protocol parameter). :func:`pick_candidates` chooses
+well-separated production frames for DFT single points. Units: K, g/cm³, fs, eV, Å.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from mliplib.md import MDEvent, MDLog, melt_and_equilibrate
+from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE
+
+__all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid", "liquid_trajectory", "pick_candidates",
+           "liquid_artefact_name", "PROTOCOL_VERSION"]
+
+#: bumped when the meaning of a protocol changes (part of every cache key)
+PROTOCOL_VERSION = 1
+STAGES = ("melt", "equilibrate", "production")
+#: closest distances (Å) of the starting packing: ~ the shortest Zn–O bond and like-ion contacts of the
+#: crystals (wurtzite: 1.98 Å, 3.2 Å), slightly shortened so that a random packing reaches them
+PACKING_DISTANCES = {("Zn", "O"): 1.9, ("Zn", "Zn"): 2.9, ("O", "O"): 2.7}
+
+
+def ionic_packing(n_formula: int, density: float, seed: int = 0,
+                  min_distances: dict | None = None, max_iterations: int = 5000, tolerance: float = 0.02) -> Atoms:
+    """Random cubic (ZnO)_n cell at ``density`` (g/cm³) whose pairs are no closer than ``min_distances``
+    ({(A, B): Å}, default PACKING_DISTANCES) within ``tolerance`` (Å).
+
+    Uniform random positions (:func:`~mliplib.reference.structures.random_liquid` with 1 Å), then
+    overlapping pairs are pushed apart along their bond (steepest descent on a harmonic overlap penalty)
+    until no pair overlaps by more than ``tolerance``. A start from which any sensible potential can
+    melt: plain random packings put Zn–O at 1.7 Å and O–O or Zn–Zn at 1.7 Å, far inside the repulsive
+    wall, and every model trained on crystals explodes within a few femtoseconds there.
+    """
+    from ase.data import atomic_numbers
+
+    from mliplib.neighbors import neighbor_list
+    from mliplib.reference.structures import random_liquid
+
+    table = np.zeros((119, 119))
+    for (a, b), d in (min_distances or PACKING_DISTANCES).items():
+        if not d > 0:
+            raise ValueError(f"min_distances must be positive lengths (Å), got {(a, b)}: {d}")
+        table[atomic_numbers[a], atomic_numbers[b]] = table[atomic_numbers[b], atomic_numbers[a]] = d
+    atoms = random_liquid(n_formula, density, seed, min_distance=1.0)
+    reach = float(table.max())
+    for _ in range(max_iterations):
+        nl = neighbor_list(atoms, reach)
+        d = nl.distances()
+        overlap = np.clip(table[atoms.numbers[nl.i], atoms.numbers[nl.j]] - d, 0.0, None)
+        if not len(d) or overlap.max() < tolerance:
+            break
+        push = (0.25 * overlap / d)[:, None] * nl.vectors  # each pair appears twice (i→j and j→i)
+        step = np.zeros_like(atoms.positions)
+        np.add.at(step, nl.j, push)
+        np.add.at(step, nl.i, -push)
+        atoms.positions += step
+    else:
+        raise RuntimeError(f"no packing of {n_formula} ZnO at {density} g/cm³ with these closest distances "
+                           f"after {max_iterations} iterations (largest overlap {overlap.max():.2f} Å)")
+    atoms.wrap()
+    return atoms
+
+
+@dataclasses.dataclass(frozen=True)
+class LiquidProtocol:
+    """Every parameter of a liquid run (all enter the cache key).
+
+    n_formula: ZnO units (36 atoms for 18); density: g/cm³; temperature: K (Langevin and NVT target);
+    melt_steps: Langevin steps (friction 1/fs) from the random packing; equil_steps, production_steps:
+    Bussi NVT steps (time constant taut_fs) discarded / analysed; timestep_fs; interval: log sampling
+    period (steps); frame_interval: stored-frame period (steps, a multiple of interval); seed: packing,
+    velocities and thermostat noise; min_distance (Å), max_energy_jump (eV/atom per step),
+    max_temperature_K: the watchdog.
+    """
+
+    n_formula: int = LIQUID_FORMULA_UNITS
+    density: float = LIQUID_DENSITY
+    temperature: float = LIQUID_TEMPERATURE
+    melt_steps: int = 1000
+    equil_steps: int = 1000
+    production_steps: int = 5000
+    timestep_fs: float = 1.0
+    friction: float = 0.01
+    taut_fs: float = 100.0
+    interval: int = 10
+    frame_interval: int = 20
+    seed: int = 0
+    min_distance: float = 1.2
+    max_energy_jump: float = 1.0
+    max_temperature_K: float = 9000.0
+
+    def __post_init__(self):
+        if self.n_formula < 1 or not self.density > 0 or not self.temperature > 0:
+            raise ValueError(f"need n_formula ≥ 1, density > 0 g/cm³ and temperature > 0 K, got "
+                             f"{self.n_formula}, {self.density}, {self.temperature}")
+        if min(self.melt_steps, self.equil_steps, self.production_steps) < 0:
+            raise ValueError("step counts must be ≥ 0")
+        if self.interval < 1 or self.frame_interval % self.interval:
+            raise ValueError(f"frame_interval ({self.frame_interval}) must be a multiple of interval "
+                             f"({self.interval} ≥ 1)")
+
+    @property
+    def n_atoms(self) -> int:
+        return 2 * self.n_formula
+
+    @property
+    def total_steps(self) -> int:
+        return self.melt_steps + self.equil_steps + self.production_steps
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def stage_of(self, step: int) -> str:
+        """"melt", "equilibrate" or "production" for a (continuous) step number."""
+        if step <= self.melt_steps:
+            return "melt"
+        return "equilibrate" if step <= self.melt_steps + self.equil_steps else "production"
+
+
+@dataclasses.dataclass
+class LiquidRun:
+    """frames: stored snapshots (positions and cell; info step, time_fs, stage, temperature_K,
+    energy_potential_eV) every ``frame_interval`` steps (step 0 is the starting packing), and
+    the last state before an event; log: :class:`~mliplib.md.MDLog` of the whole run; event: None or the
+    :class:`~mliplib.md.MDEvent` that stopped it; wall_time_s; protocol."""
+
+    frames: list
+    log: MDLog
+    event: MDEvent | None
+    wall_time_s: float
+    protocol: LiquidProtocol
+
+    @property
+    def ok(self) -> bool:
+        return self.event is None
+
+    @property
+    def production(self) -> list:
+        """The stored production frames (empty if the run stopped before production)."""
+        return [f for f in self.frames if f.info["stage"] == "production"]
+
+    @property
+    def liquid_frames(self) -> list:
+        """The production frames stored before any event (the ones to analyse: the state at the event
+        itself is excluded)."""
+        return [f for f in self.production if self.event is None or f.info["step"] < self.event.step]
+
+    @property
+    def steps_done(self) -> int:
+        return int(self.event.step) if self.event is not None else self.protocol.total_steps
+
+    def summary(self, label: str = "") -> str:
+        name = f"{label}: " if label else ""
+        p = self.protocol
+        head = f"{name}{p.n_atoms} atoms, {p.temperature:.0f} K, {p.density} g/cm³"
+        if self.ok:
+            return f"{head}: {p.total_steps} steps completed ({len(self.production)} production frames stored)"
+        return (f"{head}: STOPPED at step {self.event.step} of {p.total_steps} "
+                f"({p.stage_of(self.event.step)}): {self.event.kind} — {self.event.details}")
+
+    # artefact form: frames as extxyz, everything else as arrays (npz, no pickle)
+    def arrays(self) -> dict:
+        ev = self.event
+        return {**{k: getattr(self.log, k) for k in MDLog.FIELDS}, "n_atoms": np.array(self.log.n_atoms),
+                "wall_time_s": np.array(self.wall_time_s),
+                "event": np.array(json.dumps(dataclasses.asdict(ev) if ev is not None else None)),
+                "protocol": np.array(json.dumps(self.protocol.as_dict()))}
+
+    @classmethod
+    def from_artefacts(cls, frames: list, arrays: dict) -> "LiquidRun":
+        log = MDLog(*(np.asarray(arrays[k]) for k in MDLog.FIELDS), n_atoms=int(arrays["n_atoms"]))
+        ev = json.loads(str(arrays["event"]))
+        return cls(list(frames), log, MDEvent(**ev) if ev else None, float(arrays["wall_time_s"]),
+                   LiquidProtocol(**json.loads(str(arrays["protocol"]))))
+
+
+def _thin(result, protocol: LiquidProtocol) -> list:
+    keep = []
+    for frame, step in zip(result.frames, result.log.step):
+        step = int(step)
+        stage = protocol.stage_of(step)
+        last = frame is result.frames[-1] and result.event is not None
+        if step % protocol.frame_interval and not last:
+            continue
+        out = Atoms(frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+        out.info.update(step=step, time_fs=step * protocol.timestep_fs, stage=stage,
+                        temperature_K=float(frame.get_temperature()),
+                        energy_potential_eV=float(frame.get_potential_energy()))
+        keep.append(out)
+    return keep
+
+
+def run_liquid(calc, protocol: LiquidProtocol | None = None, progress: bool = True, label: str = "") -> LiquidRun:
+    """Run the liquid ``protocol`` with the ASE calculator ``calc`` (never raises for model failures:
+    see ``LiquidRun.event``). progress: tqdm bars per stage, labelled with ``label``."""
+    p = protocol or LiquidProtocol()
+    atoms = ionic_packing(p.n_formula, p.density, p.seed)
+    result = melt_and_equilibrate(atoms, calc, T_melt=p.temperature, T_target=p.temperature,
+                                  melt_steps=p.melt_steps, equil_steps=p.equil_steps + p.production_steps,
+                                  timestep_fs=p.timestep_fs, friction=p.friction, thermostat="bussi",
+                                  taut_fs=p.taut_fs, interval=p.interval, progress=progress, seed=p.seed,
+                                  min_distance=p.min_distance, max_energy_jump=p.max_energy_jump,
+                                  max_temperature_K=p.max_temperature_K)
+    return LiquidRun(_thin(result, p), result.log, result.event, result.wall_time_s, p)
+
+
+def liquid_artefact_name(kind: str, protocol: LiquidProtocol) -> str:
+    """Artefact stem, e.g. ``liquid_md_nnp_36_1a2b3c4d`` (kind, atoms, short hash of the protocol), so
+    that runs with different protocols (sizes, seeds) are cached side by side."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(protocol.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return f"liquid_md_{kind}_{protocol.n_atoms}_{digest}"
+
+
+def liquid_trajectory(kind: str, protocol: LiquidProtocol | None = None, progress: bool = True,
+                      root: str | Path | None = None) -> LiquidRun:
+    """:func:`run_liquid` with the shipped ``kind`` model (``zoo.load_or_train``), read from the artefact
+    cache (``artefacts/v1/liquid_md_<kind>_<n_atoms>.{extxyz,npz,json}`` or ``root``) when it was computed
+    with the same model file and protocol, else computed (progress bars) and stored."""
+    from mliplib.artefacts import load_artefact, store_artefact
+    from mliplib.models import zoo
+
+    p = protocol or LiquidProtocol()
+    model = zoo.load_or_train(kind, progress=progress)
+    key = {"model": kind, "model_sha256": zoo.fingerprint(kind), "protocol": p.as_dict(),
+           "protocol_version": PROTOCOL_VERSION}
+    name = liquid_artefact_name(kind, p)
+    frames, arrays = load_artefact(name, key, root), load_artefact(name + "_log", key, root)
+    if frames is None or arrays is None:
+        run = run_liquid(model.calculator(), p, progress=progress, label=f"{zoo.LABELS[kind]} {p.n_atoms} atoms")
+        store_artefact(name + "_log", key, run.arrays(), run.wall_time_s, root)
+        store_artefact(name, key, run.frames, run.wall_time_s, root)
+        frames, arrays = load_artefact(name, key, root), load_artefact(name + "_log", key, root)
+    return LiquidRun.from_artefacts(frames, arrays)
+
+
+def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 500.0) -> list[Atoms]:
+    """Up to ``n_frames`` production frames of ``run``, evenly spread over the production stage and at
+    least ``min_separation_fs`` apart (fewer if the run is too short or stopped early). If the run
+    stopped before its production stage, the equilibration frames are used instead (or, failing those,
+    the melt frames after step 0 and the state at the event), spread evenly without the separation
+    constraint, so a model that fails still yields frames of the liquid it was making (each carries
+    ``stage``)."""
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be ≥ 1, got {n_frames}")
+    pool = (run.production or [f for f in run.frames if f.info["stage"] == "equilibrate"]
+            or [f for f in run.frames if f.info["step"] > 0])
+    if not pool:
+        return []
+    if not run.production:  # a run that failed early: all of its liquid there is, spread evenly
+        min_separation_fs = 0.0
+    times = np.array([f.info["time_fs"] for f in pool], dtype=float)
+    span = times[-1] - times[0]
+    n = min(n_frames, int(span // min_separation_fs) + 1 if min_separation_fs > 0 else n_frames)
+    targets = np.linspace(times[-1] - (n - 1) * (span / max(n - 1, 1)), times[-1], n)
+    chosen = sorted({int(np.argmin(np.abs(times - t))) for t in targets})
+    return [pool[k].copy() for k in chosen]
+
+
+#: the two runs of the liquid chapter: the 36-atom cell of the DFT frames, and an 8× larger cell (288 atoms,
+#: edge 15.8 Å) for smoother g(r) beyond half the small cell's edge and to measure finite-size effects
+SMALL_CELL = LiquidProtocol()
+LARGE_CELL = LiquidProtocol(n_formula=8 * LIQUID_FORMULA_UNITS, production_steps=2000, frame_interval=50)
