@@ -4,8 +4,9 @@ scikit-learn's ``LassoLarsCV`` caps every path (and the final refit) at ``max_it
 PLIP design matrix the cross-validated α lies ~1 200 steps down the path, so a small cap silently
 ships the model where the refit stopped, and a large one makes ``LassoLarsCV`` slow (its residues are
 interpolated on the union of every fold's breakpoints). Here each fold's full path (seconds) is read on
-one log-spaced α grid, the validation error is summed over the folds, and the final model is the
-full-data path stopped exactly at the chosen α (``lars_path(alpha_min=α)``).
+one log-spaced α grid (each path stops at the grid's smallest α), the validation error is summed over
+the folds, and the final model is the full-data path stopped exactly at the chosen α
+(``lars_path(alpha_min=α)``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
         folds = self._folds(len(y))
         self.mse_path_ = np.empty((self.n_alphas, len(folds)))
         for f, (train, test) in enumerate(folds):
-            alphas, _, coefs = lars_path(X[train], y[train], method="lasso", max_iter=self.max_iter)
+            alphas, _, coefs = lars_path(X[train], y[train], method="lasso", alpha_min=self.alphas_[-1],
+                                         max_iter=self.max_iter)
             residual = X[test] @ path_coefficients(alphas, coefs, self.alphas_) - y[test, None]
             self.mse_path_[:, f] = np.mean(residual ** 2, axis=0)
         # the folds' sizes differ by at most a frame: weight them by their rows
