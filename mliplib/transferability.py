@@ -48,6 +48,7 @@ __all__ = [
     "imbalance_with_error",
     "ImbalanceWithError",
     "in_convex_hull",
+    "in_convex_hull_by_components",
     "kth_neighbor_distance",
     "knn_density",
     "two_nn_dimension",
@@ -391,6 +392,33 @@ def in_convex_hull(train, test, n_components=None, tol=1e-7):
         elif res.status != 2:  # 2 = infeasible; anything else is a solver failure
             raise RuntimeError(f"linprog failed on test point {t} (status {res.status}): {res.message}")
     return inside
+
+
+def in_convex_hull_by_components(train, test, components, tol=1e-7):
+    """:func:`in_convex_hull` on several numbers of principal components at once.
+
+    ``components``: iterable of ints (numbers of leading principal components of train) and/or None
+    (the full space). Returns ``{k: bool array (n_test,)}``. Uses that projection preserves convex
+    combinations: a point inside the hull on k + 1 components (or in the full space) is inside on k,
+    so the dimensions are tested in increasing order and only points still inside are passed on;
+    points already outside need no further LP. Same answers as separate calls (up to the LP
+    tolerance), usually at a fraction of the cost.
+    """
+    train = _as_points(train, "train")
+    test = _as_points(test, "test")
+    ks = list(components)
+    if not ks:
+        raise ValueError("components is empty")
+    order = sorted(ks, key=lambda k: np.inf if k is None else k)
+    alive = np.ones(len(test), dtype=bool)
+    result = {}
+    for k in order:
+        inside = np.zeros(len(test), dtype=bool)
+        if alive.any():
+            inside[alive] = in_convex_hull(train, test[alive], n_components=k, tol=tol)
+        result[k] = inside
+        alive = inside
+    return {k: result[k] for k in ks}
 
 
 # --------------------------------------------------------------------------------------------------

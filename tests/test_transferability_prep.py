@@ -115,3 +115,18 @@ def test_spread_calibration_errors():
         spread_calibration([0.1, -0.2], [0.1, 0.2])
     with pytest.raises(ValueError, match="finite"):
         spread_calibration([0.1, np.nan], [0.1, 0.2])
+
+
+def test_in_convex_hull_by_components_matches_separate_calls():
+    from mliplib.transferability import in_convex_hull, in_convex_hull_by_components
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=(120, 8)) * np.linspace(3, 0.5, 8)
+    test = 1.2 * rng.normal(size=(60, 8)) * np.linspace(3, 0.5, 8)
+    ks = [5, 2, None, 3]
+    nested = in_convex_hull_by_components(train, test, ks)
+    assert list(nested) == ks
+    for k in ks:
+        np.testing.assert_array_equal(nested[k], in_convex_hull(train, test, n_components=k))
+    assert nested[2].sum() > nested[5].sum() >= nested[None].sum()
+    with pytest.raises(ValueError, match="empty"):
+        in_convex_hull_by_components(train, test, [])
