@@ -17,7 +17,11 @@ descriptor space carries more information*:
   (Facco, d'Errico, Rodriguez, Laio, Sci. Rep. **7**, 12140 (2017)) that the density needs.
 * :func:`force_spread` — per-atom standard deviation of the forces predicted by a committee of
   potentials; :func:`force_error_vs_spread` pairs it with the true error (rank correlation through
-  :func:`scipy.stats.spearmanr`, not reimplemented here).
+  :func:`scipy.stats.spearmanr`, not reimplemented here); :func:`spread_calibration` the factor by which
+  the spread must be scaled to match the error's size (Musil et al., JCTC **15**, 906 (2019)).
+* :class:`Standardizer` (per-feature scaling fitted on the training environments, with a floor for
+  features the training set hardly exercises) and :func:`unique_points` (drop duplicated points,
+  e.g. symmetry-equivalent atoms, before a TWO-NN estimate) prepare descriptor matrices for the above.
 
 All distances are Euclidean and computed by Numba kernels in O(N_query · N_reference) time; no N × N
 matrix is ever stored. Queries are processed in blocks of ``_BLOCK`` points (parallel over blocks,
@@ -44,11 +48,15 @@ __all__ = [
     "imbalance_with_error",
     "ImbalanceWithError",
     "in_convex_hull",
+    "in_convex_hull_by_components",
     "kth_neighbor_distance",
     "knn_density",
     "two_nn_dimension",
     "force_spread",
     "force_error_vs_spread",
+    "Standardizer",
+    "unique_points",
+    "spread_calibration",
 ]
 
 _BLOCK = 64  # query points per block: 64 × (features) doubles stay in L1/L2 while the reference streams by
@@ -386,6 +394,33 @@ def in_convex_hull(train, test, n_components=None, tol=1e-7):
     return inside
 
 
+def in_convex_hull_by_components(train, test, components, tol=1e-7):
+    """:func:`in_convex_hull` on several numbers of principal components at once.
+
+    ``components``: iterable of ints (numbers of leading principal components of train) and/or None
+    (the full space). Returns ``{k: bool array (n_test,)}``. Uses that projection preserves convex
+    combinations: a point inside the hull on k + 1 components (or in the full space) is inside on k,
+    so the dimensions are tested in increasing order and only points still inside are passed on;
+    points already outside need no further LP. Same answers as separate calls (up to the LP
+    tolerance), usually at a fraction of the cost.
+    """
+    train = _as_points(train, "train")
+    test = _as_points(test, "test")
+    ks = list(components)
+    if not ks:
+        raise ValueError("components is empty")
+    order = sorted(ks, key=lambda k: np.inf if k is None else k)
+    alive = np.ones(len(test), dtype=bool)
+    result = {}
+    for k in order:
+        inside = np.zeros(len(test), dtype=bool)
+        if alive.any():
+            inside[alive] = in_convex_hull(train, test[alive], n_components=k, tol=tol)
+        result[k] = inside
+        alive = inside
+    return {k: result[k] for k in ks}
+
+
 # --------------------------------------------------------------------------------------------------
 # k-NN distances, density, intrinsic dimension
 
@@ -631,3 +666,121 @@ def force_error_vs_spread(committee, atoms_list, reference_forces=None):
     error = np.concatenate(errors)
     rho = spearmanr(spread, error)
     return {"spread": spread, "error": error, "spearman": rho}
+
+
+# --------------------------------------------------------------------------------------------------
+# preparing descriptor matrices
+
+
+class Standardizer:
+    """Per-feature standardisation z = (x − mean) / scale, fitted on the *training* points.
+
+    ``scale = max(std, floor)`` with ``floor = rel_floor · median(std of the features with std > 0)``.
+    Without the floor, a feature that the training set (almost) never exercises — e.g. a
+    Behler–Parrinello G2 centred at 0.75 Å, whose training values are ~1e-28 because no training pair
+    is that short — would be divided by its ~0 standard deviation, and a test environment with one
+    short contact would sit 10²⁰ standard deviations away: every Euclidean distance would be decided
+    by that single feature. With the floor such a feature still counts (a value of floor size is one
+    unit), but on the scale of the ordinary ones. Features constant in training (std = 0, e.g. the
+    columns a PLIP atom of the other species fills) get the floor too; they add nothing between points
+    that are all zero there.
+
+    ``fit(X)`` (X: (n_points, n_features)) sets ``mean_``, ``std_``, ``scale_`` (n_features,), ``floor_``
+    and ``n_floored_`` (features whose std was below the floor); ``transform(X)`` returns the
+    standardised copy (n, n_features), float64.
+    """
+
+    def __init__(self, rel_floor: float = 1e-2):
+        if not (isinstance(rel_floor, (int, float, np.floating)) and 0 < rel_floor < np.inf):
+            raise ValueError(f"rel_floor must be a positive number, got {rel_floor!r}")
+        self.rel_floor = float(rel_floor)
+
+    def fit(self, X) -> "Standardizer":
+        X = _as_points(X, "X")
+        if X.shape[0] < 2:
+            raise ValueError("standardisation needs at least 2 training points")
+        std = X.std(axis=0)
+        positive = std[std > 0]
+        if positive.size == 0:
+            raise ValueError("every feature is constant over the training points: nothing to standardise")
+        self.mean_ = X.mean(axis=0)
+        self.std_ = std
+        self.floor_ = self.rel_floor * float(np.median(positive))
+        self.scale_ = np.maximum(std, self.floor_)
+        self.n_floored_ = int(np.count_nonzero(std < self.floor_))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        if not hasattr(self, "scale_"):
+            raise RuntimeError("call fit(train) before transform")
+        X = _as_points(X, "X")
+        if X.shape[1] != self.scale_.shape[0]:
+            raise ValueError(f"X has {X.shape[1]} features, the standardizer was fitted on {self.scale_.shape[0]}")
+        return (X - self.mean_) / self.scale_
+
+    def fit_transform(self, X) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+
+@njit(cache=True)
+def _unique_kernel(X, tol2):
+    n, D = X.shape
+    reps = np.empty(n, dtype=np.int64)
+    n_reps = 0
+    for i in range(n):
+        duplicate = False
+        for r in range(n_reps):
+            j = reps[r]
+            d2 = 0.0
+            for f in range(D):
+                t = X[i, f] - X[j, f]
+                d2 += t * t
+                if d2 > tol2:
+                    break
+            if d2 <= tol2:
+                duplicate = True
+                break
+        if not duplicate:
+            reps[n_reps] = i
+            n_reps += 1
+    return reps[:n_reps].copy()
+
+
+def unique_points(X, tol=1e-8):
+    """Indices (ascending, int64) of the points of X (n_points, n_features) kept after dropping
+    duplicates: a point is dropped when it lies within Euclidean distance ``tol`` (feature units, ≥ 0)
+    of an earlier *kept* point, so each group of duplicates is represented by its first member.
+
+    Symmetry-equivalent atoms of a perfect (or uniformly strained) crystal have the same descriptor up
+    to round-off; the TWO-NN estimator (:func:`two_nn_dimension`) divides by the distance to the first
+    neighbour and collapses to ~0 when such pairs are present, so deduplicate first. O(n · n_kept · D).
+    """
+    X = _as_points(X, "X")
+    if not (tol >= 0 and np.isfinite(tol)):
+        raise ValueError(f"tol must be a finite distance ≥ 0, got {tol!r}")
+    return _unique_kernel(X, float(tol) ** 2)
+
+
+def spread_calibration(spread, error, min_spread=1e-8):
+    """Factor α by which the committee spread must be multiplied to match the size of the error.
+
+    Model: each Cartesian component of the error vector of atom a is Gaussian with variance
+    (α σ_a)²/3, i.e. E|error_a|² = α² σ_a². The maximum-likelihood α over the atoms is
+    α = sqrt(mean(|error_a|² / σ_a²)) (the scaling of committee uncertainties of Musil, Willatt,
+    Langovoy, Ceriotti, JCTC 15, 906 (2019), for vector errors). α > 1: the committee is over-confident
+    (errors larger than its spread), α < 1: under-confident. ``spread``, ``error``: (n_atoms,) in the
+    same unit (eV/Å), as returned by :func:`force_error_vs_spread`; atoms with σ_a ≤ ``min_spread`` (sites
+    where every member predicts zero force by symmetry) are left out. Returns a float.
+    """
+    spread = np.asarray(spread, dtype=np.float64).ravel()
+    error = np.asarray(error, dtype=np.float64).ravel()
+    if spread.shape != error.shape:
+        raise ValueError(f"spread and error must have the same length: {spread.shape} vs {error.shape}")
+    if not (np.all(np.isfinite(spread)) and np.all(np.isfinite(error))):
+        raise ValueError("spread and error must be finite")
+    if np.any(spread < 0) or np.any(error < 0):
+        raise ValueError("spread and error are magnitudes and must be ≥ 0")
+    use = spread > min_spread
+    if not use.any():
+        raise ValueError(f"no atom has a spread above min_spread = {min_spread}")
+    return float(np.sqrt(np.mean(error[use] ** 2 / spread[use] ** 2)))
