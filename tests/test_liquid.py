@@ -42,11 +42,12 @@ def test_model_liquid_tasks_bookkeeping():
         assert t.config_type == f"liquid_model_{kind}"
         (step,) = t.recipe
         assert step == {"op": "frame", "file": f"candidates/liquid_{kind}.extxyz", "index": int(frame[5:])}
-    # same settings as the GFN1 liquid frames, after them in the queue
+    # same settings as the GFN1 liquid frames, and before them in the queue (the GFN1 frames are not
+    # liquid ZnO; see liquid_tasks)
     gfn1 = [t for t in everything.values() if t.config_type == "liquid"]
     assert gfn1 and all(t.settings is None and t.kind == "single" for t in gfn1)
     order = [t.name for t in all_tasks()]
-    assert max(order.index(t.name) for t in gfn1) < min(order.index(t.name) for t in tasks)
+    assert max(order.index(t.name) for t in tasks) < min(order.index(t.name) for t in gfn1)
     with pytest.raises(ValueError, match="unknown model kind"):
         liquid_model_candidates("mace")
 
