@@ -173,7 +173,8 @@ def surface_tasks() -> list[Task]:
     relax = {"fmax": 0.03, "steps": 40, "cell": None}
     bulk = [{"op": "polymorph", "name": "wurtzite", **SURFACE}]
     tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
-    for miller, layers, priority in (("10-10", 6, 4), ("11-20", 8, 5)):  # 11-20 after the thermal frames
+    for miller, layers in (("10-10", 6), ("11-20", 8)):  # slabs: ~11 CPU-min per step; after the thermal frames
+        priority = 5
         recipe = [{"op": "slab", "miller": miller, "layers": layers, "vacuum": 6.0, **SURFACE}]
         tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, priority,
                            kind="relax", relax=relax))
