@@ -174,9 +174,8 @@ def surface_tasks() -> list[Task]:
     bulk = [{"op": "polymorph", "name": "wurtzite", **SURFACE}]
     tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
     for miller, layers in (("10-10", 6), ("11-20", 8)):  # slabs: ~11 CPU-min per step; after the thermal frames
-        priority = 5
         recipe = [{"op": "slab", "miller": miller, "layers": layers, "vacuum": 6.0, **SURFACE}]
-        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, priority,
+        tasks.append(_task(f"surfaces/{miller}", "surfaces", f"surface_{miller}", recipe, 5,
                            kind="relax", relax=relax))
     return tasks
 
