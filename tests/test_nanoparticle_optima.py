@@ -9,7 +9,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
 
 from mliplib.properties.nanoparticles import (bond_lengths, cluster_diagnostics, formula_units, fragments,
-                                              shortest_distance)
+                                              relax_cluster, ring_geometry, shortest_distance)
 from mliplib.reference import plan, sampling
 from mliplib.reference.engine import DFTSettings
 from mliplib.reference.plan import (MODEL_KINDS, all_tasks, model_optimum_candidates, model_optimum_tasks,
@@ -44,6 +44,59 @@ def test_diagnostics_of_sane_and_broken_clusters():
     bad = ring.copy()
     bad.positions[0, 0] = np.nan
     assert cluster_diagnostics(bad)["problems"] == ["non-finite positions"]
+
+
+class _Plateau(Calculator):
+    """E(ρ) of the radius of gyration ρ: a constant inward pull down to a narrow well at ρ ≈ 1.3 Å (width
+    0.01 Å, far below BFGS's 0.2 Å step) and, further in, a flat plateau 2 eV up: a model whose energy
+    saturates off its training data (like a network with saturated units)."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        d = self.atoms.positions - self.atoms.positions.mean(axis=0)
+        rho = np.sqrt(np.mean(np.sum(d ** 2, axis=1)))
+        pull, plateau, rho_c, width = 1.0, 2.0, 1.3, 0.01
+        sig = 0.5 * (1.0 + np.tanh((rho - rho_c) / (2 * width)))
+        dsig = sig * (1.0 - sig) / width
+        energy = pull * (rho - rho_c) * sig + plateau * (1.0 - sig)
+        de_drho = pull * sig + (pull * (rho - rho_c) - plateau) * dsig
+        self.results = {"energy": energy, "forces": -de_drho * d / (len(d) * rho)}
+
+
+def test_a_relaxation_that_ends_above_its_start_is_flagged():
+    ring = ring_cluster(3)  # ρ = 1.86 Å
+    relaxed, log = relax_cluster(ring, _Plateau())
+    # BFGS jumps over the narrow well onto the plateau and reports convergence there, uphill from the start
+    assert log.converged and log.failure is None and log.energies[-1] > log.energies[0] + 1.0
+    assert shortest_distance(relaxed) > 1.2  # ... with no atoms on top of each other: the old checks pass
+    assert cluster_diagnostics(relaxed, energy=log.energies[-1])["problems"] == []
+    d = cluster_diagnostics(relaxed, energy=log.energies[-1], start_energy=log.energies[0])
+    assert d["relaxation_energy"] == pytest.approx((log.energies[-1] - log.energies[0]) / 3)
+    assert d["problems"] == [f"ended {d['relaxation_energy']:.3f} eV/ZnO above its start"]
+    downhill = cluster_diagnostics(ring, energy=-30.0, start_energy=-29.0)
+    assert downhill["problems"] == [] and downhill["relaxation_energy"] == pytest.approx(-1 / 3)
+    assert np.isnan(cluster_diagnostics(ring, energy=-30.0)["relaxation_energy"])
+
+
+def test_ring_geometry():
+    for n in (3, 6):
+        ring = ring_cluster(n, bond=1.9)
+        g = ring_geometry(ring)
+        assert g["is_ring"] and g["mean_bond"] == pytest.approx(1.9) and g["bond_range"] == pytest.approx(0, abs=1e-12)
+        # a regular planar 2n-gon: every interior angle 180° (2n − 2) / 2n, Zn and O on one circle
+        assert g["angle_zn"] == pytest.approx(180 * (n - 1) / n) == g["angle_o"]
+        assert g["nonplanarity"] == pytest.approx(0, abs=1e-12) and g["radius_zn"] == pytest.approx(g["radius_o"])
+    ring = ring_cluster(3)
+    ring.positions[ring.numbers == 8] *= 1.1  # O pushed out in the plane: sharper at O, angles still add to 240°
+    g = ring_geometry(ring)
+    assert g["radius_o"] > g["radius_zn"] and g["angle_o"] < g["angle_zn"] and g["nonplanarity"] < 1e-12
+    assert g["angle_zn"] + g["angle_o"] == pytest.approx(240)
+    ring.positions[0, 2] += 0.3  # one Zn lifted out of the plane
+    assert ring_geometry(ring)["nonplanarity"] > 0.05
+    cage = ring_geometry(cage_cluster())
+    assert not cage["is_ring"] and np.isnan(cage["angle_zn"]) and cage["mean_bond"] == pytest.approx(1.93)
 
 
 def test_diagnostics_reject_non_stoichiometric():

@@ -23,7 +23,7 @@ from mliplib.properties.structure import _cutoff_matrix, coordination_numbers
 
 __all__ = ["ZNO_BOND_CUTOFFS", "MIN_DISTANCE", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
            "coordination_histogram", "compare_structures", "bond_lengths", "fragments", "shortest_distance",
-           "formula_units", "cluster_diagnostics"]
+           "formula_units", "cluster_diagnostics", "ring_geometry"]
 
 #: Zn–O bond cutoff (Å) between the first (≈1.8–2.1 Å) and second (≈3.2 Å) shells.
 ZNO_BOND_CUTOFFS = {("Zn", "O"): 2.5}
@@ -247,20 +247,26 @@ def formula_units(atoms: Atoms) -> int:
 
 
 def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: float | None = None,
-                        cutoffs=None, min_distance: float = MIN_DISTANCE) -> dict:
+                        cutoffs=None, min_distance: float = MIN_DISTANCE,
+                        start_energy: float | None = None) -> dict:
     """Physical sanity of a relaxed (ZnO)_n cluster, for reporting a model's failure instead of crashing.
 
     energy: the cluster's energy (eV); bulk_energy: energy per ZnO of the bulk crystal (eV/f.u.), from
-    the same model or DFT. Returns ``shortest`` (Å), ``n_fragments`` and ``largest_fragment`` (atoms) of
-    the bond graph, ``mean_cn``, ``mean_bond`` (Å), ``n_formula``, ``excess_energy`` (eV per ZnO above the
-    bulk, NaN without energies) and ``problems``: a list of readable findings, empty for a sane cluster —
-    non-finite positions or energy, atoms closer than ``min_distance`` Å, a cluster that fell apart
-    (more than one fragment), or an energy below the bulk crystal (a cluster cannot be more stable than
-    the crystal: a runaway of the model).
+    the same model or DFT; start_energy: the energy (eV) of the structure the relaxation started from.
+    Returns ``shortest`` (Å), ``n_fragments`` and ``largest_fragment`` (atoms) of the bond graph,
+    ``mean_cn``, ``mean_bond`` (Å), ``n_formula``, ``excess_energy`` (eV per ZnO above the bulk, NaN
+    without energies), ``relaxation_energy`` (energy − start_energy, eV per ZnO, NaN without both) and
+    ``problems``: a list of readable findings, empty for a sane cluster — non-finite positions or
+    energy, atoms closer than ``min_distance`` Å, a cluster that fell apart (more than one fragment), an
+    energy below the bulk crystal (a cluster cannot be more stable than the crystal: a runaway of the
+    model), or a relaxation that ended above its start. The last one can pass every other check: ASE's
+    BFGS has no line search and accepts uphill steps, so it can jump over a narrow well onto a flat
+    region of the model's surface and report convergence there (small forces, not a minimum reached
+    by going downhill).
     """
     n_formula = formula_units(atoms)
     out = {"shortest": np.nan, "n_fragments": 0, "largest_fragment": 0, "mean_cn": np.nan, "mean_bond": np.nan,
-           "n_formula": n_formula, "excess_energy": np.nan, "problems": []}
+           "n_formula": n_formula, "excess_energy": np.nan, "relaxation_energy": np.nan, "problems": []}
     if not np.all(np.isfinite(atoms.positions)):
         out["problems"].append("non-finite positions")
         return out
@@ -283,4 +289,36 @@ def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: 
             out["excess_energy"] = float(energy / n_formula - bulk_energy)
             if out["excess_energy"] < 0:
                 out["problems"].append(f"energy {-out['excess_energy']:.3f} eV/ZnO below the bulk crystal")
+        if np.isfinite(energy) and start_energy is not None and np.isfinite(start_energy):
+            out["relaxation_energy"] = float((energy - start_energy) / n_formula)
+            if out["relaxation_energy"] > 0:
+                out["problems"].append(f"ended {out['relaxation_energy']:.3f} eV/ZnO above its start")
     return out
+
+
+def ring_geometry(atoms: Atoms, cutoffs=None) -> dict:
+    """Shape of a (ZnO)_n ring: ``is_ring`` (one piece, every atom with exactly two Zn–O bonds),
+    ``mean_bond`` and ``bond_range`` (max − min) of the bond lengths (Å), the mean bond angles at Zn
+    (O–Zn–O) and at O (Zn–O–Zn) in degrees (NaN unless ``is_ring``), ``nonplanarity`` (rms distance of
+    the atoms from their best-fit plane, Å) and ``radius_zn``, ``radius_o`` (mean distance of the Zn and
+    of the O atoms from the centroid, Å). Bonds within ``cutoffs`` (default Zn–O < 2.5 Å). For a planar
+    ring of 2n atoms the two mean angles add up to 360° (n − 1)/n.
+    """
+    i, j, d = _bonds(atoms, cutoffs)
+    x = atoms.positions - atoms.positions.mean(axis=0)
+    cn = np.bincount(np.concatenate([i, j]), minlength=len(atoms))
+    is_ring = bool(len(atoms) >= 4 and np.all(cn == 2) and len(set(fragments(atoms, cutoffs))) == 1)
+    angles = {30: [], 8: []}
+    if is_ring:
+        for centre in range(len(atoms)):
+            a, b = np.concatenate([j[i == centre], i[j == centre]])
+            u, v = x[a] - x[centre], x[b] - x[centre]
+            cos = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v))
+            angles[atoms.numbers[centre]].append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    r = np.linalg.norm(x, axis=1)
+    return {"is_ring": is_ring, "mean_bond": float(d.mean()) if len(d) else float("nan"),
+            "bond_range": float(d.max() - d.min()) if len(d) else float("nan"),
+            "angle_zn": float(np.mean(angles[30])) if is_ring else float("nan"),
+            "angle_o": float(np.mean(angles[8])) if is_ring else float("nan"),
+            "nonplanarity": float(np.linalg.svd(x, compute_uv=False)[-1] / np.sqrt(len(atoms))),
+            "radius_zn": float(r[atoms.numbers == 30].mean()), "radius_o": float(r[atoms.numbers == 8].mean())}
