@@ -1,6 +1,7 @@
 """The liquid: starting packings, the MD protocol and its artefacts, the candidate frames of each model's
 own trajectory and the DFT tasks that label them (plan bookkeeping only; no DFT is run)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from mliplib.md import MDEvent, MDLog
 from mliplib.properties.liquid import (PACKING_DISTANCES, LiquidProtocol, LiquidRun, ionic_packing,
-                                       liquid_trajectory, pick_candidates, run_liquid)
+                                       liquid_trajectory, pick_candidates, run_liquid,
+                                       shortest_periodic_distance)
 from mliplib.reference.engine import DFTSettings
 from mliplib.reference.plan import (LIQUID_DENSITY, LIQUID_MODEL_FRAMES, MODEL_KINDS, Task, all_tasks,
                                     liquid_model_candidates, liquid_model_tasks)
@@ -128,6 +130,22 @@ def test_pick_candidates_spacing_and_fallbacks():
         pick_candidates(run, 0)
 
 
+def test_pick_candidates_skips_overlapping_frames():
+    # a run that collapsed: the state at the event has two atoms 0.9 Å apart (periodic images count)
+    event = MDEvent("min_distance", 60, 60.0, "atoms 0 and 1 are 0.9 Å apart", 0.9)
+    failed = _fake_run([0, 20, 40, 60], stage="melt", event=event)
+    failed.frames[-1].positions[1] = [4.1, 0.0, 0.0]  # 0.9 Å from atom 0 through the cell boundary
+    assert shortest_periodic_distance(failed.frames[-1]) == pytest.approx(0.9)
+    assert shortest_periodic_distance(failed.frames[1]) == pytest.approx(2.0)
+    assert [f.info["step"] for f in pick_candidates(failed, 6)] == [20, 40, 60]
+    assert [f.info["step"] for f in pick_candidates(failed, 6, min_distance=1.0)] == [20, 40]
+    # in production too, and nothing at all if every frame overlaps
+    prod = _fake_run(range(2000, 3001, 500), event=dataclasses.replace(event, step=3000, time_fs=3000.0))
+    prod.frames[-1].positions[1] = [0.5, 0.0, 0.0]
+    assert [f.info["step"] for f in pick_candidates(prod, 3, min_distance=1.0)] == [2000, 2500]
+    assert pick_candidates(prod, 3, min_distance=2.5) == []
+
+
 def test_run_liquid_reports_instead_of_raising_and_round_trips(tmp_path):
     from zno_pair import ZnOPair
 
@@ -163,5 +181,7 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
         assert f.info["sampled_by"] == "linear_bp" and f.info["model_sha256"] == zoo.fingerprint("linear_bp")
         assert f.info["temperature_K"] == TINY.temperature and f.info["density_g_cm3"] == TINY.density
         assert json.loads(f.info["md_protocol"]) == TINY.as_dict() and f.info["md_step"] > 0
+        assert f.info["md_event_fs"] == (first.event.time_fs if first.event else -1.0)
+        assert shortest_periodic_distance(f) >= 1.0  # DFT_MIN_DISTANCE
     sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), protocol=TINY, artefact_root=tmp_path / "art")
     assert "exists" in capsys.readouterr().out  # an existing file is kept

@@ -235,10 +235,12 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
 
     The trajectory is :func:`mliplib.properties.liquid.liquid_trajectory` (the liquid chapter's run,
     read from the artefact cache when current, else computed); :func:`~mliplib.properties.liquid.pick_candidates`
-    takes ``n_frames`` (default LIQUID_MODEL_FRAMES) production frames ≥ ``min_separation_fs`` apart.
-    Each frame records ``sampled_by`` (the kind), ``model_sha256`` (``zoo.fingerprint``), temperature,
-    density, MD time and the protocol (JSON) in its info. An existing file is kept (its frames may
-    already be labelled; delete it to resample). Returns {kind: number of frames in the file}.
+    takes ``n_frames`` (default LIQUID_MODEL_FRAMES) production frames ≥ ``min_separation_fs`` apart,
+    never one with atoms closer than DFT_MIN_DISTANCE (the state at a collapse can be). Each frame
+    records ``sampled_by`` (the kind), ``model_sha256`` (``zoo.fingerprint``), temperature, density, MD
+    time, the watchdog event that stopped the run (``md_event``, "none" if none) and its time
+    (``md_event_fs``, −1 if none), and the protocol (JSON) in its info. An existing file is kept (its
+    frames may already be labelled; delete it to resample). Returns {kind: number of frames in the file}.
     """
     import json
 
@@ -261,7 +263,7 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
             counts[kind] = len(done)
             continue
         run = liquid_trajectory(kind, protocol, root=artefact_root)
-        frames = pick_candidates(run, n_frames, min_separation_fs)
+        frames = pick_candidates(run, n_frames, min_separation_fs, min_distance=DFT_MIN_DISTANCE)
         fingerprint = zoo.fingerprint(kind)
         for frame in frames:
             frame.info["temperature_K_inst"] = frame.info.pop("temperature_K")
@@ -269,6 +271,7 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
                               sampled_by=kind, model_sha256=fingerprint, temperature_K=protocol.temperature,
                               density_g_cm3=protocol.density, md_step=int(frame.info["step"]),
                               timestep_fs=protocol.timestep_fs, md_event=run.event.kind if run.event else "none",
+                              md_event_fs=run.event.time_fs if run.event else -1.0,
                               md_protocol=json.dumps(protocol.as_dict(), sort_keys=True))
             frame.info.pop("step")
         print(f"{kind}: {run.summary()}; {len(frames)} frames → {path}", flush=True)
