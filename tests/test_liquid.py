@@ -174,7 +174,7 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
     again = liquid_trajectory("linear_bp", TINY, progress=False, root=tmp_path / "art")  # from the cache
     assert np.allclose(again.frames[-1].positions, first.frames[-1].positions)
     counts = sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), n_frames=3, protocol=TINY,
-                                  min_separation_fs=10.0, artefact_root=tmp_path / "art")
+                                  min_separation_fs=10.0, artefact_root=tmp_path / "art", repeat_seeds=())
     frames = read(tmp_path / "data" / "candidates" / "liquid_linear_bp.extxyz", index=":")
     assert counts == {"linear_bp": len(frames)} and 1 <= len(frames) <= 3
     for f in frames:
@@ -185,3 +185,42 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
         assert shortest_periodic_distance(f) >= 1.0  # DFT_MIN_DISTANCE
     sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), protocol=TINY, artefact_root=tmp_path / "art")
     assert "exists" in capsys.readouterr().out  # an existing file is kept
+
+
+def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monkeypatch):
+    import mliplib.properties.liquid as liquid
+    from mliplib.reference.sampling import sample_liquid_models
+
+    def fake_run(protocol, steps, stage="melt", event_step=None, event_distance=None):
+        frames = []
+        for step in steps:
+            a = Atoms("ZnO", positions=[[0, 0, 0], [2, 0, 0]], cell=[5, 5, 5], pbc=True)
+            a.info.update(step=step, time_fs=float(step), stage=stage, temperature_K=3000.0,
+                          energy_potential_eV=-9.0)
+            frames.append(a)
+        event = None
+        if event_step is not None:
+            frames[-1].positions[1] = [event_distance, 0, 0]
+            event = MDEvent("min_distance", event_step, float(event_step), "two atoms too close", event_distance)
+        return LiquidRun(frames, MDLog.empty(2), event, 0.0, protocol)
+
+    calls = []
+
+    def fake_trajectory(kind, protocol=None, progress=True, root=None):
+        calls.append(protocol.seed)
+        if protocol.seed == 0:  # the main run collapses to 0.9 Å at 40 fs: only its frame at 20 fs is usable
+            return fake_run(protocol, [0, 20, 40], event_step=40, event_distance=0.9)
+        if protocol.seed == 1:  # collapses to 1.1 Å: that state is still DFT-safe
+            return fake_run(protocol, [0, 57], event_step=57, event_distance=1.1)
+        assert protocol.seed == 2 and protocol.production_steps == 0  # survives melt and equilibration
+        return fake_run(protocol, range(1100, 2001, 100), stage="equilibrate")
+
+    monkeypatch.setattr(liquid, "liquid_trajectory", fake_trajectory)
+    counts = sample_liquid_models(tmp_path, kinds=("plip",), n_frames=3, protocol=TINY)
+    assert counts == {"plip": 3} and calls == [0, 1, 2]  # seeds 3 and 4 not needed
+    frames = read(tmp_path / "candidates" / "liquid_plip.extxyz", index=":")
+    seeds = [json.loads(f.info["md_protocol"])["seed"] for f in frames]
+    assert seeds == [0, 1, 2] and [f.info["md_step"] for f in frames] == [20, 57, 2000]
+    assert [f.info["md_event"] for f in frames] == ["min_distance", "min_distance", "none"]
+    assert [f.info["md_event_fs"] for f in frames] == [40.0, 57.0, -1.0]
+    assert all(shortest_periodic_distance(f) >= 1.0 for f in frames)

@@ -24,7 +24,7 @@ from mliplib.md import MDEvent, MDLog, melt_and_equilibrate
 from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE
 
 __all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid",
-           "shortest_periodic_distance", "liquid_trajectory", "pick_candidates",
+           "shortest_periodic_distance", "liquid_trajectory", "pick_candidates", "REPEAT_SEEDS", "repeat_protocol",
            "liquid_artefact_name", "PROTOCOL_VERSION"]
 
 #: bumped when the meaning of a protocol changes (part of every cache key)
@@ -292,3 +292,12 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
 #: edge 15.8 Å) for smoother g(r) beyond half the small cell's edge and to measure finite-size effects
 SMALL_CELL = LiquidProtocol()
 LARGE_CELL = LiquidProtocol(n_formula=8 * LIQUID_FORMULA_UNITS, production_steps=2000, frame_interval=50)
+#: seeds of the independent repeats of the small-cell run (:func:`repeat_protocol`)
+REPEAT_SEEDS = (1, 2, 3, 4)
+
+
+def repeat_protocol(seed: int, base: LiquidProtocol = SMALL_CELL) -> LiquidProtocol:
+    """An independent repeat of ``base`` (new packing, velocities and noise from ``seed``) without the
+    production stage (melt and equilibration only), storing a frame every 100 steps: the chapter's
+    survival runs, which separate an unstable model from an unlucky run."""
+    return dataclasses.replace(base, seed=seed, production_steps=0, frame_interval=100)
