@@ -1,6 +1,7 @@
 """The liquid: starting packings, the MD protocol and its artefacts, the candidate frames of each model's
 own trajectory and the DFT tasks that label them (plan bookkeeping only; no DFT is run)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from mliplib.md import MDEvent, MDLog
 from mliplib.properties.liquid import (PACKING_DISTANCES, LiquidProtocol, LiquidRun, ionic_packing,
-                                       liquid_trajectory, pick_candidates, run_liquid)
+                                       liquid_trajectory, pick_candidates, run_liquid,
+                                       shortest_periodic_distance)
 from mliplib.reference.engine import DFTSettings
 from mliplib.reference.plan import (LIQUID_DENSITY, LIQUID_MODEL_FRAMES, MODEL_KINDS, Task, all_tasks,
                                     liquid_model_candidates, liquid_model_tasks)
@@ -128,6 +130,22 @@ def test_pick_candidates_spacing_and_fallbacks():
         pick_candidates(run, 0)
 
 
+def test_pick_candidates_skips_overlapping_frames():
+    # a run that collapsed: the state at the event has two atoms 0.9 Å apart (periodic images count)
+    event = MDEvent("min_distance", 60, 60.0, "atoms 0 and 1 are 0.9 Å apart", 0.9)
+    failed = _fake_run([0, 20, 40, 60], stage="melt", event=event)
+    failed.frames[-1].positions[1] = [4.1, 0.0, 0.0]  # 0.9 Å from atom 0 through the cell boundary
+    assert shortest_periodic_distance(failed.frames[-1]) == pytest.approx(0.9)
+    assert shortest_periodic_distance(failed.frames[1]) == pytest.approx(2.0)
+    assert [f.info["step"] for f in pick_candidates(failed, 6)] == [20, 40, 60]
+    assert [f.info["step"] for f in pick_candidates(failed, 6, min_distance=1.0)] == [20, 40]
+    # in production too, and nothing at all if every frame overlaps
+    prod = _fake_run(range(2000, 3001, 500), event=dataclasses.replace(event, step=3000, time_fs=3000.0))
+    prod.frames[-1].positions[1] = [0.5, 0.0, 0.0]
+    assert [f.info["step"] for f in pick_candidates(prod, 3, min_distance=1.0)] == [2000, 2500]
+    assert pick_candidates(prod, 3, min_distance=2.5) == []
+
+
 def test_run_liquid_reports_instead_of_raising_and_round_trips(tmp_path):
     from zno_pair import ZnOPair
 
@@ -156,12 +174,53 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
     again = liquid_trajectory("linear_bp", TINY, progress=False, root=tmp_path / "art")  # from the cache
     assert np.allclose(again.frames[-1].positions, first.frames[-1].positions)
     counts = sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), n_frames=3, protocol=TINY,
-                                  min_separation_fs=10.0, artefact_root=tmp_path / "art")
+                                  min_separation_fs=10.0, artefact_root=tmp_path / "art", repeat_seeds=())
     frames = read(tmp_path / "data" / "candidates" / "liquid_linear_bp.extxyz", index=":")
     assert counts == {"linear_bp": len(frames)} and 1 <= len(frames) <= 3
     for f in frames:
         assert f.info["sampled_by"] == "linear_bp" and f.info["model_sha256"] == zoo.fingerprint("linear_bp")
         assert f.info["temperature_K"] == TINY.temperature and f.info["density_g_cm3"] == TINY.density
         assert json.loads(f.info["md_protocol"]) == TINY.as_dict() and f.info["md_step"] > 0
+        assert f.info["md_event_fs"] == (first.event.time_fs if first.event else -1.0)
+        assert shortest_periodic_distance(f) >= 1.0  # DFT_MIN_DISTANCE
     sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), protocol=TINY, artefact_root=tmp_path / "art")
     assert "exists" in capsys.readouterr().out  # an existing file is kept
+
+
+def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monkeypatch):
+    import mliplib.properties.liquid as liquid
+    from mliplib.reference.sampling import sample_liquid_models
+
+    def fake_run(protocol, steps, stage="melt", event_step=None, event_distance=None):
+        frames = []
+        for step in steps:
+            a = Atoms("ZnO", positions=[[0, 0, 0], [2, 0, 0]], cell=[5, 5, 5], pbc=True)
+            a.info.update(step=step, time_fs=float(step), stage=stage, temperature_K=3000.0,
+                          energy_potential_eV=-9.0)
+            frames.append(a)
+        event = None
+        if event_step is not None:
+            frames[-1].positions[1] = [event_distance, 0, 0]
+            event = MDEvent("min_distance", event_step, float(event_step), "two atoms too close", event_distance)
+        return LiquidRun(frames, MDLog.empty(2), event, 0.0, protocol)
+
+    calls = []
+
+    def fake_trajectory(kind, protocol=None, progress=True, root=None):
+        calls.append(protocol.seed)
+        if protocol.seed == 0:  # the main run collapses to 0.9 Å at 40 fs: only its frame at 20 fs is usable
+            return fake_run(protocol, [0, 20, 40], event_step=40, event_distance=0.9)
+        if protocol.seed == 1:  # collapses to 1.1 Å: that state is still DFT-safe
+            return fake_run(protocol, [0, 57], event_step=57, event_distance=1.1)
+        assert protocol.seed == 2 and protocol.production_steps == 0  # survives melt and equilibration
+        return fake_run(protocol, range(1100, 2001, 100), stage="equilibrate")
+
+    monkeypatch.setattr(liquid, "liquid_trajectory", fake_trajectory)
+    counts = sample_liquid_models(tmp_path, kinds=("plip",), n_frames=3, protocol=TINY)
+    assert counts == {"plip": 3} and calls == [0, 1, 2]  # seeds 3 and 4 not needed
+    frames = read(tmp_path / "candidates" / "liquid_plip.extxyz", index=":")
+    seeds = [json.loads(f.info["md_protocol"])["seed"] for f in frames]
+    assert seeds == [0, 1, 2] and [f.info["md_step"] for f in frames] == [20, 57, 2000]
+    assert [f.info["md_event"] for f in frames] == ["min_distance", "min_distance", "none"]
+    assert [f.info["md_event_fs"] for f in frames] == [40.0, 57.0, -1.0]
+    assert all(shortest_periodic_distance(f) >= 1.0 for f in frames)

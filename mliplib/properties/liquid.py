@@ -23,7 +23,8 @@ from ase import Atoms
 from mliplib.md import MDEvent, MDLog, melt_and_equilibrate
 from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE
 
-__all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid", "liquid_trajectory", "pick_candidates",
+__all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid",
+           "shortest_periodic_distance", "liquid_trajectory", "pick_candidates", "REPEAT_SEEDS", "repeat_protocol",
            "liquid_artefact_name", "PROTOCOL_VERSION"]
 
 #: bumped when the meaning of a protocol changes (part of every cache key)
@@ -249,20 +250,35 @@ def liquid_trajectory(kind: str, protocol: LiquidProtocol | None = None, progres
     return LiquidRun.from_artefacts(frames, arrays)
 
 
-def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 500.0) -> list[Atoms]:
+def shortest_periodic_distance(atoms: Atoms) -> float:
+    """Smallest interatomic distance (Å) with periodic images (minimum image); inf for < 2 atoms."""
+    if len(atoms) < 2:
+        return float("inf")
+    d = atoms.get_all_distances(mic=True)
+    return float(d[np.triu_indices(len(atoms), 1)].min())
+
+
+def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 500.0,
+                    min_distance: float | None = None) -> list[Atoms]:
     """Up to ``n_frames`` production frames of ``run``, evenly spread over the production stage and at
     least ``min_separation_fs`` apart (fewer if the run is too short or stopped early). If the run
     stopped before its production stage, the equilibration frames are used instead (or, failing those,
     the melt frames after step 0 and the state at the event), spread evenly without the separation
     constraint, so a model that fails still yields frames of the liquid it was making (each carries
-    ``stage``)."""
+    ``stage``). ``min_distance`` (Å): frames with two atoms closer than this (periodic images
+    included) are never picked — e.g. the state at a collapse, for a DFT code whose atomic spheres
+    would overlap there."""
     if n_frames < 1:
         raise ValueError(f"n_frames must be ≥ 1, got {n_frames}")
-    pool = (run.production or [f for f in run.frames if f.info["stage"] == "equilibrate"]
-            or [f for f in run.frames if f.info["step"] > 0])
+    frames = run.frames
+    if min_distance is not None:
+        frames = [f for f in frames if shortest_periodic_distance(f) >= min_distance]
+    pool = ([f for f in frames if f.info["stage"] == "production"]
+            or [f for f in frames if f.info["stage"] == "equilibrate"]
+            or [f for f in frames if f.info["step"] > 0])
     if not pool:
         return []
-    if not run.production:  # a run that failed early: all of its liquid there is, spread evenly
+    if pool[0].info["stage"] != "production":  # failed early: all the liquid there is, spread evenly
         min_separation_fs = 0.0
     times = np.array([f.info["time_fs"] for f in pool], dtype=float)
     span = times[-1] - times[0]
@@ -276,3 +292,12 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
 #: edge 15.8 Å) for smoother g(r) beyond half the small cell's edge and to measure finite-size effects
 SMALL_CELL = LiquidProtocol()
 LARGE_CELL = LiquidProtocol(n_formula=8 * LIQUID_FORMULA_UNITS, production_steps=2000, frame_interval=50)
+#: seeds of the independent repeats of the small-cell run (:func:`repeat_protocol`)
+REPEAT_SEEDS = (1, 2, 3, 4)
+
+
+def repeat_protocol(seed: int, base: LiquidProtocol = SMALL_CELL) -> LiquidProtocol:
+    """An independent repeat of ``base`` (new packing, velocities and noise from ``seed``) without the
+    production stage (melt and equilibration only), storing a frame every 100 steps: the chapter's
+    survival runs, which separate an unstable model from an unlucky run."""
+    return dataclasses.replace(base, seed=seed, production_steps=0, frame_interval=100)

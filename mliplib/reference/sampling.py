@@ -229,21 +229,32 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
         notes = [f"{f.info['cluster']}: {f.info['dft_note']}" for f in frames if f.info["dft_note"] != "none"]
         print(f"{path}: {len(frames)} optima" + ("; " + "; ".join(notes) if notes else ""), flush=True)
 def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, protocol=None,
-                         min_separation_fs: float = 500.0, artefact_root: Path | None = None) -> dict:
+                         min_separation_fs: float = 500.0, artefact_root: Path | None = None,
+                         repeat_seeds=None) -> dict:
     """Write frames of each shipped model's own 36-atom liquid MD at the reference state (3000 K,
     4.9 g/cm³) to ``root/candidates/liquid_<kind>.extxyz`` for the DFT tasks ``liquid/at_<kind>/frameNN``.
 
     The trajectory is :func:`mliplib.properties.liquid.liquid_trajectory` (the liquid chapter's run,
     read from the artefact cache when current, else computed); :func:`~mliplib.properties.liquid.pick_candidates`
-    takes ``n_frames`` (default LIQUID_MODEL_FRAMES) production frames ≥ ``min_separation_fs`` apart.
-    Each frame records ``sampled_by`` (the kind), ``model_sha256`` (``zoo.fingerprint``), temperature,
-    density, MD time and the protocol (JSON) in its info. An existing file is kept (its frames may
-    already be labelled; delete it to resample). Returns {kind: number of frames in the file}.
+    takes ``n_frames`` (default LIQUID_MODEL_FRAMES) production frames ≥ ``min_separation_fs`` apart,
+    never one with atoms closer than DFT_MIN_DISTANCE (the state at a collapse can be). Each frame
+    records ``sampled_by`` (the kind), ``model_sha256`` (``zoo.fingerprint``), temperature, density, MD
+    time, the watchdog event that stopped the run (``md_event``, "none" if none) and its time
+    (``md_event_fs``, −1 if none), and the protocol of its run (JSON, with the seed) in its info.
+
+    A run that stops early (a collapse) leaves fewer frames than ``n_frames``. The rest then come from
+    the independent repeats :func:`~mliplib.properties.liquid.repeat_protocol` of ``protocol`` with
+    ``repeat_seeds`` (default REPEAT_SEEDS: the liquid chapter's survival runs, so usually cached), one
+    frame each — the last DFT-safe state of that run, i.e. the moment of its own collapse or the end
+    of its 2 ps — in seed order, until there are ``n_frames``: several independent collapses tell DFT
+    more than neighbouring frames of one. An existing file is kept (its frames may already be
+    labelled; delete it to resample). Returns {kind: number of frames in the file}.
     """
     import json
 
     from mliplib.models import zoo
-    from mliplib.properties.liquid import LiquidProtocol, liquid_trajectory, pick_candidates
+    from mliplib.properties.liquid import (REPEAT_SEEDS, LiquidProtocol, liquid_trajectory, pick_candidates,
+                                           repeat_protocol)
     from mliplib.reference.plan import LIQUID_MODEL_FRAMES, MODEL_KINDS, liquid_model_candidates
 
     protocol = protocol or LiquidProtocol()
@@ -261,19 +272,30 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
             counts[kind] = len(done)
             continue
         run = liquid_trajectory(kind, protocol, root=artefact_root)
-        frames = pick_candidates(run, n_frames, min_separation_fs)
+        picked = [(frame, run) for frame in pick_candidates(run, n_frames, min_separation_fs,
+                                                            min_distance=DFT_MIN_DISTANCE)]
+        print(f"{kind}: {run.summary()}; {len(picked)} frames", flush=True)
+        for seed in REPEAT_SEEDS if repeat_seeds is None else repeat_seeds:
+            if len(picked) >= n_frames:
+                break
+            repeat = liquid_trajectory(kind, repeat_protocol(seed, protocol), root=artefact_root)
+            picked += [(frame, repeat) for frame in pick_candidates(repeat, 1, min_distance=DFT_MIN_DISTANCE)]
+            print(f"  repeat with seed {seed}: {repeat.summary()}", flush=True)
         fingerprint = zoo.fingerprint(kind)
-        for frame in frames:
+        frames = []
+        for frame, source in picked:
+            p = source.protocol
             frame.info["temperature_K_inst"] = frame.info.pop("temperature_K")
             frame.info.update(sampler=f"{zoo.LABELS[kind]} Langevin + Bussi NVT (mliplib.properties.liquid)",
-                              sampled_by=kind, model_sha256=fingerprint, temperature_K=protocol.temperature,
-                              density_g_cm3=protocol.density, md_step=int(frame.info["step"]),
-                              timestep_fs=protocol.timestep_fs, md_event=run.event.kind if run.event else "none",
-                              md_protocol=json.dumps(protocol.as_dict(), sort_keys=True))
-            frame.info.pop("step")
-        print(f"{kind}: {run.summary()}; {len(frames)} frames → {path}", flush=True)
+                              sampled_by=kind, model_sha256=fingerprint, temperature_K=p.temperature,
+                              density_g_cm3=p.density, md_step=int(frame.info.pop("step")),
+                              timestep_fs=p.timestep_fs, md_event=source.event.kind if source.event else "none",
+                              md_event_fs=source.event.time_fs if source.event else -1.0,
+                              md_protocol=json.dumps(p.as_dict(), sort_keys=True))
+            frames.append(frame)
+        print(f"{kind}: {len(frames)} frames → {path}", flush=True)
         if len(frames) < n_frames:
-            print(f"  only {len(frames)} of {n_frames} frames: the run stopped early", flush=True)
+            print(f"  only {len(frames)} of {n_frames} frames: the runs stopped early", flush=True)
         if frames:
             path.parent.mkdir(parents=True, exist_ok=True)
             write(path, frames, format="extxyz")
