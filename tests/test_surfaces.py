@@ -106,3 +106,21 @@ def test_unfinished_slab_relaxation_has_no_relaxed_gamma():
     frames[-1].info["relax_final"] = False
     got = surface_energies_from_frames(frames)["10-10"]
     assert np.isfinite(got["gamma_unrelaxed"]) and np.isnan(got["gamma_relaxed"])
+
+
+@pytest.mark.parametrize("miller, layers", [("10-10", 6), ("11-20", 8)])
+def test_nonpolar_slab_has_complete_outer_planes_at_any_lattice(miller, layers):
+    """Every outermost atom is threefold coordinated, every other one fourfold, for lattices around the
+    PBE one; (11-20) at a = 3.28028 Å, c = 5.29959 Å, u = 0.37794 (a model's relaxed wurtzite) used to
+    come out with split outer planes and twofold-coordinated atoms (a rounding wrap in ase.build.surface)."""
+    from ase.neighborlist import neighbor_list
+    rng = np.random.default_rng(1)
+    lattices = [(3.280281864770031, 5.299590891438951, 0.3779396166669492)]
+    lattices += [(a, a * ratio, u) for a, ratio, u in zip(rng.uniform(3.15, 3.40, 40), rng.uniform(1.56, 1.65, 40),
+                                                         rng.uniform(0.372, 0.388, 40))]
+    for a, c, u in lattices:
+        slab = nonpolar_slab(miller, layers, 6.0, a, c, u)
+        layer, _, _ = slab_layers(slab)
+        coordination = np.bincount(neighbor_list("i", slab, 2.3), minlength=len(slab))
+        assert np.all(coordination[layer == 0] == 3) and np.all(coordination[layer > 0] == 4), (a, c, u)
+        assert np.sum(layer == 0) == len(slab) // (6 if miller == "10-10" else 4)

@@ -108,7 +108,11 @@ def nonpolar_slab(miller: str, layers: int, vacuum: float, a: float, c: float, u
     if miller not in indices:
         raise ValueError(f"unknown surface {miller!r}; choose one of {tuple(indices)}")
     conv = bulk("ZnO", "wurtzite", a=a, c=c, u=u)
-    slab = surface(conv, indices[miller], layers, vacuum=vacuum, periodic=True)
+    # periodic=False: with periodic=True, ase.build.surface wraps the scaled positions along the normal
+    # too, and an atom of the bottom plane at a height of −1e-16 (rounding, for some a, c, u) jumps to the
+    # top: a slab with half-filled outer planes and twofold-coordinated atoms. Where that does not
+    # happen (e.g. at plan.SURFACE) both settings give the same positions.
+    slab = surface(conv, indices[miller], layers, vacuum=vacuum, periodic=False)
     slab.pbc = (True, True, False)
     slab.info["surface"] = miller
     return slab
