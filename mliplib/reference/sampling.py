@@ -228,6 +228,8 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
         write(path, frames, format="extxyz")
         notes = [f"{f.info['cluster']}: {f.info['dft_note']}" for f in frames if f.info["dft_note"] != "none"]
         print(f"{path}: {len(frames)} optima" + ("; " + "; ".join(notes) if notes else ""), flush=True)
+
+
 def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, protocol=None,
                          min_separation_fs: float = 500.0, artefact_root: Path | None = None,
                          repeat_seeds=None) -> dict:
