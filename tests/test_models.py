@@ -143,6 +143,28 @@ def test_nnp_is_deterministic(frames):
     assert len(a.history) == 3 and "val_rmse_forces" in a.history[0]
 
 
+def test_nnp_switches_off_inputs_the_data_never_vary(frames, tmp_path):
+    """A G2 shell at 0.8 Å is ~0 in every crystal frame: its input is switched off (std = inf), so no
+    value of it, however far from the data, reaches the untrained weights; the other inputs stay on."""
+    bp = BehlerParrinello(["Zn", "O"], 4.5, g2=[(0.8, 0.0), (20.0, 0.8)], g4=[(0.02, 1, 1)])
+    model = NeuralNetworkPotential(bp, hidden=(6,), epochs=2, progress=False).fit(frames)
+    off = ~np.isfinite(model.std.numpy())  # (species, features)
+    G = np.vstack([bp.compute(a) for a in frames])
+    species = np.concatenate([bp.species_index(a) for a in frames])
+    spread = np.array([G[species == s].std(0) for s in range(2)])
+    np.testing.assert_array_equal(off, spread <= model.min_input_std)
+    assert off.any() and not off.all()
+    shifted = G + 5.0 * off[species]  # move every switched-off input far outside its training range
+    e0, g0 = model.energies_and_gradient(G, species)
+    e1, g1 = model.energies_and_gradient(shifted, species)
+    np.testing.assert_array_equal(e0, e1)
+    assert np.all(g1[off[species]] == 0) and np.all(np.isfinite(g1))
+    again = mliplib.load(model.save(tmp_path / "off"))
+    np.testing.assert_array_equal(again.energies_and_gradient(shifted, species)[0], e1)
+    with pytest.raises(ValueError, match="min_input_std"):
+        NeuralNetworkPotential(bp, min_input_std=0.0)
+
+
 def test_clear_errors(fitted, tmp_path):
     model = fitted["linear"]
     with pytest.raises(ValueError, match="does not know"):

@@ -82,7 +82,7 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
         hp = {"model": "NeuralNetworkPotential", "descriptor": BehlerParrinello.default_zno().to_dict(),
               "hidden": [25, 25], "activation": "tanh", "sigma_energy": 0.002, "sigma_forces": 0.1,
               "optimizer": "lbfgs", "epochs": 100, "lbfgs_iterations": 20, "patience": 30,
-              "validation_fraction": 0.0, "seed": SEED, "threads": 1}
+              "validation_fraction": 0.0, "min_input_std": 1e-3, "seed": SEED, "threads": 1}
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {KINDS}")
     hp["frame_shuffle_seed"] = SEED
@@ -111,7 +111,8 @@ def build(kind: str, committee: bool = False, progress: bool = True, **overrides
                                 hp["sigma_energy"], hp["sigma_forces"], hp["sigma_stress"])
     else:
         keys = ("hidden", "activation", "sigma_energy", "sigma_forces", "optimizer", "epochs", "lbfgs_iterations",
-                "batch_size", "learning_rate", "lr_patience", "patience", "validation_fraction", "seed", "threads")
+                "batch_size", "learning_rate", "lr_patience", "patience", "validation_fraction", "min_input_std", "seed",
+                "threads")
         model = NeuralNetworkPotential(descriptor, progress=progress, **{k: hp[k] for k in keys if k in hp})
     if committee:
         c = hp["committee"]
