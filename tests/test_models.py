@@ -135,6 +135,29 @@ def test_committee_spread(fitted):
     assert out["member_forces"].shape[0] == 3
 
 
+def test_committee_always_includes_the_anchor_frames(frames, tmp_path):
+    """Frames of an ``always_include`` config type are in every member's subsample (the isolated atoms
+    of the ZnO set), the rest is subsampled; the choice survives save/load."""
+    anchors = [a.copy() for a in frames[:2]]
+    for a, original in zip(anchors, frames[:2]):
+        a.calc = None
+        a.info, a.arrays["forces"] = {**original.info, "config_type": "anchor"}, original.arrays["forces"]
+    seen = []
+
+    class Recording(LinearPotential):
+        def fit(self, subset):
+            seen.append([a.info.get("config_type") for a in subset])
+            return super().fit(subset)
+
+    data = anchors + frames[2:]
+    committee = Committee.of(Recording(BP, Ridge(alpha=1e-6)), 4, subsample=0.3, always_include=("anchor",))
+    committee.fit(data)
+    assert [types.count("anchor") for types in seen] == [2] * 4
+    assert all(len(types) == 2 + round(0.3 * (len(data) - 2)) for types in seen)
+    committee.save(tmp_path / "c.npz")
+    assert mliplib.load(tmp_path / "c.npz").always_include == ("anchor",)
+
+
 def test_nnp_is_deterministic(frames):
     a = NeuralNetworkPotential(BP, hidden=(6,), epochs=3, seed=11, progress=False).fit(frames)
     b = NeuralNetworkPotential(BP, hidden=(6,), epochs=3, seed=11, progress=False).fit(frames)

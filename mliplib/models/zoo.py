@@ -29,8 +29,9 @@ Kinds (Kandy et al., PRB 107, 174106 (2023)):
   on any machine size.
 
 Committees (query by committee, :class:`Committee`): 5 members per kind; linear members are fitted on
-random 80 % subsamples of the training frames, NNP members differ by their seed (initial weights,
-mini-batch order and their 10 % internal validation frames).
+random 80 % subsamples of the training frames plus, in every member, the two isolated atoms (a member
+drawn without them had energy constants off by up to 6 eV per atom); NNP members see every frame and
+differ by their seed (initial weights).
 
 :func:`train_all` (``make models`` / ``scripts/train_zno.py``) fits everything on ``load_zno("train")``,
 evaluates on ``load_zno("test")`` and writes ``models/v1/<name>.npz`` plus ``models/v1/manifest.json``
@@ -87,8 +88,9 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {KINDS}")
     hp["frame_shuffle_seed"] = SEED
     if committee:
-        hp["committee"] = {"size": COMMITTEE_SIZE, "seed": SEED + 1,
-                           "subsample": None if kind == "nnp" else 0.8}
+        hp["committee"] = {"size": COMMITTEE_SIZE, "seed": SEED + 1, "subsample": None}
+        if kind != "nnp":  # linear members see 80 % of the frames, and every one sees the isolated atoms
+            hp["committee"].update(subsample=0.8, always_include=["isolated_atom"])
     return hp
 
 
@@ -116,7 +118,8 @@ def build(kind: str, committee: bool = False, progress: bool = True, **overrides
         model = NeuralNetworkPotential(descriptor, progress=progress, **{k: hp[k] for k in keys if k in hp})
     if committee:
         c = hp["committee"]
-        return Committee.of(model, c["size"], subsample=c["subsample"], seed=c["seed"])
+        return Committee.of(model, c["size"], subsample=c["subsample"], seed=c["seed"],
+                            always_include=tuple(c.get("always_include", ())))
     return model
 
 
