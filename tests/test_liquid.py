@@ -12,8 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from mliplib.md import MDEvent, MDLog
 from mliplib.properties.liquid import (PACKING_DISTANCES, LiquidProtocol, LiquidRun, ionic_packing,
-                                       liquid_trajectory, pick_candidates, run_liquid,
-                                       shortest_periodic_distance)
+                                       liquid_trajectory, pick_candidates, run_liquid)
+from mliplib.properties.structure import shortest_distance
 from mliplib.reference.engine import DFTSettings
 from mliplib.reference.plan import (LIQUID_DENSITY, LIQUID_MODEL_FRAMES, MODEL_KINDS, Task, all_tasks,
                                     liquid_model_candidates, liquid_model_tasks)
@@ -135,8 +135,8 @@ def test_pick_candidates_skips_overlapping_frames():
     event = MDEvent("min_distance", 60, 60.0, "atoms 0 and 1 are 0.9 Å apart", 0.9)
     failed = _fake_run([0, 20, 40, 60], stage="melt", event=event)
     failed.frames[-1].positions[1] = [4.1, 0.0, 0.0]  # 0.9 Å from atom 0 through the cell boundary
-    assert shortest_periodic_distance(failed.frames[-1]) == pytest.approx(0.9)
-    assert shortest_periodic_distance(failed.frames[1]) == pytest.approx(2.0)
+    assert shortest_distance(failed.frames[-1]) == pytest.approx(0.9)
+    assert shortest_distance(failed.frames[1]) == pytest.approx(2.0)
     assert [f.info["step"] for f in pick_candidates(failed, 6)] == [20, 40, 60]
     assert [f.info["step"] for f in pick_candidates(failed, 6, min_distance=1.0)] == [20, 40]
     # in production too, and nothing at all if every frame overlaps
@@ -182,7 +182,7 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
         assert f.info["temperature_K"] == TINY.temperature and f.info["density_g_cm3"] == TINY.density
         assert json.loads(f.info["md_protocol"]) == TINY.as_dict() and f.info["md_step"] > 0
         assert f.info["md_event_fs"] == (first.event.time_fs if first.event else -1.0)
-        assert shortest_periodic_distance(f) >= 1.0  # DFT_MIN_DISTANCE
+        assert shortest_distance(f) >= 1.0  # DFT_MIN_DISTANCE
     sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), protocol=TINY, artefact_root=tmp_path / "art")
     assert "exists" in capsys.readouterr().out  # an existing file is kept
 
@@ -223,4 +223,4 @@ def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monk
     assert seeds == [0, 1, 2] and [f.info["md_step"] for f in frames] == [20, 57, 2000]
     assert [f.info["md_event"] for f in frames] == ["min_distance", "min_distance", "none"]
     assert [f.info["md_event_fs"] for f in frames] == [40.0, 57.0, -1.0]
-    assert all(shortest_periodic_distance(f) >= 1.0 for f in frames)
+    assert all(shortest_distance(f) >= 1.0 for f in frames)

@@ -9,7 +9,8 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
 
 from mliplib.properties.nanoparticles import (bond_lengths, cluster_diagnostics, formula_units, fragments,
-                                              relax_cluster, ring_geometry, shortest_distance)
+                                              relax_cluster, ring_geometry)
+from mliplib.properties.structure import shortest_distance
 from mliplib.reference import plan, sampling
 from mliplib.reference.engine import DFTSettings
 from mliplib.reference.plan import (MODEL_KINDS, all_tasks, model_optimum_candidates, model_optimum_tasks,

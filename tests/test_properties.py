@@ -15,8 +15,8 @@ from mliplib.properties import (BondAngles, aligned_rmsd, birch_murnaghan, bond_
                                 compare_structures, coordination_histogram, coordination_numbers,
                                 energy_volume_curve, fit_eos, format_table, lattice_parameters,
                                 phonon_displacements, phonon_dos, phonon_dos_from_forces, rdf, relax,
-                                relax_cluster, relaxed_surface_energy, spectrum_overlap, surface_energy, vdos,
-                                velocity_autocorrelation)
+                                relax_cluster, relaxed_surface_energy, shortest_distance, spectrum_overlap,
+                                surface_energy, vdos, velocity_autocorrelation)
 from mliplib.reference.structures import (POLYMORPHS, cage_cluster, in_box, polymorph, ring_cluster, supercell_of,
                                           wurtzite_cluster)
 
@@ -271,6 +271,18 @@ def test_rdf_of_isolated_cluster_uses_given_density():
     scaled = rdf(cluster, r_max=4.0, n_bins=40, density=0.08)
     assert scaled.normalisation == "ideal-gas"
     assert local.first_peak(("O", "Zn")) == pytest.approx(1.95, abs=0.1)
+
+
+def test_shortest_distance_periodic_images_and_isolated():
+    fcc = bulk("Cu", "fcc", a=3.6)  # one atom: the shortest distance is to its own image, a/√2
+    assert shortest_distance(fcc) == pytest.approx(3.6 / np.sqrt(2))
+    pair = Atoms("Zn2", positions=[[0.1, 0, 0], [4.9, 0, 0]], cell=[5, 10, 10], pbc=[True, False, False])
+    assert shortest_distance(pair) == pytest.approx(0.2)  # across the periodic boundary
+    pair.pbc = False
+    assert shortest_distance(pair) == pytest.approx(4.8)
+    far = Atoms("O2", positions=[[0, 0, 0], [0, 0, 9.5]])  # beyond the first neighbour-list cutoffs
+    assert shortest_distance(far) == pytest.approx(9.5)
+    assert shortest_distance(Atoms("O")) == np.inf
 
 
 # ------------------------------------------------------------------------------------------ nanoparticles

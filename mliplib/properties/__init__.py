@@ -14,9 +14,10 @@ from mliplib.properties.bulk import (DEFAULT_STRAINS, EOSFit, EVCurve, birch_mur
 from mliplib.properties.nanoparticles import (MIN_DISTANCE, ZNO_BOND_CUTOFFS, Alignment, align, aligned_rmsd,
                                               bond_lengths, cluster_diagnostics, compare_structures,
                                               coordination_histogram, formula_units, fragments, kabsch,
-                                              relax_cluster, shortest_distance)
+                                              relax_cluster)
 from mliplib.properties.relax import RelaxLog, relax
-from mliplib.properties.structure import RDF, BondAngles, bond_angle_distribution, coordination_numbers, rdf
+from mliplib.properties.structure import (RDF, BondAngles, bond_angle_distribution, coordination_numbers, rdf,
+                                          shortest_distance)
 from mliplib.properties.surfaces import (EV_PER_A2_TO_J_PER_M2, SurfaceRelaxation, SurfaceResult,
                                          relaxed_surface_energy, slab_layers, surface_area,
                                          surface_energies_from_frames, surface_energy, surface_relaxation)

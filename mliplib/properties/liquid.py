@@ -21,10 +21,11 @@ import numpy as np
 from ase import Atoms
 
 from mliplib.md import MDEvent, MDLog, melt_and_equilibrate
+from mliplib.properties.structure import shortest_distance
 from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE
 
 __all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid",
-           "shortest_periodic_distance", "liquid_trajectory", "pick_candidates", "REPEAT_SEEDS", "repeat_protocol",
+           "liquid_trajectory", "pick_candidates", "REPEAT_SEEDS", "repeat_protocol",
            "liquid_artefact_name", "PROTOCOL_VERSION"]
 
 #: bumped when the meaning of a protocol changes (part of every cache key)
@@ -81,7 +82,7 @@ class LiquidProtocol:
     """Every parameter of a liquid run (all enter the cache key).
 
     n_formula: ZnO units (36 atoms for 18); density: g/cm³; temperature: K (Langevin and NVT target);
-    melt_steps: Langevin steps (friction 1/fs) from the random packing; equil_steps, production_steps:
+    melt_steps: Langevin steps (friction in fs⁻¹) from the random packing; equil_steps, production_steps:
     Bussi NVT steps (time constant taut_fs) discarded / analysed; timestep_fs; interval: log sampling
     period (steps); frame_interval: stored-frame period (steps, a multiple of interval); seed: packing,
     velocities and thermostat noise; min_distance (Å), max_energy_jump (eV/atom per step),
@@ -250,14 +251,6 @@ def liquid_trajectory(kind: str, protocol: LiquidProtocol | None = None, progres
     return LiquidRun.from_artefacts(frames, arrays)
 
 
-def shortest_periodic_distance(atoms: Atoms) -> float:
-    """Smallest interatomic distance (Å) with periodic images (minimum image); inf for < 2 atoms."""
-    if len(atoms) < 2:
-        return float("inf")
-    d = atoms.get_all_distances(mic=True)
-    return float(d[np.triu_indices(len(atoms), 1)].min())
-
-
 def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 500.0,
                     min_distance: float | None = None) -> list[Atoms]:
     """Up to ``n_frames`` production frames of ``run``, evenly spread over the production stage and at
@@ -272,7 +265,7 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
         raise ValueError(f"n_frames must be ≥ 1, got {n_frames}")
     frames = run.frames
     if min_distance is not None:
-        frames = [f for f in frames if shortest_periodic_distance(f) >= min_distance]
+        frames = [f for f in frames if shortest_distance(f) >= min_distance]
     pool = ([f for f in frames if f.info["stage"] == "production"]
             or [f for f in frames if f.info["stage"] == "equilibrate"]
             or [f for f in frames if f.info["step"] > 0])

@@ -15,14 +15,13 @@ from ase import Atoms
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial.distance import pdist
 
 from mliplib.neighbors import neighbor_list
 from mliplib.properties.relax import RelaxLog, relax
-from mliplib.properties.structure import _cutoff_matrix, coordination_numbers
+from mliplib.properties.structure import _cutoff_matrix, coordination_numbers, shortest_distance
 
 __all__ = ["ZNO_BOND_CUTOFFS", "MIN_DISTANCE", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
-           "coordination_histogram", "compare_structures", "bond_lengths", "fragments", "shortest_distance",
+           "coordination_histogram", "compare_structures", "bond_lengths", "fragments",
            "formula_units", "cluster_diagnostics", "ring_geometry"]
 
 #: Zn–O bond cutoff (Å) between the first (≈1.8–2.1 Å) and second (≈3.2 Å) shells.
@@ -231,11 +230,6 @@ def fragments(atoms: Atoms, cutoffs=None) -> np.ndarray:
     i, j, _ = _bonds(atoms, cutoffs)
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
-
-
-def shortest_distance(atoms: Atoms) -> float:
-    """Smallest interatomic distance (Å) of an isolated structure (no periodic images); inf for < 2 atoms."""
-    return float(pdist(atoms.positions).min()) if len(atoms) > 1 else float("inf")
 
 
 def formula_units(atoms: Atoms) -> int:

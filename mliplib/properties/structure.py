@@ -17,7 +17,7 @@ from numba import njit
 
 from mliplib.neighbors import neighbor_list
 
-__all__ = ["RDF", "rdf", "coordination_numbers", "BondAngles", "bond_angle_distribution"]
+__all__ = ["RDF", "rdf", "coordination_numbers", "BondAngles", "bond_angle_distribution", "shortest_distance"]
 
 
 def _frames(atoms_or_frames) -> list[Atoms]:
@@ -27,6 +27,20 @@ def _frames(atoms_or_frames) -> list[Atoms]:
     if not all(isinstance(f, Atoms) for f in frames):
         raise TypeError("expected an ase.Atoms or a sequence of ase.Atoms")
     return frames
+
+
+def shortest_distance(atoms: Atoms) -> float:
+    """Smallest interatomic distance (Å), periodic images included along the periodic axes of ``atoms``
+    (an atom's own images too, in small cells); inf for an isolated structure of fewer than two atoms.
+    O(N): neighbour lists of growing cutoff, from 2 Å, until one finds a pair."""
+    if len(atoms) == 0 or (len(atoms) == 1 and not atoms.pbc.any()):
+        return float("inf")
+    cutoff = 2.0
+    while True:
+        pairs = neighbor_list(atoms, cutoff)
+        if len(pairs.i):
+            return float(pairs.distances().min())
+        cutoff *= 2
 
 
 def _number(symbol: str) -> int:

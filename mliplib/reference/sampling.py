@@ -126,7 +126,7 @@ DFT_MAX_BOX = 30.0
 
 def _dft_safe(atoms) -> str | None:
     """None if ``atoms`` (boxed) can go to DFT, else why not."""
-    from mliplib.properties.nanoparticles import shortest_distance
+    from mliplib.properties.structure import shortest_distance
     if not np.all(np.isfinite(atoms.positions)):
         return "non-finite positions"
     if shortest_distance(atoms) < DFT_MIN_DISTANCE:
