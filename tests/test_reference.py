@@ -140,3 +140,38 @@ def test_tasks_wait_for_their_inputs(tmp_path):
     assert runnable(ready, store, store.finished())
     assert work(store, tasks=waiting + [ready]) == 1
     assert set(store.finished()) == {"t/frame1"}
+
+
+def test_relaxation_resumes_exactly_from_its_checkpoint(tmp_path, monkeypatch):
+    """An interrupted position relaxation continues as if uninterrupted: same BFGS steps (the Hessian is
+    rebuilt from the checkpoint, to the extxyz precision), the last checkpointed step neither recomputed
+    nor stored twice. A Lennard-Jones calculator stands in for DFT (the runner is the subject here)."""
+    from ase.calculators.lj import LennardJones
+
+    from mliplib.reference import runner
+
+    calls = []
+
+    class CountingLJ(LennardJones):
+        def calculate(self, *args, **kwargs):
+            calls.append(1)
+            super().calculate(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "make_calculator", lambda *a, **k: CountingLJ(sigma=1.8, epsilon=0.1, rc=6.0))
+    recipe = ({"op": "ring_cluster", "n_formula": 3}, {"op": "rattle", "sigma": 0.1, "seed": 2},
+              {"op": "box", "vacuum": 4.0})
+
+    def task(steps):
+        return Task("nanoparticles/test_ring", "nanoparticles", "test", recipe, 0, kind="relax",
+                    relax={"fmax": 1e-4, "steps": steps, "cell": None})
+
+    whole = runner.run_relax(task(12), Store(tmp_path / "whole", DFTSettings()))
+    store = Store(tmp_path / "resumed", DFTSettings())
+    first = runner.run_relax(task(5), store)  # "interrupted": its checkpoint stays (work() would remove it)
+    calls.clear()
+    resumed = runner.run_relax(task(12), store)
+    assert len(first) == 6 and len(calls) == len(resumed) - len(first) == len(whole) - 6
+    assert [f.info["relax_step"] for f in resumed] == list(range(len(whole)))
+    for a, b in zip(whole, resumed):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-5)
+    assert resumed[-1].info["relax_final"] and not resumed[5].info["relax_final"]

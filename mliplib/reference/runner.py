@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
@@ -176,8 +177,28 @@ def run_single(task: Task, store: Store) -> list[Atoms]:
     return [labelled(atoms, result, task, {})]
 
 
+class _Resumed(Calculator):
+    """``calc``, except at the positions of ``stored`` (the last checkpointed step of a relaxation), whose
+    stored DFT result is returned instead of being recomputed."""
+
+    def __init__(self, calc, stored: Atoms):
+        super().__init__()
+        self.calc, self.positions = calc, stored.positions.copy()
+        self.stored = {"energy": stored.info["energy_zero_smearing"], "free_energy": stored.get_potential_energy(),
+                       "forces": stored.get_forces()}
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        if atoms is not None and name in self.stored and np.array_equal(atoms.positions, self.positions):
+            return np.copy(self.stored[name])
+        return self.calc.get_property(name, atoms, allow_calculation)
+
+
 def run_relax(task: Task, store: Store) -> list[Atoms]:
-    """BFGS relaxation; every step is checkpointed and becomes a frame (the last one is ``relax_final``)."""
+    """BFGS relaxation; every step is checkpointed and becomes a frame (the last one is ``relax_final``).
+
+    A relaxation of positions only resumes exactly: the BFGS Hessian is rebuilt from the checkpointed
+    steps, and the last one is neither recomputed nor stored twice (its stored DFT result starts the
+    run). Cell relaxations restart BFGS from the last checkpointed geometry."""
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
 
@@ -214,8 +235,20 @@ def run_relax(task: Task, store: Store) -> list[Atoms]:
         return copy
 
     optimizer = BFGS(target, logfile=None)
-    optimizer.attach(record, interval=1)
-    remaining = max(task.relax["steps"] - len(done), 0)
+    resuming = [bool(done) and cell_mode is None]
+    if resuming[0]:
+        optimizer.replay_trajectory(done)
+        atoms.calc = _Resumed(calc, done[-1])
+
+    def observe():
+        if resuming[0]:  # the last checkpointed step, read back: stored already
+            resuming[0] = False
+        else:
+            record()
+
+    optimizer.attach(observe, interval=1)
+    taken = len(done) - 1 if resuming[0] else len(done)  # optimiser steps so far (the first frame is the start)
+    remaining = max(task.relax["steps"] - taken, 0)
     optimizer.run(fmax=task.relax["fmax"], steps=remaining)
     frames[-1].info["relax_final"] = True
     frames[-1].info["relax_converged"] = bool(optimizer.converged())
