@@ -55,3 +55,32 @@ def test_bad_input():
         LassoLarsPathCV(cv=1).fit(X, y)
     with pytest.raises(ValueError, match="nothing to fit"):
         LassoLarsPathCV().fit(X, np.zeros(len(y)))
+
+
+def test_grid_extends_until_the_validation_error_turns_up():
+    """Dense, nearly noiseless data want a small α: a grid ending at 10⁻¹·α_max has its smallest error at
+    its end, so the estimator extends it by decades (same density) until the minimum is interior, and
+    matches a fit given the extended grid from the start."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 30))
+    y = X @ rng.normal(size=30) + 1e-3 * rng.normal(size=200)
+    short = LassoLarsPathCV(cv=5, n_alphas=6, alpha_min_ratio=0.1).fit(X, y)
+    assert short.alpha_min_ratio_ < 0.1 and short.alpha_ > short.alphas_[-1]
+    assert len(short.alphas_) == 1 + 5 * round(-np.log10(short.alpha_min_ratio_))
+    wide = LassoLarsPathCV(cv=5, n_alphas=len(short.alphas_), alpha_min_ratio=short.alpha_min_ratio_).fit(X, y)
+    assert wide.alpha_ == pytest.approx(short.alpha_) and np.allclose(wide.coef_, short.coef_)
+    with pytest.warns(UserWarning, match="still smallest"):
+        LassoLarsPathCV(cv=5, n_alphas=6, alpha_min_ratio=0.1, min_ratio_floor=0.05).fit(X, y)
+
+
+def test_one_standard_error_rule_takes_the_sparsest_model_within_one_se():
+    X, y, _ = sparse_problem(seed=3, noise=0.5)
+    best = LassoLarsPathCV(cv=5).fit(X, y)
+    sparse = LassoLarsPathCV(cv=5, rule="1se").fit(X, y)
+    mean = best.mse_path_.mean(axis=1)  # equal folds of 48 rows
+    k = np.argmin(mean)
+    bound = mean[k] + best.mse_path_[k].std(ddof=1) / np.sqrt(5)
+    assert sparse.alpha_ == best.alphas_[np.flatnonzero(mean <= bound)[0]]
+    assert sparse.alpha_ > best.alpha_ and np.count_nonzero(sparse.coef_) < np.count_nonzero(best.coef_)
+    with pytest.raises(ValueError, match="rule"):
+        LassoLarsPathCV(rule="median").fit(X, y)

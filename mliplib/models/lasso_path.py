@@ -6,10 +6,13 @@ ships the model where the refit stopped, and a large one makes ``LassoLarsCV`` s
 interpolated on the union of every fold's breakpoints). Here each fold's full path (seconds) is read on
 one log-spaced α grid (each path stops at the grid's smallest α), the validation error is summed over
 the folds, and the final model is the full-data path stopped exactly at the chosen α
-(``lars_path(alpha_min=α)``).
+(``lars_path(alpha_min=α)``). A minimum at the grid's smallest α is not a minimum: the grid is then
+extended by decades, at the same density, until the validation error turns up again.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -27,19 +30,26 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
     """Lasso (LARS) with α minimising the K-fold validation MSE on ``n_alphas`` log-spaced values.
 
     cv: int (K contiguous-free random folds, seed 0) or a list of (train_rows, test_rows);
-    alpha_min_ratio: the grid spans [ratio·α_max, α_max] of the full-data path. No intercept (centre
-    y and X yourself, or let :class:`~mliplib.models.LinearPotential` carry the offsets).
-    Fitted: ``coef_`` (n_features,), ``alpha_``, ``alphas_`` (grid, decreasing), ``mse_path_``
-    (n_alphas, n_folds).
+    alpha_min_ratio: the grid spans [ratio·α_max, α_max] of the full-data path, ``n_alphas`` values; when
+    the validation error is smallest at the grid's end, the grid grows by a decade at a time (same
+    points per decade) down to ``min_ratio_floor``, with a warning if it is still smallest there.
+    rule: ``"min"`` takes the α of the smallest validation error; ``"1se"`` the largest α (sparsest
+    model) whose error is within one standard error (over the folds) of that minimum — the
+    "one-standard-error rule" of Hastie, Tibshirani and Friedman (fewer terms unless the data clearly
+    ask for more). No intercept (centre y and X yourself, or let :class:`~mliplib.models.LinearPotential` carry the
+    offsets). Fitted: ``coef_`` (n_features,), ``alpha_``, ``alphas_`` (grid, decreasing), ``mse_path_``
+    (len(alphas_), n_folds), ``alpha_min_ratio_`` (the ratio the grid finally spans).
     """
 
     def __init__(self, cv=5, n_alphas: int = 60, alpha_min_ratio: float = 1e-5, max_iter: int = 100_000,
-                 fit_intercept: bool = False):
+                 fit_intercept: bool = False, min_ratio_floor: float = 1e-12, rule: str = "min"):
         self.cv = cv
         self.n_alphas = n_alphas
         self.alpha_min_ratio = alpha_min_ratio
         self.max_iter = max_iter
         self.fit_intercept = fit_intercept
+        self.min_ratio_floor = min_ratio_floor
+        self.rule = rule
 
     def _folds(self, n_rows: int) -> list:
         if isinstance(self.cv, (int, np.integer)):
@@ -63,17 +73,38 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
         alpha_max = np.max(np.abs(X.T @ y)) / len(y)
         if alpha_max == 0:
             raise ValueError("every column is orthogonal to y (or y is zero): nothing to fit")
-        self.alphas_ = np.logspace(np.log10(alpha_max), np.log10(alpha_max * self.alpha_min_ratio), self.n_alphas)
+        if self.rule not in ("min", "1se"):
+            raise ValueError(f"rule must be 'min' or '1se', got {self.rule!r}")
+        if not 0 < self.alpha_min_ratio < 1 or self.n_alphas < 2:
+            raise ValueError(f"need 0 < alpha_min_ratio < 1 and n_alphas ≥ 2, got {self.alpha_min_ratio}, {self.n_alphas}")
         folds = self._folds(len(y))
-        self.mse_path_ = np.empty((self.n_alphas, len(folds)))
-        for f, (train, test) in enumerate(folds):
-            alphas, _, coefs = lars_path(X[train], y[train], method="lasso", alpha_min=self.alphas_[-1],
-                                         max_iter=self.max_iter)
-            residual = X[test] @ path_coefficients(alphas, coefs, self.alphas_) - y[test, None]
-            self.mse_path_[:, f] = np.mean(residual ** 2, axis=0)
         # the folds' sizes differ by at most a frame: weight them by their rows
         sizes = np.array([len(test) for _, test in folds], dtype=float)
-        self.alpha_ = float(self.alphas_[np.argmin(self.mse_path_ @ sizes)])
+        per_decade = (self.n_alphas - 1) / -np.log10(self.alpha_min_ratio)
+        ratio = self.alpha_min_ratio
+        while True:
+            n = int(round(-np.log10(ratio) * per_decade)) + 1
+            self.alphas_ = np.logspace(np.log10(alpha_max), np.log10(alpha_max * ratio), n)
+            self.mse_path_ = np.empty((n, len(folds)))
+            for f, (train, test) in enumerate(folds):
+                alphas, _, coefs = lars_path(X[train], y[train], method="lasso", alpha_min=self.alphas_[-1],
+                                             max_iter=self.max_iter)
+                residual = X[test] @ path_coefficients(alphas, coefs, self.alphas_) - y[test, None]
+                self.mse_path_[:, f] = np.mean(residual ** 2, axis=0)
+            best = int(np.argmin(self.mse_path_ @ sizes))
+            if best < n - 1:
+                break
+            if ratio / 10 < self.min_ratio_floor:
+                warnings.warn(f"the validation error is still smallest at α = {self.alphas_[-1]:.3g}, the end of a grid "
+                              f"down to {ratio:.0e}·α_max; lower min_ratio_floor or regularise otherwise", stacklevel=2)
+                break
+            ratio /= 10
+        self.alpha_min_ratio_ = ratio
+        if self.rule == "1se":
+            mean = self.mse_path_ @ sizes / sizes.sum()
+            se = np.std(self.mse_path_[best], ddof=1) / np.sqrt(len(folds))
+            best = int(np.flatnonzero(mean <= mean[best] + se)[0])  # alphas_ decrease: the first is the largest
+        self.alpha_ = float(self.alphas_[best])
         _, _, coefs = lars_path(X, y, method="lasso", alpha_min=self.alpha_, max_iter=self.max_iter)
         self.coef_ = coefs[:, -1]
         self.intercept_ = 0.0

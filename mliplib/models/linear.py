@@ -226,6 +226,8 @@ class LinearPotential(Potential):
                                            for k in ("energy", "forces", "stress") if np.any(kinds == k)}}
         if hasattr(estimator, "alpha_"):
             self.fit_info["alpha"] = float(estimator.alpha_)
+        if hasattr(estimator, "alphas_") and hasattr(estimator, "mse_path_"):  # the cross-validation grid
+            self.fit_info["alpha_grid"] = [float(estimator.alphas_[0]), float(estimator.alphas_[-1]), len(estimator.alphas_)]
         return self
 
     def _frame_folds(self, n_splits: int, n_frames: int) -> list:
