@@ -8,7 +8,9 @@ Kinds (Kandy et al., PRB 107, 174106 (2023)):
   descriptor.
 - ``"plip"``: :class:`LinearPotential` on :meth:`PLIP.default_zno` (1485 2B/3B/NB terms), fitted the PLIP
   way — LassoLars, dominated by the forces — with the sparsity α chosen by 5-fold cross-validation
-  along the exact LARS path (:class:`~mliplib.models.lasso_path.LassoLarsPathCV`).
+  along the exact LARS path (:class:`~mliplib.models.lasso_path.LassoLarsPathCV`), by the
+  one-standard-error rule (the sparsest model whose validation error is within one standard error of
+  the minimum).
   One deviation: the PLIP code fits forces *only*; here the energies enter too, with a weak weight
   (``sigma_energy`` = 10 meV/atom against 2 meV/atom for the other two kinds; force rows outnumber them
   ~3N:1 per frame). Our reference set has no MD trajectories linking the polymorphs, and forces alone
