@@ -79,7 +79,8 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
               "sigma_energy": 0.002, "sigma_forces": 0.1, "sigma_stress": None}
     elif kind == "plip":
         hp = {"model": "LinearPotential", "descriptor": PLIP.default_zno().to_dict(),
-              "estimator": "LassoLarsPathCV", "cv": 5, "n_alphas": 60, "alpha_min_ratio": 1e-5, "min_ratio_floor": 1e-12, "rule": "1se",
+              "estimator": "LassoLarsPathCV", "cv": 5, "n_alphas": 60, "alpha_min_ratio": 1e-5,
+              "min_ratio_floor": 1e-12, "rule": "1se",
               "sigma_energy": 0.01, "sigma_forces": 0.1, "sigma_stress": None}
     elif kind == "nnp":
         hp = {"model": "NeuralNetworkPotential", "descriptor": BehlerParrinello.default_zno().to_dict(),
@@ -112,8 +113,7 @@ def build(kind: str, committee: bool = False, progress: bool = True, **overrides
     elif kind == "plip":
         model = LinearPotential(descriptor, LassoLarsPathCV(cv=hp["cv"], n_alphas=hp["n_alphas"],
                                                             alpha_min_ratio=hp["alpha_min_ratio"],
-                                                            min_ratio_floor=hp.get("min_ratio_floor", 1e-12),
-                                                            rule=hp.get("rule", "min")),
+                                                            min_ratio_floor=hp["min_ratio_floor"], rule=hp["rule"]),
                                 hp["sigma_energy"], hp["sigma_forces"], hp["sigma_stress"])
     else:
         keys = ("hidden", "activation", "sigma_energy", "sigma_forces", "optimizer", "epochs", "lbfgs_iterations",
