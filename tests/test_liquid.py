@@ -130,6 +130,23 @@ def test_pick_candidates_spacing_and_fallbacks():
         pick_candidates(run, 0)
 
 
+def test_pick_candidates_tops_up_farthest_in_time():
+    run = _fake_run(range(2000, 7001, 20))
+    taken = [f.info["time_fs"] for f in pick_candidates(run, 6)]  # 2000, 3000, …, 7000
+    added = [f.info["time_fs"] for f in pick_candidates(run, 4, 500.0, taken_fs=taken)]
+    assert added == [2500, 3500, 4500, 5500]
+    everything = np.sort(taken + added)
+    assert min(np.diff(everything)) >= 500 and len(set(everything)) == 10
+    last = [f.info["time_fs"] for f in pick_candidates(run, 3, 500.0, taken_fs=everything)]
+    assert last == [6500]  # then nothing is ≥ 500 fs from every frame of 2000, 2500, …, 7000
+    assert pick_candidates(run, 3, 500.0, taken_fs=list(everything) + last) == []
+    # a failed run: only frames not taken, and only far enough from the taken ones
+    event = MDEvent("min_distance", 100, 100.0, "atoms 0 and 1 are 1.1 Å apart", 1.1)
+    early = _fake_run(range(0, 101, 20), stage="melt", event=event)
+    assert [f.info["step"] for f in pick_candidates(early, 3, 0.0, taken_fs=[20, 60, 100])] == [40, 80]
+    assert pick_candidates(early, 3, 500.0, taken_fs=[20, 60, 100]) == []
+
+
 def test_pick_candidates_skips_overlapping_frames():
     # a run that collapsed: the state at the event has two atoms 0.9 Å apart (periodic images count)
     event = MDEvent("min_distance", 60, 60.0, "atoms 0 and 1 are 0.9 Å apart", 0.9)
@@ -183,8 +200,11 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
         assert json.loads(f.info["md_protocol"]) == TINY.as_dict() and f.info["md_step"] > 0
         assert f.info["md_event_fs"] == (first.event.time_fs if first.event else -1.0)
         assert shortest_distance(f) >= 1.0  # DFT_MIN_DISTANCE
-    sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), protocol=TINY, artefact_root=tmp_path / "art")
-    assert "exists" in capsys.readouterr().out  # an existing file is kept
+    before = (tmp_path / "data" / "candidates" / "liquid_linear_bp.extxyz").read_bytes()
+    sample_liquid_models(tmp_path / "data", kinds=("linear_bp",), n_frames=len(frames), protocol=TINY,
+                         artefact_root=tmp_path / "art")
+    assert "exists" in capsys.readouterr().out  # a complete file is kept as it is
+    assert (tmp_path / "data" / "candidates" / "liquid_linear_bp.extxyz").read_bytes() == before
 
 
 def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monkeypatch):
@@ -212,7 +232,7 @@ def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monk
             return fake_run(protocol, [0, 20, 40], event_step=40, event_distance=0.9)
         if protocol.seed == 1:  # collapses to 1.1 Å: that state is still DFT-safe
             return fake_run(protocol, [0, 57], event_step=57, event_distance=1.1)
-        assert protocol.seed == 2 and protocol.production_steps == 0  # survives melt and equilibration
+        assert protocol.seed >= 2 and protocol.production_steps == 0  # survives melt and equilibration
         return fake_run(protocol, range(1100, 2001, 100), stage="equilibrate")
 
     monkeypatch.setattr(liquid, "liquid_trajectory", fake_trajectory)
@@ -224,3 +244,19 @@ def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monk
     assert [f.info["md_event"] for f in frames] == ["min_distance", "min_distance", "none"]
     assert [f.info["md_event_fs"] for f in frames] == [40.0, 57.0, -1.0]
     assert all(shortest_distance(f) >= 1.0 for f in frames)
+
+    # a larger n_frames tops the file up: the frames above stay first and unchanged (they may be
+    # labelled already), new ones come from further seeds, and a file of another model version is kept
+    before = (tmp_path / "candidates" / "liquid_plip.extxyz").read_bytes()
+    calls.clear()
+    counts = sample_liquid_models(tmp_path, kinds=("plip",), n_frames=5, protocol=TINY, repeat_seeds=(1, 2, 3, 4))
+    after = (tmp_path / "candidates" / "liquid_plip.extxyz").read_bytes()
+    assert after.startswith(before) and counts == {"plip": 5} and calls == [0, 3, 4]
+    frames = read(tmp_path / "candidates" / "liquid_plip.extxyz", index=":")
+    assert [json.loads(f.info["md_protocol"])["seed"] for f in frames] == [0, 1, 2, 3, 4]
+    for f in frames[:3]:
+        f.info["model_sha256"] = "an earlier model"
+    write(tmp_path / "candidates" / "liquid_plip.extxyz", frames)
+    calls.clear()
+    assert sample_liquid_models(tmp_path, kinds=("plip",), n_frames=8, protocol=TINY) == {"plip": 5}
+    assert calls == []

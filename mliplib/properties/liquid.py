@@ -252,7 +252,7 @@ def liquid_trajectory(kind: str, protocol: LiquidProtocol | None = None, progres
 
 
 def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 500.0,
-                    min_distance: float | None = None) -> list[Atoms]:
+                    min_distance: float | None = None, taken_fs=()) -> list[Atoms]:
     """Up to ``n_frames`` production frames of ``run``, evenly spread over the production stage and at
     least ``min_separation_fs`` apart (fewer if the run is too short or stopped early). If the run
     stopped before its production stage, the equilibration frames are used instead (or, failing those,
@@ -260,7 +260,9 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
     constraint, so a model that fails still yields frames of the liquid it was making (each carries
     ``stage``). ``min_distance`` (Å): frames with two atoms closer than this (periodic images
     included) are never picked — e.g. the state at a collapse, for a DFT code whose atomic spheres
-    would overlap there."""
+    would overlap there. ``taken_fs``: MD times (fs) of frames of this run chosen before (a top-up);
+    the new frames are then the farthest in time from those and from each other, each at least
+    ``min_separation_fs`` away, whatever the stage."""
     if n_frames < 1:
         raise ValueError(f"n_frames must be ≥ 1, got {n_frames}")
     frames = run.frames
@@ -271,6 +273,8 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
             or [f for f in frames if f.info["step"] > 0])
     if not pool:
         return []
+    if len(taken_fs):
+        return _farthest_in_time(pool, n_frames, min_separation_fs, taken_fs)
     if pool[0].info["stage"] != "production":  # failed early: all the liquid there is, spread evenly
         min_separation_fs = 0.0
     times = np.array([f.info["time_fs"] for f in pool], dtype=float)
@@ -279,6 +283,22 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
     targets = np.linspace(times[-1] - (n - 1) * (span / max(n - 1, 1)), times[-1], n)
     chosen = sorted({int(np.argmin(np.abs(times - t))) for t in targets})
     return [pool[k].copy() for k in chosen]
+
+
+def _farthest_in_time(pool: list, n_frames: int, min_separation_fs: float, taken_fs) -> list:
+    """Greedy farthest-point choice in MD time: up to ``n_frames`` frames of ``pool``, each ≥
+    ``min_separation_fs`` (and > 0) from ``taken_fs`` and from the frames chosen before it."""
+    times = np.array([f.info["time_fs"] for f in pool], dtype=float)
+    reference = [float(t) for t in taken_fs]
+    chosen = []
+    while len(chosen) < n_frames:
+        gap = np.min(np.abs(times[:, None] - np.array(reference)[None, :]), axis=1)
+        k = int(np.argmax(gap))  # the earliest of equally distant frames
+        if gap[k] <= 0 or gap[k] < min_separation_fs:
+            break
+        chosen.append(k)
+        reference.append(times[k])
+    return [pool[k].copy() for k in sorted(chosen)]
 
 
 #: the two runs of the liquid chapter: the 36-atom cell of the DFT frames, and an 8× larger cell (288 atoms,

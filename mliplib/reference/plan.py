@@ -253,7 +253,7 @@ def model_optimum_tasks() -> list[Task]:
 # ------------------------------------------------------------------ the liquid of each model (honest test)
 #: the reference liquid state (GFN1-xTB sampling and every model's liquid MD)
 LIQUID_TEMPERATURE = 3000.0  # K
-LIQUID_MODEL_FRAMES = 6  # DFT single points per model on frames of its own 36-atom liquid trajectory
+LIQUID_MODEL_FRAMES = 10  # DFT single points per model on frames of its own 36-atom liquid trajectory (issue: 10–20)
 
 
 def liquid_model_candidates(kind: str) -> str:
@@ -265,7 +265,8 @@ def liquid_model_candidates(kind: str) -> str:
 
 def liquid_model_tasks() -> list[Task]:
     """DFT single points (same settings as everything else) on LIQUID_MODEL_FRAMES frames of each
-    model's own liquid trajectory at the reference state; they wait until the sampler has written them."""
+    model's own liquid trajectory at the reference state; they wait until the sampler has written them.
+    Frame-major order (frame k of every model before frame k + 1), so the models' counts grow together."""
     return [_task(f"liquid/at_{kind}/frame{k:02d}", "liquid", f"liquid_model_{kind}",
                   [{"op": "frame", "file": liquid_model_candidates(kind), "index": k}], 5)
-            for kind in MODEL_KINDS for k in range(LIQUID_MODEL_FRAMES)]
+            for k in range(LIQUID_MODEL_FRAMES) for kind in MODEL_KINDS]

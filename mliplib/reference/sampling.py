@@ -246,13 +246,18 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
 
     A run that stops early (a collapse) leaves fewer frames than ``n_frames``. The rest then come from
     the independent repeats :func:`~mliplib.properties.liquid.repeat_protocol` of ``protocol`` with
-    ``repeat_seeds`` (default REPEAT_SEEDS: the liquid chapter's survival runs, so usually cached), one
-    frame each — the last DFT-safe state of that run, i.e. the moment of its own collapse or the end
-    of its 2 ps — in seed order, until there are ``n_frames``: several independent collapses tell DFT
-    more than neighbouring frames of one. An existing file is kept (its frames may already be
-    labelled; delete it to resample). Returns {kind: number of frames in the file}.
+    ``repeat_seeds`` (default REPEAT_SEEDS, the liquid chapter's survival runs, so usually cached, then
+    further seeds), one frame each — the last DFT-safe state of that run, i.e. the moment of its own
+    collapse or the end of its 2 ps — in seed order, until there are ``n_frames``: several independent
+    collapses tell DFT more than neighbouring frames of one.
+
+    An existing file is topped up, never rewritten: its frames (perhaps labelled already) keep their
+    order and the new ones are appended — frames of the main run ≥ ``min_separation_fs`` from those
+    taken, then repeats with seeds not used yet. A file sampled with another model version or protocol
+    is kept as it is (delete it to resample). Returns {kind: number of frames in the file}.
     """
     import json
+    import os
 
     from mliplib.models import zoo
     from mliplib.properties.liquid import (REPEAT_SEEDS, LiquidProtocol, liquid_trajectory, pick_candidates,
@@ -261,30 +266,39 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
 
     protocol = protocol or LiquidProtocol()
     n_frames = LIQUID_MODEL_FRAMES if n_frames is None else n_frames
+    if repeat_seeds is None:
+        repeat_seeds = REPEAT_SEEDS + tuple(range(max(REPEAT_SEEDS) + 1, max(REPEAT_SEEDS) + 1 + n_frames))
     counts = {}
     for kind in kinds or MODEL_KINDS:
         path = Path(root) / liquid_model_candidates(kind)
-        if path.exists():
-            done = read(path, index=":")
-            current = zoo.fingerprint(kind) if zoo.is_current(kind) else None
-            same = all(f.info.get("model_sha256") == current for f in done)
+        done = read(path, index=":") if path.exists() else []
+        sources = [json.loads(f.info["md_protocol"]) for f in done]
+        used_seeds = {s["seed"] for s in sources}
+        known = [protocol.as_dict()] + [repeat_protocol(seed, protocol).as_dict() for seed in used_seeds]
+        current = zoo.fingerprint(kind) if zoo.is_current(kind) else None
+        same = (all(f.info.get("model_sha256") == current for f in done)
+                and all(s in known for s in sources))
+        if done and (len(done) >= n_frames or not same):
             print(f"{path} exists ({len(done)} frames, sampled with "
-                  f"{'the current' if same else 'an earlier version of the'} {kind} model); "
+                  f"{'the current' if same else 'an earlier version of the'} {kind} model or protocol); "
                   "delete it to resample", flush=True)
             counts[kind] = len(done)
             continue
         run = liquid_trajectory(kind, protocol, root=artefact_root)
-        picked = [(frame, run) for frame in pick_candidates(run, n_frames, min_separation_fs,
-                                                            min_distance=DFT_MIN_DISTANCE)]
-        print(f"{kind}: {run.summary()}; {len(picked)} frames", flush=True)
-        for seed in REPEAT_SEEDS if repeat_seeds is None else repeat_seeds:
-            if len(picked) >= n_frames:
+        taken = [f.info["time_fs"] for f, s in zip(done, sources) if s == protocol.as_dict()]
+        picked = [(frame, run) for frame in pick_candidates(run, n_frames - len(done), min_separation_fs,
+                                                            min_distance=DFT_MIN_DISTANCE, taken_fs=taken)]
+        print(f"{kind}: {run.summary()}; {len(picked)} new frames", flush=True)
+        for seed in repeat_seeds:
+            if len(done) + len(picked) >= n_frames:
                 break
+            if seed in used_seeds:
+                continue
             repeat = liquid_trajectory(kind, repeat_protocol(seed, protocol), root=artefact_root)
             picked += [(frame, repeat) for frame in pick_candidates(repeat, 1, min_distance=DFT_MIN_DISTANCE)]
             print(f"  repeat with seed {seed}: {repeat.summary()}", flush=True)
         fingerprint = zoo.fingerprint(kind)
-        frames = []
+        frames = list(done)
         for frame, source in picked:
             p = source.protocol
             frame.info["temperature_K_inst"] = frame.info.pop("temperature_K")
@@ -295,11 +309,13 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
                               md_event_fs=source.event.time_fs if source.event else -1.0,
                               md_protocol=json.dumps(p.as_dict(), sort_keys=True))
             frames.append(frame)
-        print(f"{kind}: {len(frames)} frames → {path}", flush=True)
+        print(f"{kind}: {len(frames)} frames ({len(done)} kept) → {path}", flush=True)
         if len(frames) < n_frames:
             print(f"  only {len(frames)} of {n_frames} frames: the runs stopped early", flush=True)
-        if frames:
+        if len(frames) > len(done):  # atomically: DFT workers may be reading the file
             path.parent.mkdir(parents=True, exist_ok=True)
-            write(path, frames, format="extxyz")
+            partial = path.with_suffix(".partial.extxyz")
+            write(partial, frames, format="extxyz")
+            os.replace(partial, path)
         counts[kind] = len(frames)
     return counts
