@@ -125,7 +125,7 @@ def test_tasks_wait_for_their_inputs(tmp_path):
     neither runnable nor costed, and a worker runs the others instead of failing."""
     from ase.io import write
 
-    from mliplib.reference.runner import estimated_seconds, runnable
+    from mliplib.reference.runner import estimated_seconds, measured_seconds, runnable
 
     (tmp_path / "candidates").mkdir()
     write(tmp_path / "candidates" / "c.extxyz", [polymorph("rocksalt")] * 2)
@@ -140,6 +140,12 @@ def test_tasks_wait_for_their_inputs(tmp_path):
     assert runnable(ready, store, store.finished())
     assert work(store, tasks=waiting + [ready]) == 1
     assert set(store.finished()) == {"t/frame1"}
+    # the next single point of that config_type is costed at what the first one took
+    measured = measured_seconds(store)
+    assert list(measured) == ["t"] and measured["t"] == store.finished()["t/frame1"][0] > 0
+    later = Task("t/frame0", "convergence", "t", ({"op": "frame", "file": "candidates/c.extxyz", "index": 0},), 0)
+    assert estimated_seconds(later, tmp_path, store.settings, measured) == measured["t"]
+    assert estimated_seconds(later, tmp_path, store.settings) != measured["t"]  # the rough model
 
 
 def test_relaxation_resumes_exactly_from_its_checkpoint(tmp_path, monkeypatch):

@@ -255,12 +255,27 @@ def run_relax(task: Task, store: Store) -> list[Atoms]:
     return frames
 
 
-def estimated_seconds(task: Task, root: str | Path, settings: DFTSettings) -> float:
-    """Rough one-core cost model (calibrated on 4- and 16-atom wurtzite at 800 eV); relaxations ×8."""
+def measured_seconds(store: Store) -> dict[str, float]:
+    """config_type → median wall time (s) of its finished single points: the cost seen so far on this
+    machine, with the other workers running."""
+    times: dict[str, list[float]] = {}
+    for atoms in store.frames():
+        if "relax_step" not in atoms.info and atoms.info.get("wall_time_s", 0.0) > 0:
+            times.setdefault(atoms.info["config_type"], []).append(float(atoms.info["wall_time_s"]))
+    return {config_type: float(np.median(t)) for config_type, t in times.items()}
+
+
+def estimated_seconds(task: Task, root: str | Path, settings: DFTSettings,
+                      measured: dict[str, float] | None = None) -> float:
+    """One-core cost (s) of ``task``: for a single point of a config_type in ``measured``
+    (:func:`measured_seconds`), the median measured so far; otherwise a rough model (calibrated on 4- and
+    16-atom wurtzite at 800 eV; relaxations ×8). NaN while its inputs do not exist."""
     try:
         atoms = recipes.build(list(task.recipe), root=str(root))
     except FileNotFoundError:
         return float("nan")
+    if task.kind == "single" and task.config_type in (measured or {}):
+        return measured[task.config_type]
     s = task_settings(task, settings)
     volume = atoms.get_volume() if atoms.cell.rank == 3 else 1000.0
     nk = np.prod(kpoint_mesh(atoms, s.kpt_density)) if np.all(atoms.pbc) else 1
@@ -301,7 +316,8 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
             store.checkpoint(task).unlink(missing_ok=True)
             completed += 1
             left = len(todo) - 1
-            eta = np.nansum([estimated_seconds(t, store.root, store.settings) for t in todo[1:]]) / 2
+            measured = measured_seconds(store)
+            eta = np.nansum([estimated_seconds(t, store.root, store.settings, measured) for t in todo[1:]]) / 2
             print(f"[{time.strftime('%H:%M:%S')}] done  {task.name}: {len(frames)} frame(s), "
                   f"{time.perf_counter() - start:.0f} s; {left} tasks left in this selection, "
                   f"≈{eta / 3600:.1f} h with 2 workers (rough)", file=log, flush=True)
@@ -315,11 +331,13 @@ def dry_run(store: Store, out=sys.stdout) -> None:
     rows = pending(store)
     buffer = io.StringIO()
     total = 0.0
+    measured = measured_seconds(store)
     for t in rows:
-        est = estimated_seconds(t, store.root, store.settings)
+        est = estimated_seconds(t, store.root, store.settings, measured)
         total += 0 if np.isnan(est) else est
         ready = "" if runnable(t, store, done) else "  (waiting for its inputs: candidate frames or a relaxation)"
         print(f"  p{t.priority} {t.name:45s} {t.kind:6s} ~{est / 60:6.1f} min{ready}", file=buffer)
     print(f"{len(done)} tasks finished, {len(rows)} remaining, ≈{total / 3600:.1f} CPU-h "
-          f"(≈{total / 7200:.1f} h with 2 workers; rough model)", file=out)
+          f"(≈{total / 7200:.1f} h with 2 workers; measured medians per config_type where there are any, "
+          "else a rough model)", file=out)
     out.write(buffer.getvalue())
