@@ -279,9 +279,8 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
         same = (all(f.info.get("model_sha256") == current for f in done)
                 and all(s in known for s in sources))
         if done and (len(done) >= n_frames or not same):
-            print(f"{path} exists ({len(done)} frames, sampled with "
-                  f"{'the current' if same else 'an earlier version of the'} {kind} model or protocol); "
-                  "delete it to resample", flush=True)
+            made_with = "the current model and protocol" if same else "another model version or protocol"
+            print(f"{path} exists ({len(done)} frames, sampled with {made_with}); delete it to resample", flush=True)
             counts[kind] = len(done)
             continue
         run = liquid_trajectory(kind, protocol, root=artefact_root)
