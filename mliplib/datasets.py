@@ -25,16 +25,20 @@ def is_test_task(name: str) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10 == 0
 
 
+def split_file(split: str) -> str:
+    """The file name (in ``data/zno``) that holds ``split``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    return f"{'train' if split in ('test', 'all_train') else split}.extxyz"
+
+
 def load_zno(split: str = "train", root: str | Path | None = None, verify: bool = True) -> list[Atoms]:
     """Frames of one split: ``"train"`` (training pool minus the hold-out), ``"test"`` (the hold-out),
     ``"all_train"`` (both), or a file split ``"eos"``, ``"surfaces"``, ``"nanoparticles"``, ``"liquid"``,
     ``"convergence"``, ``"phonons"``.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     root = Path(root) if root is not None else DATA_ROOT
-    stem = "train" if split in ("test", "all_train") else split
-    path = root / f"{stem}.extxyz"
+    path = root / split_file(split)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the '{split}' data have not been generated or shipped; "
                                 f"see {root / 'README.md'} (python -m mliplib.reference run)")
