@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
 
@@ -104,6 +105,10 @@ def test_diagnostics_reject_non_stoichiometric():
     with pytest.raises(ValueError, match="stoichiometric"):
         cluster_diagnostics(ring_cluster(3)[:5])
     assert formula_units(cage_cluster()) == 12
+    assert formula_units(Atoms("Al4O6"), "Al2O3") == 2
+    for wrong in (Atoms("Zn2O2H"), Atoms("Zn"), Atoms("Al3O6")):
+        with pytest.raises(ValueError, match="stoichiometric"):
+            formula_units(wrong, "Al2O3" if "Al" in wrong.get_chemical_formula() else "ZnO")
 
 
 # ------------------------------------------------------------------------------------- plan bookkeeping

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from ase import Atoms
+from ase.formula import Formula
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -232,12 +233,15 @@ def fragments(atoms: Atoms, cutoffs=None) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def formula_units(atoms: Atoms) -> int:
-    """Number of ZnO formula units; ValueError unless the structure is stoichiometric ZnO."""
-    n_zn, n_o = int(np.sum(atoms.numbers == 30)), int(np.sum(atoms.numbers == 8))
-    if n_zn != n_o or n_zn + n_o != len(atoms) or n_zn == 0:
-        raise ValueError(f"not a stoichiometric (ZnO)_n cluster: {atoms.get_chemical_formula()}")
-    return n_zn
+def formula_units(atoms: Atoms, formula: str = "ZnO") -> int:
+    """n for a structure that is exactly (``formula``)_n; ValueError otherwise (other elements, another
+    stoichiometry). Unlike :func:`mliplib.properties.bulk.n_formula_units` it checks the composition."""
+    unit = Formula(formula).count()
+    have = Counter(atoms.get_chemical_symbols())
+    n, rest = divmod(have.get(next(iter(unit)), 0), next(iter(unit.values())))
+    if n == 0 or rest or set(have) != set(unit) or any(have[el] != n * k for el, k in unit.items()):
+        raise ValueError(f"not a stoichiometric ({formula})_n structure: {atoms.get_chemical_formula()}")
+    return n
 
 
 def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: float | None = None,
