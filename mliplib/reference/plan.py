@@ -97,10 +97,6 @@ def convergence_tasks() -> list[Task]:
         for density in (2.0, 2.5, 3.5, 4.0):
             tasks.append(_task(f"convergence/{phase}/k{density}", "convergence", f"convergence_{phase}",
                                recipe, 0, settings={"ecut": 800, "kpt_density": density}))
-    liquid = [{"op": "liquid", "n_formula": LIQUID_FORMULA_UNITS, "density": LIQUID_DENSITY, "seed": 0}]
-    for density, priority in ((2.5, 6), (3.0, 7)):  # 2×2×2 (the data set's mesh for this cell) vs 3×3×3
-        tasks.append(_task(f"convergence/random36/k{density}", "convergence", "convergence_disordered",
-                           liquid, priority, settings={"ecut": 800, "kpt_density": density}))
     return tasks
 
 
