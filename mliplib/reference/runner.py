@@ -315,11 +315,11 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
             store.append(task.dataset, frames)
             store.checkpoint(task).unlink(missing_ok=True)
             completed += 1
-            left = len(todo) - 1
+            left = pending(store, todo)  # recounted: other workers may have finished some
             measured = measured_seconds(store)
-            eta = np.nansum([estimated_seconds(t, store.root, store.settings, measured) for t in todo[1:]]) / 2
+            eta = np.nansum([estimated_seconds(t, store.root, store.settings, measured) for t in left]) / 2
             print(f"[{time.strftime('%H:%M:%S')}] done  {task.name}: {len(frames)} frame(s), "
-                  f"{time.perf_counter() - start:.0f} s; {left} tasks left in this selection, "
+                  f"{time.perf_counter() - start:.0f} s; {len(left)} tasks left in this selection, "
                   f"≈{eta / 3600:.1f} h with 2 workers (rough)", file=log, flush=True)
         finally:
             store.release(task)
