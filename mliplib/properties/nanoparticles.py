@@ -238,8 +238,8 @@ def formula_units(atoms: Atoms, formula: str = "ZnO") -> int:
     stoichiometry). Unlike :func:`mliplib.properties.bulk.n_formula_units` it checks the composition."""
     unit = Formula(formula).count()
     have = Counter(atoms.get_chemical_symbols())
-    n, rest = divmod(have.get(next(iter(unit)), 0), next(iter(unit.values())))
-    if n == 0 or rest or set(have) != set(unit) or any(have[el] != n * k for el, k in unit.items()):
+    n = len(atoms) // sum(unit.values())
+    if n == 0 or have != {element: n * count for element, count in unit.items()}:
         raise ValueError(f"not a stoichiometric ({formula})_n structure: {atoms.get_chemical_formula()}")
     return n
 
