@@ -46,8 +46,9 @@ $(PEERS_STAMP):
 
 peers: $(PEERS_STAMP)
 
+# -W -n --keep-going: any warning (a cell that raises, a broken reference) fails the build, after reporting all
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build --all .
+	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
 	@echo "Book: $(abspath _build/html/index.html)"
 
 test-lib: dft peers
