@@ -1,0 +1,114 @@
+"""Command line of the AIMD work (issue 19); run from the repository root.
+
+``python -m zno_book.aimd [--root data/zno] COMMAND``:
+
+pilot       measure the candidate DFT settings (resumable), then write ``aimd/pilot_summary.json``
+summary     rewrite and print the pilot summary
+statepoint  DFT pressures on PLIP frames at the state points (resumable), then ``statepoint_summary.json``
+run         start or resume the AIMD run in ``--run-dir`` (its ``protocol.json`` once it exists)
+status      progress of a run: steps, simulated time, wall time per step, ETA, process
+budget      one-core hours spent (CPU and wall), by kind
+
+Every DFT command runs serially on one core (OMP/BLAS threads are pinned to 1 unless set) and is
+resumable: run it again after a kill and it continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _logger(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        print(line, flush=True)
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+    return log
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m zno_book.aimd", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path("data/zno"), help="the data folder (default data/zno)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    pilot = sub.add_parser("pilot", help="measure the candidate settings (resumable), then write the summary")
+    pilot.add_argument("--gpaw-log-dir", type=Path, default=None, help="GPAW text logs, one per snippet")
+    sub.add_parser("summary", help="rewrite pilot_summary.json from the measured steps and print it")
+    sub.add_parser("statepoint", help="DFT pressures at the state points (resumable), then the summary")
+    run = sub.add_parser("run", help="start or resume an AIMD run")
+    run.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
+    run.add_argument("--setting", help="DFT setting name (new runs only)")
+    run.add_argument("--density", type=float, help="g/cm³ (new runs only)")
+    run.add_argument("--timestep", type=float, default=2.0, help="fs (new runs only, default 2)")
+    run.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    status = sub.add_parser("status", help="progress of a run")
+    status.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
+    sub.add_parser("budget", help="one-core hours spent, by kind")
+    return parser
+
+
+def _run_protocol(args):
+    from .run import RunProtocol, liquid_protocol
+    from .settings import SETTINGS
+    from .storage import read_json
+    stored = args.run_dir / "protocol.json"
+    if stored.exists():
+        if args.setting or args.density:
+            raise SystemExit(f"{stored} exists: resume without --setting/--density (or use another --run-dir)")
+        return RunProtocol.from_dict(read_json(stored)["protocol"])
+    if not (args.setting and args.density):
+        raise SystemExit("a new run needs --setting and --density")
+    return liquid_protocol(SETTINGS[args.setting], args.density, timestep_fs=args.timestep)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    aimd = args.root / "aimd"
+    if getattr(args, "run_dir", "unset") is None:
+        args.run_dir = aimd / "nvt_3000K"
+
+    if args.command == "pilot":
+        from .pilot import run_pilot, summarize_pilot
+        log = _logger(aimd / "pilot.log")
+        log(f"pilot start (pid {os.getpid()})")
+        run_pilot(args.root, log=log, gpaw_log_dir=args.gpaw_log_dir)
+        summarize_pilot(args.root)
+        log("pilot done")
+    elif args.command == "summary":
+        from .pilot import summarize_pilot
+        print(json.dumps(summarize_pilot(args.root), indent=1, ensure_ascii=False))
+    elif args.command == "statepoint":
+        from .statepoint import run_statepoint, summarize_statepoint
+        log = _logger(aimd / "statepoint.log")
+        log(f"state point start (pid {os.getpid()})")
+        run_statepoint(args.root, log=log)
+        summary = summarize_statepoint(args.root)
+        log(f"zero pressure at 3000 K: {json.dumps(summary['zero_pressure_3000K'])}")
+    elif args.command == "run":
+        from .run import run
+        protocol = _run_protocol(args)
+        run(args.run_dir, protocol, max_steps=args.max_steps, log=_logger(args.run_dir / "run.log"),
+            ledger_dir=aimd)
+    elif args.command == "status":
+        from .run import status
+        print(json.dumps(status(args.run_dir), indent=1))
+    elif args.command == "budget":
+        from .ledger import core_hours
+        print(json.dumps({"cpu": core_hours(aimd, "cpu"), "wall": core_hours(aimd, "wall")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
