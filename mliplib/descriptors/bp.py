@@ -36,19 +36,15 @@ Units: lengths Å, η in Å⁻², ζ and λ dimensionless.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from ase import Atoms
 import numba
 from numba import njit, prange
 
-from mliplib.descriptors.base import Descriptor, Gradients, species_numbers
-from mliplib.neighbors import Pairs
+from mliplib.descriptors.base import FORCES, GRADIENTS, VALUES, Descriptor, species_numbers
 
-#: Pairs closer than this (Å) are treated as overlapping atoms (an error, not a descriptor value).
-MIN_DISTANCE = 1e-8
-
-_MODE_VALUES, _MODE_GRADIENTS, _MODE_FORCES = 0, 1, 2
 #: Let the compiler reassociate sums (vectorised reductions) and fuse multiply-adds; no NaN/inf assumptions.
 _FAST = {"reassoc", "contract", "arcp"}
 #: Triplets processed per batch in the angular kernel (scratch arrays stay in L1 cache).
@@ -151,8 +147,10 @@ class BehlerParrinello(Descriptor):
 
         self._g4_e, self._g4_a = index(self.g4)
         self._g5_e, self._g5_a = index(self.g5)
-        self._g2_eta = np.ascontiguousarray(self.g2[:, 0])
-        self._g2_rs = np.ascontiguousarray(self.g2[:, 1])
+        self._params = _Params(len(self.species_z), self.cutoff, np.ascontiguousarray(self.g2[:, 0]),
+                               np.ascontiguousarray(self.g2[:, 1]), self._ang_eta, self._ang_zeta, self._ang_lam,
+                               self._ang_zint, 2.0 ** (1.0 - self._ang_zeta), self._g4_e, self._g4_a,
+                               self._g5_e, self._g5_a)
 
     def _names(self) -> list[str]:
         sym = self.species
@@ -218,103 +216,13 @@ class BehlerParrinello(Descriptor):
         return (f"BehlerParrinello(species={self.species}, cutoff={self.cutoff}, n_g2={len(self.g2)}, "
                 f"n_g4={len(self.g4)}, n_g5={len(self.g5)}, n_features={self.n_features})")
 
-    # ------------------------------------------------------------------ input handling
-    def _pairs(self, atoms: Atoms, neighbors) -> Pairs:
-        """Validated pair list restricted to r < cutoff; raises on overlapping atoms."""
-        n = len(atoms)
-        if neighbors is None:
-            pairs = self.neighbors(atoms)
-        else:
-            if not isinstance(neighbors, Pairs):
-                raise ValueError(f"neighbors must be a mliplib.neighbors.Pairs (from neighbor_list or "
-                                 f"NeighborList.update) with cutoff ≥ {self.cutoff} Å; got {type(neighbors).__name__}")
-            i, j = np.asarray(neighbors.i), np.asarray(neighbors.j)
-            vec = np.asarray(neighbors.vectors, dtype=np.float64)
-            if vec.shape != (len(i), 3) or len(j) != len(i):
-                raise ValueError("neighbors: i, j and vectors have inconsistent lengths")
-            if len(i) and (i.min() < 0 or j.min() < 0 or max(i.max(), j.max()) >= n):
-                raise ValueError(f"neighbors refer to atoms outside 0..{n - 1}: it was built for another structure")
-            if np.any(np.diff(i) < 0):
-                raise ValueError("neighbors.i must be sorted ascending (CSR order) as neighbor_list returns it")
-            if len(i):
-                expect = atoms.positions[j] - atoms.positions[i] + np.asarray(neighbors.shifts) @ atoms.cell.array
-                if not np.allclose(expect, vec, rtol=0, atol=1e-6):
-                    raise ValueError("neighbors.vectors do not match the atoms' positions and cell: the list is stale "
-                                     "or for another structure; use NeighborList.update(atoms) or neighbor_list(atoms, rc)")
-            pairs = Pairs(i.astype(np.int64, copy=False), j.astype(np.int64, copy=False),
-                          np.asarray(neighbors.shifts), vec)
-        d = pairs.distances()
-        if len(d) and d.min() < MIN_DISTANCE:
-            p = int(np.argmin(d))
-            a, b = int(pairs.i[p]), int(pairs.j[p])
-            what = f"atoms {a} and {b}" if a != b else f"atom {a} and its periodic image"
-            raise ValueError(f"{what} overlap (distance {d[p]:.3g} Å < {MIN_DISTANCE} Å); "
-                             f"remove duplicate atoms before computing descriptors")
-        keep = d < self.cutoff
-        if not keep.all():
-            pairs = Pairs(pairs.i[keep], pairs.j[keep], pairs.shifts[keep], pairs.vectors[keep])
-        return pairs
-
-    def _run(self, atoms: Atoms, mode: int, neighbors=None, dE_dG=None):
-        n = len(atoms)
-        species = self.species_index(atoms)
-        pairs = self._pairs(atoms, neighbors)
-        offsets = pairs.offsets(n)
-        vectors = np.ascontiguousarray(pairs.vectors, dtype=np.float64)
-        n_pairs = len(pairs.i)
-        G = np.zeros((n, self.n_features))
-        grad = np.zeros((n_pairs if mode == _MODE_GRADIENTS else 0, self.n_features, 3))
-        gpair = np.zeros((n_pairs if mode == _MODE_FORCES else 0, 3))
-        if dE_dG is None:
-            dE_dG = np.zeros((0, self.n_features))
-        if n:
-            _bp_kernel(mode, offsets, np.ascontiguousarray(pairs.j, dtype=np.int64), species, vectors,
-                       len(self.species_z), self.cutoff, self._g2_eta, self._g2_rs,
-                       self._ang_eta, self._ang_zeta, self._ang_lam, self._ang_zint,
-                       self._g4_e, self._g4_a, self._g5_e, self._g5_a, dE_dG, G, grad, gpair,
-                       min(n, 8 * numba.get_num_threads()))
-        return G, pairs, vectors, grad, gpair
-
-    # ------------------------------------------------------------------ public API
-    def compute(self, atoms: Atoms, gradients: bool = False, neighbors=None):
-        """G (n_atoms, n_features); with ``gradients=True`` also :class:`Gradients` (per pair, r < cutoff)."""
-        if not gradients:
-            return self._run(atoms, _MODE_VALUES, neighbors)[0]
-        G, pairs, vectors, grad, _ = self._run(atoms, _MODE_GRADIENTS, neighbors)
-        return G, Gradients(np.ascontiguousarray(pairs.i, dtype=np.int64),
-                            np.ascontiguousarray(pairs.j, dtype=np.int64), vectors, grad, len(atoms))
-
-    def forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
-        """Forces (n_atoms, 3) [eV/Å] and virial W (3, 3) [eV] (ASE stress = −W/V) for ∂E/∂G (n_atoms, n_features).
-
-        The per-pair vector ∂E/∂r_ij = Σ_f ∂E/∂G_if ∂G_if/∂r_ij is accumulated inside the kernel, so
-        memory is O(n_pairs·3), not O(n_pairs·n_features·3).
-        """
-        n = len(atoms)
-        dE_dG = np.ascontiguousarray(dE_dG, dtype=np.float64)
-        if dE_dG.shape != (n, self.n_features):
-            raise ValueError(f"dE_dG must have shape (n_atoms, n_features) = ({n}, {self.n_features}); got {dE_dG.shape}")
-        _, pairs, vectors, _, gpair = self._run(atoms, _MODE_FORCES, neighbors, dE_dG)
-        return _scatter(np.ascontiguousarray(pairs.i, dtype=np.int64),
-                        np.ascontiguousarray(pairs.j, dtype=np.int64), vectors, gpair, n)
+    # ------------------------------------------------------------------ kernel
+    def _evaluate(self, mode, species, offsets, j, vectors, dE_dG, G, grad, gpair):
+        _bp_kernel(mode, offsets, j, species, vectors, self._params, dE_dG, G, grad, gpair,
+                   min(len(species), 8 * numba.get_num_threads()))
 
 
-# ---------------------------------------------------------------------- kernels
-@njit(cache=True)
-def _scatter(i, j, vectors, gpair, n_atoms):
-    forces = np.zeros((n_atoms, 3))
-    virial = np.zeros((3, 3))
-    for p in range(i.shape[0]):
-        a, b = i[p], j[p]
-        for x in range(3):
-            g = gpair[p, x]
-            forces[a, x] += g
-            forces[b, x] -= g
-            for y in range(3):
-                virial[y, x] -= vectors[p, y] * g
-    return forces, virial
-
-
+# ---------------------------------------------------------------------- polynomial kernels
 # Polynomial kernels for the transcendental functions of the inner loops: calls to libm stop the
 # compiler from vectorising a loop, these do not. exp agrees with libm to ≤ 1 ulp, fc and dfc/dr with
 # the cos/sin formulas to ≤ 3e-16 absolute, the rounding of those formulas themselves (tests/test_bp.py).
@@ -363,412 +271,489 @@ def _dfc_poly(r, k_pi, cos_c):
     return -0.5 * k_pi * c
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
-def _bp_kernel(mode, offsets, jj, species, vectors, n_species, rc, g2_eta, g2_rs,
-               ang_eta, ang_zeta, ang_lam, ang_zint, g4_e, g4_a, g5_e, g5_a, dE_dG, G, grad, gpair, n_chunks):
-    """mode 0: G only; 1: G and grad[p, f, :] = ∂G_if/∂r_p; 2: G and gpair[p] = Σ_f dE_dG[i, f] ∂G_if/∂r_p.
 
-    Atoms are processed in ``n_chunks`` contiguous chunks, in parallel, with one scratch allocation per
-    chunk. All pairs are assumed to satisfy MIN_DISTANCE ≤ r < rc (filtered by the caller). Per centre, the
-    pairs are reordered by neighbour species so that, for a fixed first neighbour t, the second neighbours q < t
-    of one species form a contiguous range whose features share one output block; the inner loops over q
-    are written over flat scratch arrays so the compiler can vectorise them.
-    """
+# ---------------------------------------------------------------------- kernels
+#
+# One centre at a time (``_centre``): its pairs sorted by neighbour species into a per-pair table
+# (``_environment``), the radial functions (``_radial``), then the angular ones, one species-pair block
+# at a time (``_angular_block``), over triplets gathered in chunks of ≤ _CHUNK (``_gather_triplets``) so
+# that the scratch stays in L1 cache and the loops over triplets are long enough to vectorise. A chunk
+# goes through small steps, each a loop over its triplets: geometry and radial factors
+# (``_triplet_factors``), angular shapes (``_triplet_shapes``), values (``_add_values``), derivative
+# factors and coefficients (``_derivative_factors``, ``_triplet_coefficients``) and their scatter into
+# per-pair gradient rows (``_scatter_gradients``, mode GRADIENTS) or per-pair ∂E/∂r (``_scatter_forces``,
+# mode FORCES). Scratch lives in a few 2-D arrays (``_Scratch``) whose rows are named by the constants below.
+
+#: rows of the per-pair table ``nb`` (_N_NB, max pairs), in species-sorted local order
+_X, _Y, _Z, _R, _UX, _UY, _UZ, _FC, _DFC, _DSUM = range(10)
+_N_NB = 10
+#: rows of the per-triplet scratch ``tri`` (_N_TRI, cap)
+_R2, _COS, _RA, _RB, _INVRA, _INVRB, _RJK, _FCC, _CIA, _CIB, _XC, _U, _WAA, _WBA, _WAB, _WBB = range(16)
+_N_TRI = 16
+#: rows of the per-η, per-triplet scratch ``etri`` (_N_ETRI, n_eta, cap): P_t, P_q, D_t P_q, P_t D_q,
+#: P_t P_q (∂X/∂r_jk)/r_jk, P_t P_q X (G4), D_t P_q X, P_t D_q X, P_t P_q (G5), e^(−η r_jk²)
+_PT, _PQ, _DTX, _DQX, _PDX, _W4, _WA4, _WB4, _W5, _EX = range(10)
+_N_ETRI = 10
+#: rows of the derivative coefficients ``coef`` (4, n_angular_functions, cap) of a triplet term T:
+#: ∂T/∂r_ij = CAa â + CBa b̂ and ∂T/∂r_ik = CAb â + CBb b̂, â and b̂ the unit vectors of its two pairs
+_CAA, _CBA, _CAB, _CBB = range(4)
+
+
+class _Params(NamedTuple):
+    """The descriptor's parameters as the kernels take them (flat arrays and numbers)."""
+
+    n_species: int
+    rc: float
+    g2_eta: np.ndarray
+    g2_rs: np.ndarray
+    ang_eta: np.ndarray  # distinct η of the angular functions
+    ang_zeta: np.ndarray  # distinct (ζ, λ) shapes
+    ang_lam: np.ndarray
+    ang_zint: np.ndarray  # ζ as an integer ≤ 64, or −1
+    ang_pref: np.ndarray  # 2^(1 − ζ)
+    g4_e: np.ndarray  # per G4 function: index into ang_eta, and into the shapes
+    g4_a: np.ndarray
+    g5_e: np.ndarray
+    g5_a: np.ndarray
+
+
+class _Scratch(NamedTuple):
+    """Scratch arrays of one chunk of centres (see the row constants above)."""
+
+    bstart: np.ndarray  # (2, n_species + 1): block starts of the species-sorted pairs, and fill cursors
+    gp: np.ndarray  # (max_m,): pair index of each local pair
+    nb: np.ndarray  # (_N_NB, max_m): per-pair table
+    acc: np.ndarray  # (max_m, 3): mode FORCES, per-pair ∂E/∂r
+    PD: np.ndarray  # (2, n_eta, max_m): per pair and η, P = e^(−η r²) fc and D = dP/dr
+    TQ: np.ndarray  # (2, cap): the two local pairs of each triplet of a chunk
+    tri: np.ndarray  # (_N_TRI, cap)
+    etri: np.ndarray  # (_N_ETRI, n_eta, cap)
+    shapes: np.ndarray  # (2, n_shapes, cap): A = 2^(1−ζ) (1 + λ cos)^ζ and dA/dcos
+    coef: np.ndarray  # (4, n_angular, cap)
+    LG: np.ndarray  # (max_m or 0, n_angular, 3): mode GRADIENTS, block-local gradient rows
+
+
+@njit(cache=True)
+def _scratch(mode, max_m, n_species, ne, na, nkt):
+    """Scratch arrays of one chunk of centres (allocated once per chunk, not per centre)."""
+    cap = _CHUNK + max_m
+    return _Scratch(np.empty((2, n_species + 1), np.int64), np.empty(max_m, np.int64), np.empty((_N_NB, max_m)),
+                    np.empty((max_m, 3)), np.empty((2, ne, max_m)), np.empty((2, cap), np.int64),
+                    np.empty((_N_TRI, cap)), np.empty((_N_ETRI, ne, cap)), np.empty((2, na, cap)),
+                    np.empty((4, nkt, cap)), np.empty((max_m if mode == GRADIENTS else 0, nkt, 3)))
+
+
+@njit(cache=True, fastmath=_FAST)
+def _environment(i, offsets, jj, species, vectors, n_species, k_pi, bstart, gp, nb):
+    """Pairs of centre i in a stable sort by neighbour species: pair indices ``gp`` (species b at
+    bstart[0, b]:bstart[0, b+1]) and the table ``nb`` (vector, r, unit vector, fc, dfc/dr). Returns their number."""
+    s0 = offsets[i]
+    m = offsets[i + 1] - s0
+    start, fill = bstart[0], bstart[1]
+    for b in range(n_species + 1):
+        start[b] = 0
+    for t in range(m):
+        start[species[jj[s0 + t]] + 1] += 1
+    for b in range(n_species):
+        start[b + 1] += start[b]
+    for b in range(n_species + 1):
+        fill[b] = start[b]
+    for t in range(m):
+        b = species[jj[s0 + t]]
+        gp[fill[b]] = s0 + t
+        fill[b] += 1
+    x, y, z, r, ux, uy, uz, fc, dfc = nb[_X], nb[_Y], nb[_Z], nb[_R], nb[_UX], nb[_UY], nb[_UZ], nb[_FC], nb[_DFC]
+    for t in range(m):
+        p = gp[t]
+        vx, vy, vz = vectors[p, 0], vectors[p, 1], vectors[p, 2]
+        rr = math.sqrt(vx * vx + vy * vy + vz * vz)
+        x[t] = vx
+        y[t] = vy
+        z[t] = vz
+        r[t] = rr
+        ux[t] = vx / rr
+        uy[t] = vy / rr
+        uz[t] = vz / rr
+    for t in range(m):
+        fc[t] = _fc_poly(r[t], k_pi, _SIN_C)
+    for t in range(m):
+        dfc[t] = _dfc_poly(r[t], k_pi, _COS_C)
+    return m
+
+
+@njit(cache=True, fastmath=_FAST)
+def _radial(i, mode, m, bstart, gp, nb, n_species, g2_eta, g2_rs, dE_dG, G, grad):
+    """G1 and G2 of centre i, one neighbour species (one output block) at a time; by mode also their
+    per-pair gradients (into ``grad``) or the radial part of ∂E/∂r (into row _DSUM of ``nb``)."""
+    r, fc, dfc, ux, uy, uz, dsum = nb[_R], nb[_FC], nb[_DFC], nb[_UX], nb[_UY], nb[_UZ], nb[_DSUM]
+    width = 1 + g2_eta.shape[0]
+    for b in range(n_species):
+        t0, t1 = bstart[0, b], bstart[0, b + 1]
+        base = b * width
+        gsum = 0.0
+        for t in range(t0, t1):
+            gsum += fc[t]
+        G[i, base] += gsum
+        if mode == GRADIENTS:
+            for t in range(t0, t1):
+                p = gp[t]
+                grad[p, base, 0] = dfc[t] * ux[t]
+                grad[p, base, 1] = dfc[t] * uy[t]
+                grad[p, base, 2] = dfc[t] * uz[t]
+        elif mode == FORCES:
+            w = dE_dG[i, base]
+            for t in range(t0, t1):
+                dsum[t] = w * dfc[t]
+        for k in range(g2_eta.shape[0]):
+            f = base + 1 + k
+            eta, rs = g2_eta[k], g2_rs[k]
+            w = dE_dG[i, f] if mode == FORCES else 0.0
+            gsum = 0.0
+            for t in range(t0, t1):
+                d = r[t] - rs
+                ex = _exp_nonpos(-eta * d * d, _EXP_C, _POW2)
+                gsum += ex * fc[t]
+                if mode == GRADIENTS:
+                    der = ex * (dfc[t] - 2.0 * eta * d * fc[t])
+                    p = gp[t]
+                    grad[p, f, 0] = der * ux[t]
+                    grad[p, f, 1] = der * uy[t]
+                    grad[p, f, 2] = der * uz[t]
+                elif mode == FORCES:
+                    dsum[t] += w * ex * (dfc[t] - 2.0 * eta * d * fc[t])
+            G[i, f] += gsum
+
+
+@njit(cache=True, fastmath=_FAST)
+def _pair_factors(m, ang_eta, nb, PD):
+    """Per pair and η, the radial factor of the angular functions P = e^(−η r²) fc and D = dP/dr."""
+    r, fc, dfc = nb[_R], nb[_FC], nb[_DFC]
+    for e in range(ang_eta.shape[0]):
+        eta = ang_eta[e]
+        for t in range(m):
+            ex = _exp_nonpos(-eta * r[t] * r[t], _EXP_C, _POW2)
+            PD[0, e, t] = ex * fc[t]
+            PD[1, e, t] = ex * (dfc[t] - 2.0 * eta * r[t] * fc[t])
+
+
+@njit(cache=True, fastmath=_FAST)
+def _gather_triplets(t, q0, q1, compact, rc2, nb, TQ, tri, cnt):
+    """Append the triplets (t, q), q0 ≤ q < q1, to the chunk (with r_jk² in row _R2); with ``compact``
+    (G4 only) only those with r_jk < rc, without a data-dependent branch. Returns the new count."""
+    x, y, z, r2 = nb[_X], nb[_Y], nb[_Z], tri[_R2]
+    T, Q = TQ[0], TQ[1]
+    xt, yt, zt = x[t], y[t], z[t]
+    for q in range(q0, q1):
+        dx = x[q] - xt
+        dy = y[q] - yt
+        dz = z[q] - zt
+        d2 = dx * dx + dy * dy + dz * dz
+        T[cnt] = t
+        Q[cnt] = q
+        r2[cnt] = d2
+        cnt += 1 if (d2 < rc2 or not compact) else 0
+    return cnt
+
+
+@njit(cache=True, fastmath=_FAST)
+def _triplet_factors(nc, n4, n5, k_pi, rc2, ang_eta, nb, PD, TQ, tri, etri):
+    """cos θ (clamped to [−1, 1]), the two distances, and per η the radial products of G4 (P_t P_q X,
+    X = e^(−η r_jk²) fc(r_jk)) and G5 (P_t P_q) of the nc triplets of a chunk."""
+    T, Q = TQ[0], TQ[1]
+    ux, uy, uz, r = nb[_UX], nb[_UY], nb[_UZ], nb[_R]
+    cos, ra, rb, r2, rjk, fcc = tri[_COS], tri[_RA], tri[_RB], tri[_R2], tri[_RJK], tri[_FCC]
+    for c in range(nc):
+        cos[c] = min(1.0, max(-1.0, ux[T[c]] * ux[Q[c]] + uy[T[c]] * uy[Q[c]] + uz[T[c]] * uz[Q[c]]))
+    for c in range(nc):
+        ra[c] = r[T[c]]
+    for c in range(nc):
+        rb[c] = r[Q[c]]
+    for e in range(ang_eta.shape[0]):
+        pt, pq = etri[_PT, e], etri[_PQ, e]
+        for c in range(nc):
+            pt[c] = PD[0, e, T[c]]
+        for c in range(nc):
+            pq[c] = PD[0, e, Q[c]]
+    if n4 > 0:
+        for c in range(nc):
+            rjk[c] = math.sqrt(min(r2[c], rc2))
+        for c in range(nc):
+            fcc[c] = _fc_poly(rjk[c], k_pi, _SIN_C) if r2[c] < rc2 else 0.0
+        for e in range(ang_eta.shape[0]):
+            eta = ang_eta[e]
+            ex, w4, pt, pq = etri[_EX, e], etri[_W4, e], etri[_PT, e], etri[_PQ, e]
+            for c in range(nc):
+                ex[c] = _exp_nonpos(-eta * r2[c], _EXP_C, _POW2)
+            for c in range(nc):
+                w4[c] = pt[c] * pq[c] * (ex[c] * fcc[c])
+    if n5 > 0:
+        for e in range(ang_eta.shape[0]):
+            w5, pt, pq = etri[_W5, e], etri[_PT, e], etri[_PQ, e]
+            for c in range(nc):
+                w5[c] = pt[c] * pq[c]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _triplet_shapes(nc, ang_zeta, ang_lam, ang_zint, ang_pref, tri, shapes):
+    """Per (ζ, λ) shape: A = 2^(1−ζ) (1 + λ cos θ)^ζ and dA/dcos θ (integer ζ by repeated products)."""
+    cos, u = tri[_COS], tri[_U]
+    for k in range(ang_zeta.shape[0]):
+        lam, pref, zi = ang_lam[k], ang_pref[k], ang_zint[k]
+        A, dA = shapes[0, k], shapes[1, k]
+        for c in range(nc):
+            u[c] = 1.0 + lam * cos[c]
+        if zi > 0:
+            for c in range(nc):
+                dA[c] = pref
+            for _ in range(zi - 1):
+                for c in range(nc):
+                    dA[c] *= u[c]
+        else:
+            for c in range(nc):
+                dA[c] = pref * u[c] ** (ang_zeta[k] - 1.0)
+        for c in range(nc):
+            A[c] = dA[c] * u[c]
+        zl = ang_zeta[k] * lam
+        for c in range(nc):
+            dA[c] *= zl
+
+
+@njit(cache=True, fastmath=_FAST)
+def _function(kk, n4, g4_e, g4_a, g5_e, g5_a):
+    """(is G4, η index, shape index) of angular function kk of a block (G4 first, then G5)."""
+    if kk < n4:
+        return True, g4_e[kk], g4_a[kk]
+    return False, g5_e[kk - n4], g5_a[kk - n4]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _add_values(i, off, nc, n4, nkt, g4_e, g4_a, g5_e, g5_a, shapes, etri, G):
+    """G[i, off + kk] += Σ_triplets A W for every angular function kk of the block."""
+    for kk in range(nkt):
+        g4, e, a = _function(kk, n4, g4_e, g4_a, g5_e, g5_a)
+        A, W = shapes[0, a], etri[_W4 if g4 else _W5, e]
+        gsum = 0.0
+        for c in range(nc):
+            gsum += A[c] * W[c]
+        G[i, off + kk] += gsum
+
+
+@njit(cache=True, fastmath=_FAST)
+def _derivative_factors(nc, n4, k_pi, rc2, ang_eta, PD, TQ, tri, etri):
+    """Per-triplet factors shared by the derivative coefficients of all functions of one η."""
+    T, Q = TQ[0], TQ[1]
+    cos, ra, rb, r2, rjk, fcc = tri[_COS], tri[_RA], tri[_RB], tri[_R2], tri[_RJK], tri[_FCC]
+    inv_ra, inv_rb, cia, cib, xc = tri[_INVRA], tri[_INVRB], tri[_CIA], tri[_CIB], tri[_XC]
+    for c in range(nc):
+        inv_ra[c] = 1.0 / ra[c]
+    for c in range(nc):
+        inv_rb[c] = 1.0 / rb[c]
+    for c in range(nc):
+        cia[c] = cos[c] * inv_ra[c]
+    for c in range(nc):
+        cib[c] = cos[c] * inv_rb[c]
+    for e in range(ang_eta.shape[0]):
+        dtx, dqx, pt, pq = etri[_DTX, e], etri[_DQX, e], etri[_PT, e], etri[_PQ, e]
+        for c in range(nc):
+            dtx[c] = PD[1, e, T[c]] * pq[c]
+        for c in range(nc):
+            dqx[c] = PD[1, e, Q[c]] * pt[c]
+    if n4 > 0:
+        for c in range(nc):
+            xc[c] = (_dfc_poly(rjk[c], k_pi, _COS_C) if r2[c] < rc2 else 0.0) / rjk[c]
+        for e in range(ang_eta.shape[0]):
+            eta = ang_eta[e]
+            dtx, dqx, pt, pq = etri[_DTX, e], etri[_DQX, e], etri[_PT, e], etri[_PQ, e]
+            ex, wa4, wb4, pdx = etri[_EX, e], etri[_WA4, e], etri[_WB4, e], etri[_PDX, e]
+            for c in range(nc):
+                xk = ex[c] * fcc[c]
+                wa4[c] = dtx[c] * xk
+                wb4[c] = dqx[c] * xk
+            for c in range(nc):
+                pdx[c] = pt[c] * pq[c] * ex[c] * (xc[c] - 2.0 * eta * fcc[c])
+
+
+@njit(cache=True, fastmath=_FAST)
+def _triplet_coefficients(nc, n4, nkt, g4_e, g4_a, g5_e, g5_a, tri, etri, shapes, coef):
+    """CAa, CBa, CAb, CBb of every angular function: with ∂T/∂r_ij = Ta, ∂T/∂r_ik = Tb, ∂T/∂cos = Tcos and
+    h = (∂T/∂r_jk)/r_jk, grad_ij = (Ta − Tcos cos/ra + h ra) â + (Tcos/ra − h rb) b̂ and
+    grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂ (r_jk = r_ik − r_ij)."""
+    ra, rb, inv_ra, inv_rb, cia, cib = tri[_RA], tri[_RB], tri[_INVRA], tri[_INVRB], tri[_CIA], tri[_CIB]
+    for kk in range(nkt):
+        g4, e, a = _function(kk, n4, g4_e, g4_a, g5_e, g5_a)
+        A, dA = shapes[0, a], shapes[1, a]
+        caa, cba, cab, cbb = coef[_CAA, kk], coef[_CBA, kk], coef[_CAB, kk], coef[_CBB, kk]
+        if g4:
+            w4, pdx, wa4, wb4 = etri[_W4, e], etri[_PDX, e], etri[_WA4, e], etri[_WB4, e]
+            for c in range(nc):
+                Ak = A[c]
+                tcos = dA[c] * w4[c]
+                h = Ak * pdx[c]
+                caa[c] = Ak * wa4[c] - tcos * cia[c] + h * ra[c]
+                cba[c] = tcos * inv_ra[c] - h * rb[c]
+                cab[c] = tcos * inv_rb[c] - h * ra[c]
+                cbb[c] = Ak * wb4[c] - tcos * cib[c] + h * rb[c]
+        else:
+            w5, dtx, dqx = etri[_W5, e], etri[_DTX, e], etri[_DQX, e]
+            for c in range(nc):
+                Ak = A[c]
+                tcos = dA[c] * w5[c]
+                caa[c] = Ak * dtx[c] - tcos * cia[c]
+                cba[c] = tcos * inv_ra[c]
+                cab[c] = tcos * inv_rb[c]
+                cbb[c] = Ak * dqx[c] - tcos * cib[c]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _scatter_gradients(nc, nkt, nb, TQ, coef, LG):
+    """Add every triplet's contribution to the block-local gradient rows LG[local pair, function, :]."""
+    T, Q = TQ[0], TQ[1]
+    ux, uy, uz = nb[_UX], nb[_UY], nb[_UZ]
+    for c in range(nc):
+        tt, qq = T[c], Q[c]
+        axt, ayt, azt = ux[tt], uy[tt], uz[tt]
+        bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
+        for k in range(nkt):
+            aa, ba, ab, bb = coef[_CAA, k, c], coef[_CBA, k, c], coef[_CAB, k, c], coef[_CBB, k, c]
+            LG[tt, k, 0] += aa * axt + ba * bxq
+            LG[tt, k, 1] += aa * ayt + ba * byq
+            LG[tt, k, 2] += aa * azt + ba * bzq
+            LG[qq, k, 0] += ab * axt + bb * bxq
+            LG[qq, k, 1] += ab * ayt + bb * byq
+            LG[qq, k, 2] += ab * azt + bb * bzq
+
+
+@njit(cache=True, fastmath=_FAST)
+def _scatter_forces(i, off, nc, nkt, dE_dG, nb, TQ, tri, coef, acc):
+    """Contract the coefficients with ∂E/∂G of the block's functions and add the triplets' ∂E/∂r to acc."""
+    T, Q = TQ[0], TQ[1]
+    ux, uy, uz = nb[_UX], nb[_UY], nb[_UZ]
+    waa, wba, wab, wbb = tri[_WAA], tri[_WBA], tri[_WAB], tri[_WBB]
+    for c in range(nc):
+        waa[c] = 0.0
+    for c in range(nc):
+        wba[c] = 0.0
+    for c in range(nc):
+        wab[c] = 0.0
+    for c in range(nc):
+        wbb[c] = 0.0
+    for kk in range(nkt):
+        w = dE_dG[i, off + kk]
+        caa, cba, cab, cbb = coef[_CAA, kk], coef[_CBA, kk], coef[_CAB, kk], coef[_CBB, kk]
+        for c in range(nc):
+            waa[c] += w * caa[c]
+        for c in range(nc):
+            wba[c] += w * cba[c]
+        for c in range(nc):
+            wab[c] += w * cab[c]
+        for c in range(nc):
+            wbb[c] += w * cbb[c]
+    for c in range(nc):
+        tt, qq = T[c], Q[c]
+        axt, ayt, azt = ux[tt], uy[tt], uz[tt]
+        bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
+        acc[tt, 0] += waa[c] * axt + wba[c] * bxq
+        acc[tt, 1] += waa[c] * ayt + wba[c] * byq
+        acc[tt, 2] += waa[c] * azt + wba[c] * bzq
+        acc[qq, 0] += wab[c] * axt + wbb[c] * bxq
+        acc[qq, 1] += wab[c] * ayt + wbb[c] * byq
+        acc[qq, 2] += wab[c] * azt + wbb[c] * bzq
+
+
+@njit(cache=True, fastmath=_FAST)
+def _chunk(i, mode, off, nc, params, k_pi, rc2, dE_dG, G, scratch):
+    """Values and, by mode, derivative contributions of the nc gathered triplets of one block."""
+    s = scratch
+    n4, n5 = params.g4_e.shape[0], params.g5_e.shape[0]
+    _triplet_factors(nc, n4, n5, k_pi, rc2, params.ang_eta, s.nb, s.PD, s.TQ, s.tri, s.etri)
+    _triplet_shapes(nc, params.ang_zeta, params.ang_lam, params.ang_zint, params.ang_pref, s.tri, s.shapes)
+    _add_values(i, off, nc, n4, n4 + n5, params.g4_e, params.g4_a, params.g5_e, params.g5_a, s.shapes, s.etri, G)
+    if mode == VALUES:
+        return
+    _derivative_factors(nc, n4, k_pi, rc2, params.ang_eta, s.PD, s.TQ, s.tri, s.etri)
+    _triplet_coefficients(nc, n4, n4 + n5, params.g4_e, params.g4_a, params.g5_e, params.g5_a, s.tri, s.etri,
+                          s.shapes, s.coef)
+    if mode == GRADIENTS:
+        _scatter_gradients(nc, n4 + n5, s.nb, s.TQ, s.coef, s.LG)
+    else:
+        _scatter_forces(i, off, nc, n4 + n5, dE_dG, s.nb, s.TQ, s.tri, s.coef, s.acc)
+
+
+@njit(cache=True, fastmath=_FAST)
+def _angular_block(i, mode, a_, b_, params, k_pi, rc2, dE_dG, G, grad, scratch):
+    """G4/G5 of centre i over triplets with neighbours of species a_ ≥ b_ (unique pairs q < t in local
+    order), gathered chunk by chunk; in mode GRADIENTS the block's per-pair rows end in ``grad``."""
+    bstart, gp, nb, LG = scratch.bstart, scratch.gp, scratch.nb, scratch.LG
+    nkt = params.g4_e.shape[0] + params.g5_e.shape[0]
+    its = a_ * (a_ + 1) // 2 + b_
+    off = params.n_species * (1 + params.g2_eta.shape[0]) + its * nkt
+    ta0, ta1 = bstart[0, a_], bstart[0, a_ + 1]
+    if ta1 == ta0 or bstart[0, b_ + 1] == bstart[0, b_]:
+        return
+    n_blocks = 1 if a_ == b_ else 2
+    if mode == GRADIENTS:  # only rows of species a_ and b_ receive contributions
+        for sb in range(n_blocks):
+            s_ = a_ if sb == 0 else b_
+            for t in range(bstart[0, s_], bstart[0, s_ + 1]):
+                for k in range(nkt):
+                    for x in range(3):
+                        LG[t, k, x] = 0.0
+    compact = params.g5_e.shape[0] == 0  # G4 only: keep just the triplets with r_jk < rc
+    cnt = 0
+    for t in range(ta0, ta1 + 1):
+        q0, q1 = bstart[0, b_], min(bstart[0, b_ + 1], t)
+        if (t == ta1 or cnt + (q1 - q0) > _CHUNK) and cnt > 0:
+            _chunk(i, mode, off, cnt, params, k_pi, rc2, dE_dG, G, scratch)
+            cnt = 0
+        if t < ta1:
+            cnt = _gather_triplets(t, q0, q1, compact, rc2, nb, scratch.TQ, scratch.tri, cnt)
+    if mode == GRADIENTS:  # each (pair, block) row is written once and grad comes zeroed: a plain store
+        for sb in range(n_blocks):
+            s_ = a_ if sb == 0 else b_
+            for t in range(bstart[0, s_], bstart[0, s_ + 1]):
+                p = gp[t]
+                for k in range(nkt):
+                    for x in range(3):
+                        grad[p, off + k, x] = LG[t, k, x]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _centre(i, mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, scratch):
+    """Every function of centre i, and by mode its per-pair gradients or per-pair ∂E/∂r."""
+    gp, nb, acc = scratch.gp, scratch.nb, scratch.acc
+    k_pi = math.pi / params.rc
+    rc2 = params.rc * params.rc
+    m = _environment(i, offsets, jj, species, vectors, params.n_species, k_pi, scratch.bstart, gp, nb)
+    _radial(i, mode, m, scratch.bstart, gp, nb, params.n_species, params.g2_eta, params.g2_rs, dE_dG, G, grad)
+    if mode == FORCES:
+        dsum, ux, uy, uz = nb[_DSUM], nb[_UX], nb[_UY], nb[_UZ]
+        for t in range(m):
+            acc[t, 0] = dsum[t] * ux[t]
+            acc[t, 1] = dsum[t] * uy[t]
+            acc[t, 2] = dsum[t] * uz[t]
+    if params.g4_e.shape[0] + params.g5_e.shape[0] > 0 and m >= 2:
+        _pair_factors(m, params.ang_eta, nb, scratch.PD)
+        for a_ in range(params.n_species):
+            for b_ in range(a_ + 1):
+                _angular_block(i, mode, a_, b_, params, k_pi, rc2, dE_dG, G, grad, scratch)
+    if mode == FORCES:
+        for t in range(m):
+            for x in range(3):
+                gpair[gp[t], x] = acc[t, x]
+
+
+@njit(cache=True, parallel=True)
+def _bp_kernel(mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, n_chunks):
+    """Fill G and, by mode, grad[p, f, :] = ∂G_if/∂r_p (GRADIENTS) or gpair[p] = Σ_f dE_dG[i, f] ∂G_if/∂r_p
+    (FORCES). Atoms are processed in ``n_chunks`` contiguous chunks, in parallel, with one scratch
+    allocation per chunk; every centre writes only its own row of G and its own pairs (no races). All
+    pairs satisfy MIN_DISTANCE ≤ r < rc (:meth:`Descriptor.pairs`)."""
     n_atoms = offsets.shape[0] - 1
-    n2 = g2_eta.shape[0]
-    n4 = g4_e.shape[0]
-    n5 = g5_e.shape[0]
-    ne = ang_eta.shape[0]
-    na = ang_zeta.shape[0]
-    rad_width = 1 + n2
-    ang_base = n_species * rad_width
-    ang_width = n4 + n5
-    rc2 = rc * rc
-    k_pi = math.pi / rc
-    sin_c = _SIN_C
-    cos_c = _COS_C
-    exp_c = _EXP_C
-    pow2 = _POW2
-    ang_pref = np.empty(na)
-    for k in range(na):
-        ang_pref[k] = 2.0 ** (1.0 - ang_zeta[k])
-    nkt = n4 + n5
     max_m = 0
     for i in range(n_atoms):
         max_m = max(max_m, offsets[i + 1] - offsets[i])
-    cap = _CHUNK + max_m
-    # scratch is allocated once per chunk of atoms, not once per atom
+    nkt = params.g4_e.shape[0] + params.g5_e.shape[0]
     for chunk in prange(n_chunks):
-        bstart = np.empty(n_species + 1, np.int64)
-        fill = np.empty(n_species + 1, np.int64)
-        gp = np.empty(max_m, np.int64)
-        px = np.empty(max_m)
-        py = np.empty(max_m)
-        pz = np.empty(max_m)
-        r = np.empty(max_m)
-        ux = np.empty(max_m)
-        uy = np.empty(max_m)
-        uz = np.empty(max_m)
-        fc = np.empty(max_m)
-        dfc = np.empty(max_m)
-        acc = np.empty((max_m, 3))  # mode 2: per-pair ∂E/∂r accumulators (local order)
-        dsum = np.empty(max_m)
-        P = np.empty((ne, max_m))
-        D = np.empty((ne, max_m))
-        T = np.empty(cap, np.int64)
-        Q = np.empty(cap, np.int64)
-        R2 = np.empty(cap)
-        COS = np.empty(cap)
-        RA = np.empty(cap)
-        RB = np.empty(cap)
-        INVRA = np.empty(cap)
-        INVRB = np.empty(cap)
-        RJK = np.empty(cap)
-        FCC = np.empty(cap)
-        U = np.empty(cap)
-        PT = np.empty((ne, cap))   # P_t
-        PQ = np.empty((ne, cap))   # P_q
-        DTX = np.empty((ne, cap))  # D_t · P_q
-        DQX = np.empty((ne, cap))  # P_t · D_q
-        PdX = np.empty((ne, cap))  # P_t · P_q · (∂X/∂r_jk) / r_jk
-        W4 = np.empty((ne, cap))   # P_t · P_q · X (G4)
-        WA4 = np.empty((ne, cap))  # D_t · P_q · X
-        WB4 = np.empty((ne, cap))  # P_t · D_q · X
-        W5 = np.empty((ne, cap))   # P_t · P_q (G5)
-        CIA = np.empty(cap)        # cos / r_a
-        CIB = np.empty(cap)        # cos / r_b
-        XC = np.empty(cap)         # (∂fc/∂r_jk) / r_jk
-        EX = np.empty((ne, cap))
-        A = np.empty((na, cap))
-        dA = np.empty((na, cap))
-        CAa = np.empty((nkt, cap))
-        CBa = np.empty((nkt, cap))
-        CAb = np.empty((nkt, cap))
-        CBb = np.empty((nkt, cap))
-        WAa = np.empty(cap)
-        WBa = np.empty(cap)
-        WAb = np.empty(cap)
-        WBb = np.empty(cap)
-        LG = np.empty((max_m if mode == 1 else 0, nkt, 3))  # block-local gradient rows
+        scratch = _scratch(mode, max_m, params.n_species, params.ang_eta.shape[0], params.ang_zeta.shape[0], nkt)
         for i in range(chunk * n_atoms // n_chunks, (chunk + 1) * n_atoms // n_chunks):
-            s0 = offsets[i]
-            m = offsets[i + 1] - s0
-            # ---- per-pair tables, in species-sorted local order
-            for b in range(n_species + 1):
-                bstart[b] = 0
-            for t in range(m):
-                bstart[species[jj[s0 + t]] + 1] += 1
-            for b in range(n_species):
-                bstart[b + 1] += bstart[b]
-            for b in range(n_species + 1):
-                fill[b] = bstart[b]
-            for t in range(m):
-                b = species[jj[s0 + t]]
-                gp[fill[b]] = s0 + t
-                fill[b] += 1
-            for t in range(m):
-                p = gp[t]
-                vx, vy, vz = vectors[p, 0], vectors[p, 1], vectors[p, 2]
-                rr = math.sqrt(vx * vx + vy * vy + vz * vz)
-                px[t] = vx
-                py[t] = vy
-                pz[t] = vz
-                r[t] = rr
-                ux[t] = vx / rr
-                uy[t] = vy / rr
-                uz[t] = vz / rr
-            for t in range(m):
-                fc[t] = _fc_poly(r[t], k_pi, sin_c)
-            for t in range(m):
-                dfc[t] = _dfc_poly(r[t], k_pi, cos_c)
-            # ---- radial terms, one neighbour species (= one output block) at a time
-            for b in range(n_species):
-                t0 = bstart[b]
-                t1 = bstart[b + 1]
-                base = b * rad_width
-                gsum = 0.0
-                for t in range(t0, t1):
-                    gsum += fc[t]
-                G[i, base] += gsum
-                if mode == 1:
-                    for t in range(t0, t1):
-                        p = gp[t]
-                        grad[p, base, 0] = dfc[t] * ux[t]
-                        grad[p, base, 1] = dfc[t] * uy[t]
-                        grad[p, base, 2] = dfc[t] * uz[t]
-                elif mode == 2:
-                    w = dE_dG[i, base]
-                    for t in range(t0, t1):
-                        dsum[t] = w * dfc[t]
-                for k in range(n2):
-                    f = base + 1 + k
-                    eta = g2_eta[k]
-                    rs = g2_rs[k]
-                    w = dE_dG[i, f] if mode == 2 else 0.0
-                    gsum = 0.0
-                    for t in range(t0, t1):
-                        d = r[t] - rs
-                        ex = _exp_nonpos(-eta * d * d, exp_c, pow2)
-                        gsum += ex * fc[t]
-                        if mode == 1:
-                            der = ex * (dfc[t] - 2.0 * eta * d * fc[t])
-                            p = gp[t]
-                            grad[p, f, 0] = der * ux[t]
-                            grad[p, f, 1] = der * uy[t]
-                            grad[p, f, 2] = der * uz[t]
-                        elif mode == 2:
-                            dsum[t] += w * ex * (dfc[t] - 2.0 * eta * d * fc[t])
-                    G[i, f] += gsum
-            if mode == 2:
-                for t in range(m):
-                    acc[t, 0] = dsum[t] * ux[t]
-                    acc[t, 1] = dsum[t] * uy[t]
-                    acc[t, 2] = dsum[t] * uz[t]
-            if ang_width == 0 or m < 2:
-                if mode == 2:
-                    for t in range(m):
-                        for x in range(3):
-                            gpair[gp[t], x] = acc[t, x]
-                continue
-            # per-pair radial factors of the angular functions: P = e^(−η r²) fc, D = dP/dr
-            for e in range(ne):
-                eta = ang_eta[e]
-                for t in range(m):
-                    ex = _exp_nonpos(-eta * r[t] * r[t], exp_c, pow2)
-                    P[e, t] = ex * fc[t]
-                    D[e, t] = ex * (dfc[t] - 2.0 * eta * r[t] * fc[t])
-            # ---- angular terms over unique pairs {t, q} (q < t in local order), one species-pair block
-            # (a ≥ b) at a time, in chunks of ≤ _CHUNK triplets so the scratch arrays stay in L1 cache and the
-            # loops over triplets are long enough to vectorise. X = e^(−η r_jk²) fc(r_jk) for G4 (EX · FCC), 1 for G5.
-            compact = n5 == 0  # G4 only: keep just the triplets with r_jk < rc
-            for a_ in range(n_species):
-                for b_ in range(a_ + 1):
-                    its = a_ * (a_ + 1) // 2 + b_
-                    off = ang_base + its * ang_width
-                    ta0 = bstart[a_]
-                    ta1 = bstart[a_ + 1]
-                    if ta1 - ta0 == 0 or bstart[b_ + 1] - bstart[b_] == 0:
-                        continue
-                    if mode == 1:  # only rows of species a_ and b_ receive contributions
-                        for sb in range(2):
-                            s_ = a_ if sb == 0 else b_
-                            for t in range(bstart[s_], bstart[s_ + 1]):
-                                for k in range(nkt):
-                                    for x in range(3):
-                                        LG[t, k, x] = 0.0
-                    cnt = 0
-                    t = ta0
-                    while True:
-                        done = t >= ta1
-                        q0 = bstart[b_]
-                        q1 = min(bstart[b_ + 1], t)
-                        if (done or cnt + (q1 - q0) > _CHUNK) and cnt > 0:
-                            # ======== process the chunk of cnt triplets (T[c], Q[c])
-                            nc = cnt
-                            for c in range(nc):
-                                COS[c] = min(1.0, max(-1.0, ux[T[c]] * ux[Q[c]] + uy[T[c]] * uy[Q[c]]
-                                                      + uz[T[c]] * uz[Q[c]]))
-                            for c in range(nc):
-                                RA[c] = r[T[c]]
-                            for c in range(nc):
-                                RB[c] = r[Q[c]]
-                            for e in range(ne):
-                                for c in range(nc):
-                                    PT[e, c] = P[e, T[c]]
-                                for c in range(nc):
-                                    PQ[e, c] = P[e, Q[c]]
-                            if n4 > 0:
-                                for c in range(nc):
-                                    RJK[c] = math.sqrt(min(R2[c], rc2))
-                                for c in range(nc):
-                                    FCC[c] = _fc_poly(RJK[c], k_pi, sin_c) if R2[c] < rc2 else 0.0
-                                for e in range(ne):
-                                    eta = ang_eta[e]
-                                    for c in range(nc):
-                                        EX[e, c] = _exp_nonpos(-eta * R2[c], exp_c, pow2)
-                                    for c in range(nc):
-                                        W4[e, c] = PT[e, c] * PQ[e, c] * (EX[e, c] * FCC[c])
-                            if n5 > 0:
-                                for e in range(ne):
-                                    for c in range(nc):
-                                        W5[e, c] = PT[e, c] * PQ[e, c]
-                            if mode != 0:
-                                for c in range(nc):
-                                    INVRA[c] = 1.0 / RA[c]
-                                for c in range(nc):
-                                    INVRB[c] = 1.0 / RB[c]
-                                for c in range(nc):
-                                    CIA[c] = COS[c] * INVRA[c]
-                                for c in range(nc):
-                                    CIB[c] = COS[c] * INVRB[c]
-                                for e in range(ne):
-                                    for c in range(nc):
-                                        DTX[e, c] = D[e, T[c]] * PQ[e, c]
-                                    for c in range(nc):
-                                        DQX[e, c] = D[e, Q[c]] * PT[e, c]
-                                if n4 > 0:
-                                    for c in range(nc):
-                                        XC[c] = (_dfc_poly(RJK[c], k_pi, cos_c) if R2[c] < rc2 else 0.0) / RJK[c]
-                                    for e in range(ne):
-                                        eta = ang_eta[e]
-                                        for c in range(nc):
-                                            xk = EX[e, c] * FCC[c]
-                                            WA4[e, c] = DTX[e, c] * xk
-                                            WB4[e, c] = DQX[e, c] * xk
-                                        for c in range(nc):
-                                            PdX[e, c] = (PT[e, c] * PQ[e, c] * EX[e, c]
-                                                         * (XC[c] - 2.0 * eta * FCC[c]))
-                            for k in range(na):
-                                lam = ang_lam[k]
-                                pref = ang_pref[k]
-                                zi = ang_zint[k]
-                                for c in range(nc):
-                                    U[c] = 1.0 + lam * COS[c]
-                                if zi > 0:
-                                    for c in range(nc):
-                                        dA[k, c] = pref
-                                    for _ in range(zi - 1):
-                                        for c in range(nc):
-                                            dA[k, c] *= U[c]
-                                else:
-                                    for c in range(nc):
-                                        dA[k, c] = pref * U[c] ** (ang_zeta[k] - 1.0)
-                                for c in range(nc):
-                                    A[k, c] = dA[k, c] * U[c]
-                                zl = ang_zeta[k] * lam
-                                for c in range(nc):
-                                    dA[k, c] *= zl
-                            if mode == 2:
-                                for c in range(nc):
-                                    WAa[c] = 0.0
-                                for c in range(nc):
-                                    WBa[c] = 0.0
-                                for c in range(nc):
-                                    WAb[c] = 0.0
-                                for c in range(nc):
-                                    WBb[c] = 0.0
-                            for kind in range(2):
-                                nk = n4 if kind == 0 else n5
-                                for k in range(nk):
-                                    if kind == 0:
-                                        e = g4_e[k]
-                                        ak = g4_a[k]
-                                        kk = k
-                                    else:
-                                        e = g5_e[k]
-                                        ak = g5_a[k]
-                                        kk = n4 + k
-                                    f = off + kk
-                                    # G4: R = P_t P_q X; G5: R = P_t P_q
-                                    if kind == 0:
-                                        gsum = 0.0
-                                        for c in range(nc):
-                                            gsum += A[ak, c] * W4[e, c]
-                                    else:
-                                        gsum = 0.0
-                                        for c in range(nc):
-                                            gsum += A[ak, c] * W5[e, c]
-                                    G[i, f] += gsum
-                                    if mode == 0:
-                                        continue
-                                    # ∂T/∂r_ij = Ta, ∂T/∂r_ik = Tb, ∂T/∂cos = Tcos, h = (∂T/∂r_jk)/r_jk;
-                                    # grad_ij = (Ta − Tcos cos/ra + h ra) â + (Tcos/ra − h rb) b̂
-                                    # grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂
-                                    if kind == 0:
-                                        for c in range(nc):
-                                            Ak = A[ak, c]
-                                            Tcos = dA[ak, c] * W4[e, c]
-                                            h = Ak * PdX[e, c]
-                                            CAa[kk, c] = Ak * WA4[e, c] - Tcos * CIA[c] + h * RA[c]
-                                            CBa[kk, c] = Tcos * INVRA[c] - h * RB[c]
-                                            CAb[kk, c] = Tcos * INVRB[c] - h * RA[c]
-                                            CBb[kk, c] = Ak * WB4[e, c] - Tcos * CIB[c] + h * RB[c]
-                                    else:
-                                        for c in range(nc):
-                                            Ak = A[ak, c]
-                                            Tcos = dA[ak, c] * W5[e, c]
-                                            CAa[kk, c] = Ak * DTX[e, c] - Tcos * CIA[c]
-                                            CBa[kk, c] = Tcos * INVRA[c]
-                                            CAb[kk, c] = Tcos * INVRB[c]
-                                            CBb[kk, c] = Ak * DQX[e, c] - Tcos * CIB[c]
-                                    if mode == 2:
-                                        w = dE_dG[i, f]
-                                        for c in range(nc):
-                                            WAa[c] += w * CAa[kk, c]
-                                        for c in range(nc):
-                                            WBa[c] += w * CBa[kk, c]
-                                        for c in range(nc):
-                                            WAb[c] += w * CAb[kk, c]
-                                        for c in range(nc):
-                                            WBb[c] += w * CBb[kk, c]
-                            if mode == 1:
-                                for c in range(nc):
-                                    tt = T[c]
-                                    qq = Q[c]
-                                    axt, ayt, azt = ux[tt], uy[tt], uz[tt]
-                                    bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
-                                    for k in range(nkt):
-                                        aa = CAa[k, c]
-                                        ba = CBa[k, c]
-                                        ab = CAb[k, c]
-                                        bb = CBb[k, c]
-                                        LG[tt, k, 0] += aa * axt + ba * bxq
-                                        LG[tt, k, 1] += aa * ayt + ba * byq
-                                        LG[tt, k, 2] += aa * azt + ba * bzq
-                                        LG[qq, k, 0] += ab * axt + bb * bxq
-                                        LG[qq, k, 1] += ab * ayt + bb * byq
-                                        LG[qq, k, 2] += ab * azt + bb * bzq
-                            elif mode == 2:
-                                for c in range(nc):
-                                    tt = T[c]
-                                    qq = Q[c]
-                                    axt, ayt, azt = ux[tt], uy[tt], uz[tt]
-                                    bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
-                                    acc[tt, 0] += WAa[c] * axt + WBa[c] * bxq
-                                    acc[tt, 1] += WAa[c] * ayt + WBa[c] * byq
-                                    acc[tt, 2] += WAa[c] * azt + WBa[c] * bzq
-                                    acc[qq, 0] += WAb[c] * axt + WBb[c] * bxq
-                                    acc[qq, 1] += WAb[c] * ayt + WBb[c] * byq
-                                    acc[qq, 2] += WAb[c] * azt + WBb[c] * bzq
-                            # ======== end of chunk
-                            cnt = 0
-                        if done:
-                            break
-                        # append the second neighbours of t (branch-free compaction when G4 only)
-                        pxt, pyt, pzt = px[t], py[t], pz[t]
-                        if compact:
-                            for q in range(q0, q1):
-                                dx = px[q] - pxt
-                                dy = py[q] - pyt
-                                dz = pz[q] - pzt
-                                d2 = dx * dx + dy * dy + dz * dz
-                                T[cnt] = t
-                                Q[cnt] = q
-                                R2[cnt] = d2
-                                cnt += 1 if d2 < rc2 else 0
-                        else:
-                            for q in range(q0, q1):
-                                dx = px[q] - pxt
-                                dy = py[q] - pyt
-                                dz = pz[q] - pzt
-                                T[cnt] = t
-                                Q[cnt] = q
-                                R2[cnt] = dx * dx + dy * dy + dz * dz
-                                cnt += 1
-                        t += 1
-                    if mode == 1:
-                        # rows of pairs of species a_ or b_ received contributions; each (pair, block) row is
-                        # written once and grad comes zeroed, so a plain store (no read of the fresh memory)
-                        for sb in range(2):
-                            s_ = a_ if sb == 0 else b_
-                            if sb == 1 and b_ == a_:
-                                break
-                            for t in range(bstart[s_], bstart[s_ + 1]):
-                                p = gp[t]
-                                for k in range(nkt):
-                                    for x in range(3):
-                                        grad[p, off + k, x] = LG[t, k, x]
-            if mode == 2:
-                for t in range(m):
-                    for x in range(3):
-                        gpair[gp[t], x] = acc[t, x]
+            _centre(i, mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, scratch)

@@ -67,12 +67,11 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from numba import get_num_threads, njit, prange
 
-from mliplib.descriptors.base import Descriptor, Gradients, species_numbers
+from mliplib.descriptors.base import Descriptor, species_numbers
 
 #: Default generic Gaussian widths a (Å⁻²) and the factor applied to covalent radii when r_short is None.
 DEFAULT_WIDTHS = (0.5, 1.0, 1.5)
 R_SHORT_COVALENT_FACTOR = 1.2
-OVERLAP_DISTANCE = 1e-8  # Å
 
 
 # --------------------------------------------------------------------------------------------------
@@ -132,7 +131,7 @@ def _fmt(x: float) -> str:
 # --------------------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _switch(r, r1, r2):
+def switch(r, r1, r2):
     """f_s and df_s/dr of the PLIP short-range switch (0 below r1, 1 above r2, C² quintic between)."""
     if r <= r1:
         return 0.0, 0.0
@@ -221,7 +220,7 @@ def _centres(lo, hi, offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pai
             rho[:, :] = 0.0
             for k in range(nk):
                 s = sk[k]
-                fs, dfs = _switch(rr[k], rs1[ci, s], rs2[ci, s])
+                fs, dfs = switch(rr[k], rs1[ci, s], rs2[ci, s])
                 if fs != 0.0:
                     for n in range(Nb):
                         rho[s, n] += gv[k, n] * fs
@@ -328,7 +327,7 @@ def _centres(lo, hi, offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pai
             fs = 0.0
             dfs = 0.0
             if doN:
-                fs, dfs = _switch(r, rs1[ci, s], rs2[ci, s])
+                fs, dfs = switch(r, rs1[ci, s], rs2[ci, s])
 
             if mode == 1:
                 if do2:
@@ -416,9 +415,8 @@ def _centres(lo, hi, offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pai
 @njit(cache=True, parallel=True)
 def _plip_kernel(offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pair_index,
                  do2, do3, doN, l_max, m_max, ax, ay, az, amult, adeg, lstart,
-                 off2, off3, offN, n_features, mode, dE_dG, grad, gout, n_chunks):
+                 off2, off3, offN, mode, dE_dG, G, grad, gout, n_chunks):
     n = spec.shape[0]
-    G = np.zeros((n, n_features))
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
@@ -426,23 +424,6 @@ def _plip_kernel(offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pair_in
             _centres(lo, hi, offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pair_index,
                      do2, do3, doN, l_max, m_max, ax, ay, az, amult, adeg, lstart,
                      off2, off3, offN, mode, dE_dG, G, grad, gout)
-    return G
-
-
-@njit(cache=True)
-def _scatter(i, j, vectors, gout, n_atoms):
-    forces = np.zeros((n_atoms, 3))
-    virial = np.zeros((3, 3))
-    for p in range(i.shape[0]):
-        a = i[p]
-        b = j[p]
-        for x in range(3):
-            g = gout[p, x]
-            forces[b, x] -= g
-            forces[a, x] += g
-            for y in range(3):
-                virial[y, x] -= vectors[p, y] * g
-    return forces, virial
 
 
 # --------------------------------------------------------------------------------------------------
@@ -676,72 +657,10 @@ class PLIP(Descriptor):
 
     # ---- evaluation ---------------------------------------------------------------------------
 
-    def _prepare(self, atoms: Atoms, neighbors):
-        if not isinstance(atoms, Atoms):
-            raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
-        spec = self.species_index(atoms)
-        pairs = self.neighbors(atoms, neighbors)
-        i = np.ascontiguousarray(pairs.i, dtype=np.int64)
-        j = np.ascontiguousarray(pairs.j, dtype=np.int64)
-        vectors = np.ascontiguousarray(pairs.vectors, dtype=np.float64)
-        if len(i) and np.any(np.diff(i) < 0):
-            raise ValueError("the neighbour list is not sorted by centre index i (CSR order); "
-                             "use mliplib.neighbors.neighbor_list")
-        if len(i):
-            d2 = np.einsum("pk,pk->p", vectors, vectors)
-            bad = np.flatnonzero(~(d2 >= OVERLAP_DISTANCE ** 2))
-            if len(bad):
-                p = bad[0]
-                shift = tuple(int(x) for x in pairs.shifts[p]) if pairs.shifts is not None else None
-                raise ValueError(f"atoms {int(i[p])} ({atoms.get_chemical_symbols()[i[p]]}) and {int(j[p])} "
-                                 f"({atoms.get_chemical_symbols()[j[p]]}, image shift {shift}) are "
-                                 f"{np.sqrt(d2[p]) if np.isfinite(d2[p]) else d2[p]:.3g} Å apart (overlapping "
-                                 f"or NaN); the descriptor is undefined there — remove the duplicate atom")
-        offsets = np.searchsorted(i, np.arange(len(atoms) + 1)).astype(np.int64)
-        return spec, i, j, vectors, offsets
-
-    def _run(self, spec, j, vectors, offsets, mode, dE_dG, grad, gout):
+    def _evaluate(self, mode, species, offsets, j, vectors, dE_dG, G, grad, gpair):
         ax, ay, az, amult, adeg, lstart = self._tables
-        n = len(spec)
-        n_chunks = max(1, min(n, 8 * get_num_threads()))
-        return _plip_kernel(offsets, j, vectors, spec, self.cutoff, self._basis_a, self._basis_b,
-                            self._rs1, self._rs2, self._pair_index, self.two_body, self.three_body,
-                            self.many_body, self.l_max, max(self.m_max, 4), ax, ay, az, amult, adeg, lstart,
-                            self._off2, self._off3, self._offN, self.n_features, mode, dE_dG, grad, gout,
-                            n_chunks)
-
-    def compute(self, atoms: Atoms, gradients: bool = False, neighbors=None):
-        """Descriptors G (n_atoms, n_features); with ``gradients=True`` also :class:`Gradients`
-        (values (n_pairs, n_features, 3) = ∂G_i/∂r_ij for every pair of the list, zero for pairs at or
-        beyond the cutoff). ``neighbors``: a :class:`~mliplib.neighbors.Pairs` list with any cutoff ≥ ours.
-
-        The stored gradients take n_pairs × n_features × 24 bytes (≈ 2.5 MB per atom for
-        :meth:`default_zno` in bulk ZnO); for forces and stress prefer :meth:`forces_and_virial`."""
-        spec, i, j, vectors, offsets = self._prepare(atoms, neighbors)
-        F = self.n_features
-        empty_w = np.zeros((0, F))
-        empty_g = np.zeros((0, 3))
-        if not gradients:
-            return self._run(spec, j, vectors, offsets, 0, empty_w, np.zeros((0, F, 3)), empty_g)
-        grad = np.zeros((len(i), F, 3))
-        G = self._run(spec, j, vectors, offsets, 1, empty_w, grad, empty_g)
-        return G, Gradients(i=i, j=j, vectors=vectors, values=grad, n_atoms=len(atoms))
-
-    def forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
-        """Forces (n_atoms, 3) = −∂E/∂r and virial W (3, 3) = −Σ_pairs r_ij ⊗ ∂E/∂r_ij (ASE stress −W/V)
-        for per-atom ∂E/∂G ``dE_dG`` (n_atoms, n_features), computed on the fly (memory O(n_pairs))."""
-        return self.values_forces_and_virial(atoms, dE_dG, neighbors)[1:]
-
-    def values_forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
-        """(G, forces, virial) in one kernel pass (the force pass fills G too): a linear PLIP model's
-        energy and forces for the price of its forces."""
-        spec, i, j, vectors, offsets = self._prepare(atoms, neighbors)
-        F = self.n_features
-        dE_dG = np.ascontiguousarray(dE_dG, dtype=np.float64)
-        if dE_dG.shape != (len(atoms), F):
-            raise ValueError(f"dE_dG must have shape (n_atoms, n_features) = {(len(atoms), F)}, "
-                             f"got {dE_dG.shape}")
-        gout = np.zeros((len(i), 3))
-        G = self._run(spec, j, vectors, offsets, 2, dE_dG, np.zeros((0, F, 3)), gout)
-        forces, virial = _scatter(i, j, vectors, gout, len(atoms))
-        return G, forces, virial
+        n_chunks = max(1, min(len(species), 8 * get_num_threads()))
+        _plip_kernel(offsets, j, vectors, species, self.cutoff, self._basis_a, self._basis_b,
+                     self._rs1, self._rs2, self._pair_index, self.two_body, self.three_body,
+                     self.many_body, self.l_max, max(self.m_max, 4), ax, ay, az, amult, adeg, lstart,
+                     self._off2, self._off3, self._offN, mode, dE_dG, G, grad, gpair, n_chunks)
