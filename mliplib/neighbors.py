@@ -145,7 +145,7 @@ def check_atoms(atoms: Atoms) -> None:
                          f"pbc {pbc.tolist()}): every atom would be that close to its own periodic image, "
                          f"closer than {MIN_IMAGE_DISTANCE} Å; is the cell in Å, and the right one?")
     if len(positions):
-        fractional = np.linalg.lstsq(periodic.T, positions.T, rcond=None)[0].T  # along the periodic axes
+        fractional = positions @ np.linalg.pinv(periodic)  # coordinates along the periodic axes
         far = np.flatnonzero(np.any(np.abs(fractional) > MAX_CELLS_AWAY, axis=1))
         if len(far):
             raise ValueError(f"atoms {far[:10].tolist()} lie up to {np.abs(fractional).max():.3g} cells outside "

@@ -282,21 +282,15 @@ def _dfc_poly(r, k_pi, cos_c):
 # (``_triplet_factors``), angular shapes (``_triplet_shapes``), values (``_add_values``), derivative
 # factors and coefficients (``_derivative_factors``, ``_triplet_coefficients``) and their scatter into
 # per-pair gradient rows (``_scatter_gradients``, mode GRADIENTS) or per-pair ∂E/∂r (``_scatter_forces``,
-# mode FORCES). Scratch lives in a few 2-D arrays (``_Scratch``) whose rows are named by the constants below.
+# mode FORCES).
+#
+# The steps are inlined into one function by LLVM (``forceinline``), and every scratch array is an
+# allocation of its own (``_Scratch``): the compiler then knows that no two of them overlap and
+# vectorises the loops over triplets without run-time alias checks (rows of a shared 2-D scratch array,
+# or steps left as calls, made the kernel 20–30 % slower). Each step binds the arrays it uses to local
+# names first: reading a field of the scratch tuple inside a loop costs a reference count per iteration.
 
-#: rows of the per-pair table ``nb`` (_N_NB, max pairs), in species-sorted local order
-_X, _Y, _Z, _R, _UX, _UY, _UZ, _FC, _DFC, _DSUM = range(10)
-_N_NB = 10
-#: rows of the per-triplet scratch ``tri`` (_N_TRI, cap)
-_R2, _COS, _RA, _RB, _INVRA, _INVRB, _RJK, _FCC, _CIA, _CIB, _XC, _U, _WAA, _WBA, _WAB, _WBB = range(16)
-_N_TRI = 16
-#: rows of the per-η, per-triplet scratch ``etri`` (_N_ETRI, n_eta, cap): P_t, P_q, D_t P_q, P_t D_q,
-#: P_t P_q (∂X/∂r_jk)/r_jk, P_t P_q X (G4), D_t P_q X, P_t D_q X, P_t P_q (G5), e^(−η r_jk²)
-_PT, _PQ, _DTX, _DQX, _PDX, _W4, _WA4, _WB4, _W5, _EX = range(10)
-_N_ETRI = 10
-#: rows of the derivative coefficients ``coef`` (4, n_angular_functions, cap) of a triplet term T:
-#: ∂T/∂r_ij = CAa â + CBa b̂ and ∂T/∂r_ik = CAb â + CBb b̂, â and b̂ the unit vectors of its two pairs
-_CAA, _CBA, _CAB, _CBB = range(4)
+_STEP = {"cache": True, "fastmath": _FAST, "forceinline": True, "_nrt": False}
 
 
 class _Params(NamedTuple):
@@ -307,62 +301,111 @@ class _Params(NamedTuple):
     g2_eta: np.ndarray
     g2_rs: np.ndarray
     ang_eta: np.ndarray  # distinct η of the angular functions
-    ang_zeta: np.ndarray  # distinct (ζ, λ) shapes
+    ang_zeta: np.ndarray  # distinct (ζ, λ) shapes of the angular functions
     ang_lam: np.ndarray
     ang_zint: np.ndarray  # ζ as an integer ≤ 64, or −1
     ang_pref: np.ndarray  # 2^(1 − ζ)
-    g4_e: np.ndarray  # per G4 function: index into ang_eta, and into the shapes
+    g4_e: np.ndarray  # per G4 function: index into ang_eta and into the shapes
     g4_a: np.ndarray
-    g5_e: np.ndarray
+    g5_e: np.ndarray  # per G5 function: the same
     g5_a: np.ndarray
 
 
 class _Scratch(NamedTuple):
-    """Scratch arrays of one chunk of centres (see the row constants above)."""
+    """Scratch of one chunk of centres. Per local pair t (species-sorted order, max_m of them), per triplet
+    c of a chunk (cap of them), per η e, per (ζ, λ) shape k, per angular function kk of a block."""
 
-    bstart: np.ndarray  # (2, n_species + 1): block starts of the species-sorted pairs, and fill cursors
-    gp: np.ndarray  # (max_m,): pair index of each local pair
-    nb: np.ndarray  # (_N_NB, max_m): per-pair table
-    acc: np.ndarray  # (max_m, 3): mode FORCES, per-pair ∂E/∂r
-    PD: np.ndarray  # (2, n_eta, max_m): per pair and η, P = e^(−η r²) fc and D = dP/dr
-    TQ: np.ndarray  # (2, cap): the two local pairs of each triplet of a chunk
-    tri: np.ndarray  # (_N_TRI, cap)
-    etri: np.ndarray  # (_N_ETRI, n_eta, cap)
-    shapes: np.ndarray  # (2, n_shapes, cap): A = 2^(1−ζ) (1 + λ cos)^ζ and dA/dcos
-    coef: np.ndarray  # (4, n_angular, cap)
-    LG: np.ndarray  # (max_m or 0, n_angular, 3): mode GRADIENTS, block-local gradient rows
+    bstart: np.ndarray  # (n_species + 1,): species b occupies local pairs bstart[b]:bstart[b + 1]
+    fill: np.ndarray  # (n_species + 1,): cursors of the species sort
+    gp: np.ndarray  # [t]: index of the pair in the pair list
+    x: np.ndarray  # [t]: r_ij components (Å), distance, unit vector, fc, dfc/dr
+    y: np.ndarray
+    z: np.ndarray
+    r: np.ndarray
+    ux: np.ndarray
+    uy: np.ndarray
+    uz: np.ndarray
+    fc: np.ndarray
+    dfc: np.ndarray
+    dsum: np.ndarray  # [t]: mode FORCES, radial ∂E/∂r
+    acc: np.ndarray  # [t, 3]: mode FORCES, ∂E/∂r
+    P: np.ndarray  # [e, t]: e^(−η r²) fc
+    D: np.ndarray  # [e, t]: dP/dr
+    T: np.ndarray  # [c]: the two local pairs t > q of the triplet
+    Q: np.ndarray
+    r2: np.ndarray  # [c]: r_jk²
+    cos: np.ndarray  # [c]: cos θ clamped to [−1, 1]
+    ra: np.ndarray  # [c]: r of T and of Q, their inverses, cos/ra, cos/rb
+    rb: np.ndarray
+    inv_ra: np.ndarray
+    inv_rb: np.ndarray
+    cia: np.ndarray
+    cib: np.ndarray
+    rjk: np.ndarray  # [c]: r_jk (capped at rc), fc(r_jk), (dfc/dr)(r_jk)/r_jk
+    fcc: np.ndarray
+    xc: np.ndarray
+    u: np.ndarray  # [c]: 1 + λ cos θ of the current shape
+    waa: np.ndarray  # [c]: mode FORCES, the coefficients below contracted with ∂E/∂G
+    wba: np.ndarray
+    wab: np.ndarray
+    wbb: np.ndarray
+    pt: np.ndarray  # [e, c]: P_t, P_q, D_t P_q, P_t D_q
+    pq: np.ndarray
+    dtx: np.ndarray
+    dqx: np.ndarray
+    ex: np.ndarray  # [e, c]: e^(−η r_jk²)
+    w4: np.ndarray  # [e, c]: P_t P_q X with X = e^(−η r_jk²) fc(r_jk) (G4); D_t P_q X; P_t D_q X
+    wa4: np.ndarray
+    wb4: np.ndarray
+    pdx: np.ndarray  # [e, c]: P_t P_q (∂X/∂r_jk)/r_jk
+    w5: np.ndarray  # [e, c]: P_t P_q (G5)
+    A: np.ndarray  # [k, c]: 2^(1−ζ) (1 + λ cos θ)^ζ and its derivative by cos θ
+    dA: np.ndarray
+    caa: np.ndarray  # [kk, c]: ∂T/∂r_ij = caa â + cba b̂, ∂T/∂r_ik = cab â + cbb b̂ (â, b̂: unit vectors of T, Q)
+    cba: np.ndarray
+    cab: np.ndarray
+    cbb: np.ndarray
+    LG: np.ndarray  # [t, kk, 3]: mode GRADIENTS, the block's gradient rows
 
 
-@njit(cache=True)
+@njit(cache=True, forceinline=True)
 def _scratch(mode, max_m, n_species, ne, na, nkt):
-    """Scratch arrays of one chunk of centres (allocated once per chunk, not per centre)."""
+    """Allocate the scratch of one chunk of centres (once per chunk, not per centre)."""
     cap = _CHUNK + max_m
-    return _Scratch(np.empty((2, n_species + 1), np.int64), np.empty(max_m, np.int64), np.empty((_N_NB, max_m)),
-                    np.empty((max_m, 3)), np.empty((2, ne, max_m)), np.empty((2, cap), np.int64),
-                    np.empty((_N_TRI, cap)), np.empty((_N_ETRI, ne, cap)), np.empty((2, na, cap)),
-                    np.empty((4, nkt, cap)), np.empty((max_m if mode == GRADIENTS else 0, nkt, 3)))
+    ints, pair, tri, etri = np.int64, np.empty, np.empty, np.empty
+    lg_rows = max_m if mode == GRADIENTS else 0
+    return _Scratch(np.empty(n_species + 1, ints), np.empty(n_species + 1, ints), np.empty(max_m, ints),
+                    pair(max_m), pair(max_m), pair(max_m), pair(max_m), pair(max_m), pair(max_m), pair(max_m),
+                    pair(max_m), pair(max_m), pair(max_m), pair((max_m, 3)), pair((ne, max_m)), pair((ne, max_m)),
+                    np.empty(cap, ints), np.empty(cap, ints),
+                    tri(cap), tri(cap), tri(cap), tri(cap), tri(cap), tri(cap), tri(cap), tri(cap),
+                    tri(cap), tri(cap), tri(cap), tri(cap), tri(cap), tri(cap), tri(cap), tri(cap),
+                    etri((ne, cap)), etri((ne, cap)), etri((ne, cap)), etri((ne, cap)), etri((ne, cap)),
+                    etri((ne, cap)), etri((ne, cap)), etri((ne, cap)), etri((ne, cap)), etri((ne, cap)),
+                    np.empty((na, cap)), np.empty((na, cap)),
+                    np.empty((nkt, cap)), np.empty((nkt, cap)), np.empty((nkt, cap)), np.empty((nkt, cap)),
+                    np.empty((lg_rows, nkt, 3)))
 
 
-@njit(cache=True, fastmath=_FAST)
-def _environment(i, offsets, jj, species, vectors, n_species, k_pi, bstart, gp, nb):
-    """Pairs of centre i in a stable sort by neighbour species: pair indices ``gp`` (species b at
-    bstart[0, b]:bstart[0, b+1]) and the table ``nb`` (vector, r, unit vector, fc, dfc/dr). Returns their number."""
+@njit(**_STEP)
+def _environment(i, offsets, jj, species, vectors, n_species, k_pi, s):
+    """Sort the pairs of centre i by neighbour species (stable) and tabulate them. Returns their number."""
+    bstart, fill, gp, x, y, z = s.bstart, s.fill, s.gp, s.x, s.y, s.z
+    r, ux, uy, uz, fc, dfc = s.r, s.ux, s.uy, s.uz, s.fc, s.dfc
     s0 = offsets[i]
     m = offsets[i + 1] - s0
-    start, fill = bstart[0], bstart[1]
     for b in range(n_species + 1):
-        start[b] = 0
+        bstart[b] = 0
     for t in range(m):
-        start[species[jj[s0 + t]] + 1] += 1
+        bstart[species[jj[s0 + t]] + 1] += 1
     for b in range(n_species):
-        start[b + 1] += start[b]
+        bstart[b + 1] += bstart[b]
     for b in range(n_species + 1):
-        fill[b] = start[b]
+        fill[b] = bstart[b]
     for t in range(m):
         b = species[jj[s0 + t]]
         gp[fill[b]] = s0 + t
         fill[b] += 1
-    x, y, z, r, ux, uy, uz, fc, dfc = nb[_X], nb[_Y], nb[_Z], nb[_R], nb[_UX], nb[_UY], nb[_UZ], nb[_FC], nb[_DFC]
     for t in range(m):
         p = gp[t]
         vx, vy, vz = vectors[p, 0], vectors[p, 1], vectors[p, 2]
@@ -381,14 +424,15 @@ def _environment(i, offsets, jj, species, vectors, n_species, k_pi, bstart, gp, 
     return m
 
 
-@njit(cache=True, fastmath=_FAST)
-def _radial(i, mode, m, bstart, gp, nb, n_species, g2_eta, g2_rs, dE_dG, G, grad):
-    """G1 and G2 of centre i, one neighbour species (one output block) at a time; by mode also their
-    per-pair gradients (into ``grad``) or the radial part of ∂E/∂r (into row _DSUM of ``nb``)."""
-    r, fc, dfc, ux, uy, uz, dsum = nb[_R], nb[_FC], nb[_DFC], nb[_UX], nb[_UY], nb[_UZ], nb[_DSUM]
-    width = 1 + g2_eta.shape[0]
-    for b in range(n_species):
-        t0, t1 = bstart[0, b], bstart[0, b + 1]
+@njit(**_STEP)
+def _radial(i, mode, params, dE_dG, G, grad, s):
+    """G1 and G2 of centre i, one neighbour species (one output block) at a time, and by mode their
+    per-pair gradients (``grad``) or the radial part of ∂E/∂r (``dsum``)."""
+    dsum, bstart, fc, gp, dfc, ux = s.dsum, s.bstart, s.fc, s.gp, s.dfc, s.ux
+    uy, uz, r = s.uy, s.uz, s.r
+    width = 1 + params.g2_eta.shape[0]
+    for b in range(params.n_species):
+        t0, t1 = bstart[b], bstart[b + 1]
         base = b * width
         gsum = 0.0
         for t in range(t0, t1):
@@ -404,9 +448,9 @@ def _radial(i, mode, m, bstart, gp, nb, n_species, g2_eta, g2_rs, dE_dG, G, grad
             w = dE_dG[i, base]
             for t in range(t0, t1):
                 dsum[t] = w * dfc[t]
-        for k in range(g2_eta.shape[0]):
+        for k in range(params.g2_eta.shape[0]):
             f = base + 1 + k
-            eta, rs = g2_eta[k], g2_rs[k]
+            eta, rs = params.g2_eta[k], params.g2_rs[k]
             w = dE_dG[i, f] if mode == FORCES else 0.0
             gsum = 0.0
             for t in range(t0, t1):
@@ -424,44 +468,52 @@ def _radial(i, mode, m, bstart, gp, nb, n_species, g2_eta, g2_rs, dE_dG, G, grad
             G[i, f] += gsum
 
 
-@njit(cache=True, fastmath=_FAST)
-def _pair_factors(m, ang_eta, nb, PD):
+@njit(**_STEP)
+def _pair_factors(m, ang_eta, s):
     """Per pair and η, the radial factor of the angular functions P = e^(−η r²) fc and D = dP/dr."""
-    r, fc, dfc = nb[_R], nb[_FC], nb[_DFC]
+    r, P, fc, D, dfc = s.r, s.P, s.fc, s.D, s.dfc
     for e in range(ang_eta.shape[0]):
         eta = ang_eta[e]
         for t in range(m):
             ex = _exp_nonpos(-eta * r[t] * r[t], _EXP_C, _POW2)
-            PD[0, e, t] = ex * fc[t]
-            PD[1, e, t] = ex * (dfc[t] - 2.0 * eta * r[t] * fc[t])
+            P[e, t] = ex * fc[t]
+            D[e, t] = ex * (dfc[t] - 2.0 * eta * r[t] * fc[t])
 
 
-@njit(cache=True, fastmath=_FAST)
-def _gather_triplets(t, q0, q1, compact, rc2, nb, TQ, tri, cnt):
-    """Append the triplets (t, q), q0 ≤ q < q1, to the chunk (with r_jk² in row _R2); with ``compact``
-    (G4 only) only those with r_jk < rc, without a data-dependent branch. Returns the new count."""
-    x, y, z, r2 = nb[_X], nb[_Y], nb[_Z], tri[_R2]
-    T, Q = TQ[0], TQ[1]
+@njit(**_STEP)
+def _gather_triplets(t, q0, q1, compact, rc2, cnt, s):
+    """Append the triplets (t, q), q0 ≤ q < q1, to the chunk, with r_jk²; with ``compact`` (G4 only)
+    just those with r_jk < rc, without a data-dependent branch. Returns the new count."""
+    x, y, z, T, Q, r2 = s.x, s.y, s.z, s.T, s.Q, s.r2
     xt, yt, zt = x[t], y[t], z[t]
-    for q in range(q0, q1):
-        dx = x[q] - xt
-        dy = y[q] - yt
-        dz = z[q] - zt
-        d2 = dx * dx + dy * dy + dz * dz
-        T[cnt] = t
-        Q[cnt] = q
-        r2[cnt] = d2
-        cnt += 1 if (d2 < rc2 or not compact) else 0
+    if compact:
+        for q in range(q0, q1):
+            dx = x[q] - xt
+            dy = y[q] - yt
+            dz = z[q] - zt
+            d2 = dx * dx + dy * dy + dz * dz
+            T[cnt] = t
+            Q[cnt] = q
+            r2[cnt] = d2
+            cnt += 1 if d2 < rc2 else 0
+    else:
+        for q in range(q0, q1):
+            dx = x[q] - xt
+            dy = y[q] - yt
+            dz = z[q] - zt
+            T[cnt] = t
+            Q[cnt] = q
+            r2[cnt] = dx * dx + dy * dy + dz * dz
+            cnt += 1
     return cnt
 
 
-@njit(cache=True, fastmath=_FAST)
-def _triplet_factors(nc, n4, n5, k_pi, rc2, ang_eta, nb, PD, TQ, tri, etri):
-    """cos θ (clamped to [−1, 1]), the two distances, and per η the radial products of G4 (P_t P_q X,
-    X = e^(−η r_jk²) fc(r_jk)) and G5 (P_t P_q) of the nc triplets of a chunk."""
-    T, Q = TQ[0], TQ[1]
-    ux, uy, uz, r = nb[_UX], nb[_UY], nb[_UZ], nb[_R]
-    cos, ra, rb, r2, rjk, fcc = tri[_COS], tri[_RA], tri[_RB], tri[_R2], tri[_RJK], tri[_FCC]
+@njit(**_STEP)
+def _triplet_factors(nc, n4, n5, k_pi, rc2, ang_eta, s):
+    """cos θ, the two distances, and per η the radial products P_t P_q X (G4) and P_t P_q (G5)."""
+    T, Q, cos, ux, uy, uz = s.T, s.Q, s.cos, s.ux, s.uy, s.uz
+    ra, r, rb, pt, P, pq = s.ra, s.r, s.rb, s.pt, s.P, s.pq
+    rjk, r2, fcc, ex, w4, w5 = s.rjk, s.r2, s.fcc, s.ex, s.w4, s.w5
     for c in range(nc):
         cos[c] = min(1.0, max(-1.0, ux[T[c]] * ux[Q[c]] + uy[T[c]] * uy[Q[c]] + uz[T[c]] * uz[Q[c]]))
     for c in range(nc):
@@ -469,11 +521,10 @@ def _triplet_factors(nc, n4, n5, k_pi, rc2, ang_eta, nb, PD, TQ, tri, etri):
     for c in range(nc):
         rb[c] = r[Q[c]]
     for e in range(ang_eta.shape[0]):
-        pt, pq = etri[_PT, e], etri[_PQ, e]
         for c in range(nc):
-            pt[c] = PD[0, e, T[c]]
+            pt[e, c] = P[e, T[c]]
         for c in range(nc):
-            pq[c] = PD[0, e, Q[c]]
+            pq[e, c] = P[e, Q[c]]
     if n4 > 0:
         for c in range(nc):
             rjk[c] = math.sqrt(min(r2[c], rc2))
@@ -481,69 +532,72 @@ def _triplet_factors(nc, n4, n5, k_pi, rc2, ang_eta, nb, PD, TQ, tri, etri):
             fcc[c] = _fc_poly(rjk[c], k_pi, _SIN_C) if r2[c] < rc2 else 0.0
         for e in range(ang_eta.shape[0]):
             eta = ang_eta[e]
-            ex, w4, pt, pq = etri[_EX, e], etri[_W4, e], etri[_PT, e], etri[_PQ, e]
             for c in range(nc):
-                ex[c] = _exp_nonpos(-eta * r2[c], _EXP_C, _POW2)
+                ex[e, c] = _exp_nonpos(-eta * r2[c], _EXP_C, _POW2)
             for c in range(nc):
-                w4[c] = pt[c] * pq[c] * (ex[c] * fcc[c])
+                w4[e, c] = pt[e, c] * pq[e, c] * (ex[e, c] * fcc[c])
     if n5 > 0:
         for e in range(ang_eta.shape[0]):
-            w5, pt, pq = etri[_W5, e], etri[_PT, e], etri[_PQ, e]
             for c in range(nc):
-                w5[c] = pt[c] * pq[c]
+                w5[e, c] = pt[e, c] * pq[e, c]
 
 
-@njit(cache=True, fastmath=_FAST)
-def _triplet_shapes(nc, ang_zeta, ang_lam, ang_zint, ang_pref, tri, shapes):
+@njit(**_STEP)
+def _triplet_shapes(nc, params, s):
     """Per (ζ, λ) shape: A = 2^(1−ζ) (1 + λ cos θ)^ζ and dA/dcos θ (integer ζ by repeated products)."""
-    cos, u = tri[_COS], tri[_U]
-    for k in range(ang_zeta.shape[0]):
-        lam, pref, zi = ang_lam[k], ang_pref[k], ang_zint[k]
-        A, dA = shapes[0, k], shapes[1, k]
+    u, cos, dA, A = s.u, s.cos, s.dA, s.A
+    for k in range(params.ang_zeta.shape[0]):
+        lam, pref, zi = params.ang_lam[k], params.ang_pref[k], params.ang_zint[k]
         for c in range(nc):
             u[c] = 1.0 + lam * cos[c]
         if zi > 0:
             for c in range(nc):
-                dA[c] = pref
+                dA[k, c] = pref
             for _ in range(zi - 1):
                 for c in range(nc):
-                    dA[c] *= u[c]
+                    dA[k, c] *= u[c]
         else:
             for c in range(nc):
-                dA[c] = pref * u[c] ** (ang_zeta[k] - 1.0)
+                dA[k, c] = pref * u[c] ** (params.ang_zeta[k] - 1.0)
         for c in range(nc):
-            A[c] = dA[c] * u[c]
-        zl = ang_zeta[k] * lam
+            A[k, c] = dA[k, c] * u[c]
+        zl = params.ang_zeta[k] * lam
         for c in range(nc):
-            dA[c] *= zl
+            dA[k, c] *= zl
 
 
-@njit(cache=True, fastmath=_FAST)
-def _function(kk, n4, g4_e, g4_a, g5_e, g5_a):
-    """(is G4, η index, shape index) of angular function kk of a block (G4 first, then G5)."""
+@njit(**_STEP)
+def _function(kk, params):
+    """(is G4, η index, shape index) of angular function kk of a block (the G4 first, then the G5)."""
+    n4 = params.g4_e.shape[0]
     if kk < n4:
-        return True, g4_e[kk], g4_a[kk]
-    return False, g5_e[kk - n4], g5_a[kk - n4]
+        return True, params.g4_e[kk], params.g4_a[kk]
+    return False, params.g5_e[kk - n4], params.g5_a[kk - n4]
 
 
-@njit(cache=True, fastmath=_FAST)
-def _add_values(i, off, nc, n4, nkt, g4_e, g4_a, g5_e, g5_a, shapes, etri, G):
+@njit(**_STEP)
+def _add_values(i, off, nc, nkt, params, G, s):
     """G[i, off + kk] += Σ_triplets A W for every angular function kk of the block."""
+    A, w4, w5 = s.A, s.w4, s.w5
     for kk in range(nkt):
-        g4, e, a = _function(kk, n4, g4_e, g4_a, g5_e, g5_a)
-        A, W = shapes[0, a], etri[_W4 if g4 else _W5, e]
+        g4, e, a = _function(kk, params)
         gsum = 0.0
-        for c in range(nc):
-            gsum += A[c] * W[c]
+        if g4:
+            for c in range(nc):
+                gsum += A[a, c] * w4[e, c]
+        else:
+            for c in range(nc):
+                gsum += A[a, c] * w5[e, c]
         G[i, off + kk] += gsum
 
 
-@njit(cache=True, fastmath=_FAST)
-def _derivative_factors(nc, n4, k_pi, rc2, ang_eta, PD, TQ, tri, etri):
-    """Per-triplet factors shared by the derivative coefficients of all functions of one η."""
-    T, Q = TQ[0], TQ[1]
-    cos, ra, rb, r2, rjk, fcc = tri[_COS], tri[_RA], tri[_RB], tri[_R2], tri[_RJK], tri[_FCC]
-    inv_ra, inv_rb, cia, cib, xc = tri[_INVRA], tri[_INVRB], tri[_CIA], tri[_CIB], tri[_XC]
+@njit(**_STEP)
+def _derivative_factors(nc, n4, k_pi, rc2, ang_eta, s):
+    """Per-triplet factors shared by the derivative coefficients of the functions of one η."""
+    T, Q, inv_ra, ra, inv_rb, rb = s.T, s.Q, s.inv_ra, s.ra, s.inv_rb, s.rb
+    cia, cos, cib, dtx, D, pq = s.cia, s.cos, s.cib, s.dtx, s.D, s.pq
+    dqx, pt, xc, rjk, r2, ex = s.dqx, s.pt, s.xc, s.rjk, s.r2, s.ex
+    fcc, wa4, wb4, pdx = s.fcc, s.wa4, s.wb4, s.pdx
     for c in range(nc):
         inv_ra[c] = 1.0 / ra[c]
     for c in range(nc):
@@ -553,68 +607,114 @@ def _derivative_factors(nc, n4, k_pi, rc2, ang_eta, PD, TQ, tri, etri):
     for c in range(nc):
         cib[c] = cos[c] * inv_rb[c]
     for e in range(ang_eta.shape[0]):
-        dtx, dqx, pt, pq = etri[_DTX, e], etri[_DQX, e], etri[_PT, e], etri[_PQ, e]
         for c in range(nc):
-            dtx[c] = PD[1, e, T[c]] * pq[c]
+            dtx[e, c] = D[e, T[c]] * pq[e, c]
         for c in range(nc):
-            dqx[c] = PD[1, e, Q[c]] * pt[c]
+            dqx[e, c] = D[e, Q[c]] * pt[e, c]
     if n4 > 0:
         for c in range(nc):
             xc[c] = (_dfc_poly(rjk[c], k_pi, _COS_C) if r2[c] < rc2 else 0.0) / rjk[c]
         for e in range(ang_eta.shape[0]):
             eta = ang_eta[e]
-            dtx, dqx, pt, pq = etri[_DTX, e], etri[_DQX, e], etri[_PT, e], etri[_PQ, e]
-            ex, wa4, wb4, pdx = etri[_EX, e], etri[_WA4, e], etri[_WB4, e], etri[_PDX, e]
             for c in range(nc):
-                xk = ex[c] * fcc[c]
-                wa4[c] = dtx[c] * xk
-                wb4[c] = dqx[c] * xk
+                xk = ex[e, c] * fcc[c]
+                wa4[e, c] = dtx[e, c] * xk
+                wb4[e, c] = dqx[e, c] * xk
             for c in range(nc):
-                pdx[c] = pt[c] * pq[c] * ex[c] * (xc[c] - 2.0 * eta * fcc[c])
+                pdx[e, c] = pt[e, c] * pq[e, c] * ex[e, c] * (xc[c] - 2.0 * eta * fcc[c])
 
 
-@njit(cache=True, fastmath=_FAST)
-def _triplet_coefficients(nc, n4, nkt, g4_e, g4_a, g5_e, g5_a, tri, etri, shapes, coef):
-    """CAa, CBa, CAb, CBb of every angular function: with ∂T/∂r_ij = Ta, ∂T/∂r_ik = Tb, ∂T/∂cos = Tcos and
-    h = (∂T/∂r_jk)/r_jk, grad_ij = (Ta − Tcos cos/ra + h ra) â + (Tcos/ra − h rb) b̂ and
-    grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂ (r_jk = r_ik − r_ij)."""
-    ra, rb, inv_ra, inv_rb, cia, cib = tri[_RA], tri[_RB], tri[_INVRA], tri[_INVRB], tri[_CIA], tri[_CIB]
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _g4_coefficients(Ak, dAk, w4, pdx, wa4, wb4, cia, cib, ra, rb, inv_ra, inv_rb):
+    """(caa, cba, cab, cbb) of one G4 triplet term T = A(cos θ) P_t P_q X. With ∂T/∂r_ij = Ta, ∂T/∂r_ik = Tb,
+    ∂T/∂cos θ = Tcos and h = (∂T/∂r_jk)/r_jk (r_jk = r_ik − r_ij):
+    grad_ij = (Ta − Tcos cos/ra + h ra) â + (Tcos/ra − h rb) b̂ and
+    grad_ik = (Tcos/rb − h ra) â + (Tb − Tcos cos/rb + h rb) b̂."""
+    tcos = dAk * w4
+    h = Ak * pdx
+    return (Ak * wa4 - tcos * cia + h * ra, tcos * inv_ra - h * rb, tcos * inv_rb - h * ra,
+            Ak * wb4 - tcos * cib + h * rb)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _g5_coefficients(Ak, dAk, w5, dtx, dqx, cia, cib, inv_ra, inv_rb):
+    """(caa, cba, cab, cbb) of one G5 triplet term T = A(cos θ) P_t P_q (no r_jk dependence, h = 0)."""
+    tcos = dAk * w5
+    return Ak * dtx - tcos * cia, tcos * inv_ra, tcos * inv_rb, Ak * dqx - tcos * cib
+
+
+@njit(**_STEP)
+def _triplet_coefficients(nc, nkt, params, s):
+    """Store caa, cba, cab, cbb of every angular function kk of the block and triplet c (mode GRADIENTS)."""
+    A, dA, w4, pdx, wa4, wb4 = s.A, s.dA, s.w4, s.pdx, s.wa4, s.wb4
+    w5, dtx, dqx, cia, cib, ra = s.w5, s.dtx, s.dqx, s.cia, s.cib, s.ra
+    rb, inv_ra, inv_rb, caa, cba, cab = s.rb, s.inv_ra, s.inv_rb, s.caa, s.cba, s.cab
+    cbb = s.cbb
     for kk in range(nkt):
-        g4, e, a = _function(kk, n4, g4_e, g4_a, g5_e, g5_a)
-        A, dA = shapes[0, a], shapes[1, a]
-        caa, cba, cab, cbb = coef[_CAA, kk], coef[_CBA, kk], coef[_CAB, kk], coef[_CBB, kk]
+        g4, e, a = _function(kk, params)
         if g4:
-            w4, pdx, wa4, wb4 = etri[_W4, e], etri[_PDX, e], etri[_WA4, e], etri[_WB4, e]
             for c in range(nc):
-                Ak = A[c]
-                tcos = dA[c] * w4[c]
-                h = Ak * pdx[c]
-                caa[c] = Ak * wa4[c] - tcos * cia[c] + h * ra[c]
-                cba[c] = tcos * inv_ra[c] - h * rb[c]
-                cab[c] = tcos * inv_rb[c] - h * ra[c]
-                cbb[c] = Ak * wb4[c] - tcos * cib[c] + h * rb[c]
+                aa, ba, ab, bb = _g4_coefficients(A[a, c], dA[a, c], w4[e, c], pdx[e, c], wa4[e, c], wb4[e, c],
+                                                  cia[c], cib[c], ra[c], rb[c], inv_ra[c], inv_rb[c])
+                caa[kk, c] = aa
+                cba[kk, c] = ba
+                cab[kk, c] = ab
+                cbb[kk, c] = bb
         else:
-            w5, dtx, dqx = etri[_W5, e], etri[_DTX, e], etri[_DQX, e]
             for c in range(nc):
-                Ak = A[c]
-                tcos = dA[c] * w5[c]
-                caa[c] = Ak * dtx[c] - tcos * cia[c]
-                cba[c] = tcos * inv_ra[c]
-                cab[c] = tcos * inv_rb[c]
-                cbb[c] = Ak * dqx[c] - tcos * cib[c]
+                aa, ba, ab, bb = _g5_coefficients(A[a, c], dA[a, c], w5[e, c], dtx[e, c], dqx[e, c], cia[c], cib[c],
+                                                  inv_ra[c], inv_rb[c])
+                caa[kk, c] = aa
+                cba[kk, c] = ba
+                cab[kk, c] = ab
+                cbb[kk, c] = bb
 
 
-@njit(cache=True, fastmath=_FAST)
-def _scatter_gradients(nc, nkt, nb, TQ, coef, LG):
-    """Add every triplet's contribution to the block-local gradient rows LG[local pair, function, :]."""
-    T, Q = TQ[0], TQ[1]
-    ux, uy, uz = nb[_UX], nb[_UY], nb[_UZ]
+@njit(**_STEP)
+def _contracted_coefficients(i, off, nc, nkt, params, dE_dG, s):
+    """waa … wbb = Σ_kk ∂E/∂G_{i, off+kk} × (caa … cbb of function kk), per triplet (mode FORCES); the
+    per-function coefficients are never stored."""
+    A, dA, w4, pdx, wa4, wb4 = s.A, s.dA, s.w4, s.pdx, s.wa4, s.wb4
+    w5, dtx, dqx, cia, cib, ra = s.w5, s.dtx, s.dqx, s.cia, s.cib, s.ra
+    rb, inv_ra, inv_rb, waa, wba, wab = s.rb, s.inv_ra, s.inv_rb, s.waa, s.wba, s.wab
+    wbb = s.wbb
+    for c in range(nc):
+        waa[c] = 0.0
+        wba[c] = 0.0
+        wab[c] = 0.0
+        wbb[c] = 0.0
+    for kk in range(nkt):
+        w = dE_dG[i, off + kk]
+        g4, e, a = _function(kk, params)
+        if g4:
+            for c in range(nc):
+                aa, ba, ab, bb = _g4_coefficients(A[a, c], dA[a, c], w4[e, c], pdx[e, c], wa4[e, c], wb4[e, c],
+                                                  cia[c], cib[c], ra[c], rb[c], inv_ra[c], inv_rb[c])
+                waa[c] += w * aa
+                wba[c] += w * ba
+                wab[c] += w * ab
+                wbb[c] += w * bb
+        else:
+            for c in range(nc):
+                aa, ba, ab, bb = _g5_coefficients(A[a, c], dA[a, c], w5[e, c], dtx[e, c], dqx[e, c], cia[c], cib[c],
+                                                  inv_ra[c], inv_rb[c])
+                waa[c] += w * aa
+                wba[c] += w * ba
+                wab[c] += w * ab
+                wbb[c] += w * bb
+
+
+@njit(**_STEP)
+def _scatter_gradients(nc, nkt, s):
+    """Add every triplet's contribution to the block's gradient rows LG[local pair, function, :]."""
+    T, Q, ux, uy, uz, caa = s.T, s.Q, s.ux, s.uy, s.uz, s.caa
+    cba, cab, cbb, LG = s.cba, s.cab, s.cbb, s.LG
     for c in range(nc):
         tt, qq = T[c], Q[c]
         axt, ayt, azt = ux[tt], uy[tt], uz[tt]
         bxq, byq, bzq = ux[qq], uy[qq], uz[qq]
         for k in range(nkt):
-            aa, ba, ab, bb = coef[_CAA, k, c], coef[_CBA, k, c], coef[_CAB, k, c], coef[_CBB, k, c]
+            aa, ba, ab, bb = caa[k, c], cba[k, c], cab[k, c], cbb[k, c]
             LG[tt, k, 0] += aa * axt + ba * bxq
             LG[tt, k, 1] += aa * ayt + ba * byq
             LG[tt, k, 2] += aa * azt + ba * bzq
@@ -623,31 +723,11 @@ def _scatter_gradients(nc, nkt, nb, TQ, coef, LG):
             LG[qq, k, 2] += ab * azt + bb * bzq
 
 
-@njit(cache=True, fastmath=_FAST)
-def _scatter_forces(i, off, nc, nkt, dE_dG, nb, TQ, tri, coef, acc):
-    """Contract the coefficients with ∂E/∂G of the block's functions and add the triplets' ∂E/∂r to acc."""
-    T, Q = TQ[0], TQ[1]
-    ux, uy, uz = nb[_UX], nb[_UY], nb[_UZ]
-    waa, wba, wab, wbb = tri[_WAA], tri[_WBA], tri[_WAB], tri[_WBB]
-    for c in range(nc):
-        waa[c] = 0.0
-    for c in range(nc):
-        wba[c] = 0.0
-    for c in range(nc):
-        wab[c] = 0.0
-    for c in range(nc):
-        wbb[c] = 0.0
-    for kk in range(nkt):
-        w = dE_dG[i, off + kk]
-        caa, cba, cab, cbb = coef[_CAA, kk], coef[_CBA, kk], coef[_CAB, kk], coef[_CBB, kk]
-        for c in range(nc):
-            waa[c] += w * caa[c]
-        for c in range(nc):
-            wba[c] += w * cba[c]
-        for c in range(nc):
-            wab[c] += w * cab[c]
-        for c in range(nc):
-            wbb[c] += w * cbb[c]
+@njit(**_STEP)
+def _scatter_forces(nc, s):
+    """Add the triplets' contracted ∂E/∂r (waa â + wba b̂ to pair T, wab â + wbb b̂ to pair Q) to acc."""
+    waa, wba, wab, wbb, T, Q = s.waa, s.wba, s.wab, s.wbb, s.T, s.Q
+    ux, uy, uz, acc = s.ux, s.uy, s.uz, s.acc
     for c in range(nc):
         tt, qq = T[c], Q[c]
         axt, ayt, azt = ux[tt], uy[tt], uz[tt]
@@ -660,89 +740,84 @@ def _scatter_forces(i, off, nc, nkt, dE_dG, nb, TQ, tri, coef, acc):
         acc[qq, 2] += wab[c] * azt + wbb[c] * bzq
 
 
-@njit(cache=True, fastmath=_FAST)
-def _chunk(i, mode, off, nc, params, k_pi, rc2, dE_dG, G, scratch):
+@njit(**_STEP)
+def _chunk(i, mode, off, nc, params, k_pi, rc2, dE_dG, G, s):
     """Values and, by mode, derivative contributions of the nc gathered triplets of one block."""
-    s = scratch
-    n4, n5 = params.g4_e.shape[0], params.g5_e.shape[0]
-    _triplet_factors(nc, n4, n5, k_pi, rc2, params.ang_eta, s.nb, s.PD, s.TQ, s.tri, s.etri)
-    _triplet_shapes(nc, params.ang_zeta, params.ang_lam, params.ang_zint, params.ang_pref, s.tri, s.shapes)
-    _add_values(i, off, nc, n4, n4 + n5, params.g4_e, params.g4_a, params.g5_e, params.g5_a, s.shapes, s.etri, G)
+    n4, nkt = params.g4_e.shape[0], params.g4_e.shape[0] + params.g5_e.shape[0]
+    _triplet_factors(nc, n4, params.g5_e.shape[0], k_pi, rc2, params.ang_eta, s)
+    _triplet_shapes(nc, params, s)
+    _add_values(i, off, nc, nkt, params, G, s)
     if mode == VALUES:
         return
-    _derivative_factors(nc, n4, k_pi, rc2, params.ang_eta, s.PD, s.TQ, s.tri, s.etri)
-    _triplet_coefficients(nc, n4, n4 + n5, params.g4_e, params.g4_a, params.g5_e, params.g5_a, s.tri, s.etri,
-                          s.shapes, s.coef)
+    _derivative_factors(nc, n4, k_pi, rc2, params.ang_eta, s)
     if mode == GRADIENTS:
-        _scatter_gradients(nc, n4 + n5, s.nb, s.TQ, s.coef, s.LG)
+        _triplet_coefficients(nc, nkt, params, s)
+        _scatter_gradients(nc, nkt, s)
     else:
-        _scatter_forces(i, off, nc, n4 + n5, dE_dG, s.nb, s.TQ, s.tri, s.coef, s.acc)
+        _contracted_coefficients(i, off, nc, nkt, params, dE_dG, s)
+        _scatter_forces(nc, s)
 
 
-@njit(cache=True, fastmath=_FAST)
-def _angular_block(i, mode, a_, b_, params, k_pi, rc2, dE_dG, G, grad, scratch):
-    """G4/G5 of centre i over triplets with neighbours of species a_ ≥ b_ (unique pairs q < t in local
+@njit(**_STEP)
+def _angular_block(i, mode, a_, b_, params, k_pi, rc2, dE_dG, G, grad, s):
+    """G4/G5 of centre i over the triplets with neighbours of species a_ ≥ b_ (unique pairs q < t in local
     order), gathered chunk by chunk; in mode GRADIENTS the block's per-pair rows end in ``grad``."""
-    bstart, gp, nb, LG = scratch.bstart, scratch.gp, scratch.nb, scratch.LG
+    bstart, LG, gp = s.bstart, s.LG, s.gp
     nkt = params.g4_e.shape[0] + params.g5_e.shape[0]
-    its = a_ * (a_ + 1) // 2 + b_
-    off = params.n_species * (1 + params.g2_eta.shape[0]) + its * nkt
-    ta0, ta1 = bstart[0, a_], bstart[0, a_ + 1]
-    if ta1 == ta0 or bstart[0, b_ + 1] == bstart[0, b_]:
+    off = params.n_species * (1 + params.g2_eta.shape[0]) + (a_ * (a_ + 1) // 2 + b_) * nkt
+    ta0, ta1 = bstart[a_], bstart[a_ + 1]
+    if ta1 == ta0 or bstart[b_ + 1] == bstart[b_]:
         return
     n_blocks = 1 if a_ == b_ else 2
     if mode == GRADIENTS:  # only rows of species a_ and b_ receive contributions
         for sb in range(n_blocks):
-            s_ = a_ if sb == 0 else b_
-            for t in range(bstart[0, s_], bstart[0, s_ + 1]):
+            for t in range(bstart[a_ if sb == 0 else b_], bstart[(a_ if sb == 0 else b_) + 1]):
                 for k in range(nkt):
                     for x in range(3):
                         LG[t, k, x] = 0.0
     compact = params.g5_e.shape[0] == 0  # G4 only: keep just the triplets with r_jk < rc
     cnt = 0
     for t in range(ta0, ta1 + 1):
-        q0, q1 = bstart[0, b_], min(bstart[0, b_ + 1], t)
+        q0, q1 = bstart[b_], min(bstart[b_ + 1], t)
         if (t == ta1 or cnt + (q1 - q0) > _CHUNK) and cnt > 0:
-            _chunk(i, mode, off, cnt, params, k_pi, rc2, dE_dG, G, scratch)
+            _chunk(i, mode, off, cnt, params, k_pi, rc2, dE_dG, G, s)
             cnt = 0
         if t < ta1:
-            cnt = _gather_triplets(t, q0, q1, compact, rc2, nb, scratch.TQ, scratch.tri, cnt)
+            cnt = _gather_triplets(t, q0, q1, compact, rc2, cnt, s)
     if mode == GRADIENTS:  # each (pair, block) row is written once and grad comes zeroed: a plain store
         for sb in range(n_blocks):
-            s_ = a_ if sb == 0 else b_
-            for t in range(bstart[0, s_], bstart[0, s_ + 1]):
+            for t in range(bstart[a_ if sb == 0 else b_], bstart[(a_ if sb == 0 else b_) + 1]):
                 p = gp[t]
                 for k in range(nkt):
                     for x in range(3):
                         grad[p, off + k, x] = LG[t, k, x]
 
 
-@njit(cache=True, fastmath=_FAST)
-def _centre(i, mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, scratch):
+@njit(**_STEP)
+def _centre(i, mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, s):
     """Every function of centre i, and by mode its per-pair gradients or per-pair ∂E/∂r."""
-    gp, nb, acc = scratch.gp, scratch.nb, scratch.acc
+    acc, dsum, ux, uy, uz, gp = s.acc, s.dsum, s.ux, s.uy, s.uz, s.gp
     k_pi = math.pi / params.rc
     rc2 = params.rc * params.rc
-    m = _environment(i, offsets, jj, species, vectors, params.n_species, k_pi, scratch.bstart, gp, nb)
-    _radial(i, mode, m, scratch.bstart, gp, nb, params.n_species, params.g2_eta, params.g2_rs, dE_dG, G, grad)
+    m = _environment(i, offsets, jj, species, vectors, params.n_species, k_pi, s)
+    _radial(i, mode, params, dE_dG, G, grad, s)
     if mode == FORCES:
-        dsum, ux, uy, uz = nb[_DSUM], nb[_UX], nb[_UY], nb[_UZ]
         for t in range(m):
             acc[t, 0] = dsum[t] * ux[t]
             acc[t, 1] = dsum[t] * uy[t]
             acc[t, 2] = dsum[t] * uz[t]
     if params.g4_e.shape[0] + params.g5_e.shape[0] > 0 and m >= 2:
-        _pair_factors(m, params.ang_eta, nb, scratch.PD)
+        _pair_factors(m, params.ang_eta, s)
         for a_ in range(params.n_species):
             for b_ in range(a_ + 1):
-                _angular_block(i, mode, a_, b_, params, k_pi, rc2, dE_dG, G, grad, scratch)
+                _angular_block(i, mode, a_, b_, params, k_pi, rc2, dE_dG, G, grad, s)
     if mode == FORCES:
         for t in range(m):
             for x in range(3):
                 gpair[gp[t], x] = acc[t, x]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FAST)
 def _bp_kernel(mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, n_chunks):
     """Fill G and, by mode, grad[p, f, :] = ∂G_if/∂r_p (GRADIENTS) or gpair[p] = Σ_f dE_dG[i, f] ∂G_if/∂r_p
     (FORCES). Atoms are processed in ``n_chunks`` contiguous chunks, in parallel, with one scratch
@@ -754,6 +829,6 @@ def _bp_kernel(mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpai
         max_m = max(max_m, offsets[i + 1] - offsets[i])
     nkt = params.g4_e.shape[0] + params.g5_e.shape[0]
     for chunk in prange(n_chunks):
-        scratch = _scratch(mode, max_m, params.n_species, params.ang_eta.shape[0], params.ang_zeta.shape[0], nkt)
+        s = _scratch(mode, max_m, params.n_species, params.ang_eta.shape[0], params.ang_zeta.shape[0], nkt)
         for i in range(chunk * n_atoms // n_chunks, (chunk + 1) * n_atoms // n_chunks):
-            _centre(i, mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, scratch)
+            _centre(i, mode, offsets, jj, species, vectors, params, dE_dG, G, grad, gpair, s)
