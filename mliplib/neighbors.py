@@ -131,21 +131,25 @@ def check_atoms(atoms: Atoms) -> None:
     if not pbc.any():
         return
     periodic = cell[pbc]
-    gram = np.linalg.det(periodic @ periodic.T)
-    scale = np.prod(np.einsum("ij,ij->i", periodic, periodic))
-    if not scale > 0 or gram <= 1e-12 * scale:
+    metric = periodic @ periodic.T
+    scale = np.prod(np.diag(metric))
+    if not scale > 0 or np.linalg.det(metric) <= 1e-12 * scale:
         raise ValueError(f"the cell vectors along periodic directions {np.flatnonzero(pbc).tolist()} "
                          f"are zero or linearly dependent (zero volume); give a proper cell or set pbc False "
                          f"along those directions")
-    reduced, _ = minkowski_reduce(cell, pbc=pbc)
-    shortest = np.linalg.norm(reduced[pbc], axis=1).min()
-    if shortest < MIN_IMAGE_DISTANCE:
-        lengths = ", ".join(f"{x:.3g}" for x in atoms.cell.lengths())
-        raise ValueError(f"the periodic lattice has a vector of {shortest:.3g} Å (cell lengths {lengths} Å, "
-                         f"pbc {pbc.tolist()}): every atom would be that close to its own periodic image, "
-                         f"closer than {MIN_IMAGE_DISTANCE} Å; is the cell in Å, and the right one?")
+    to_fractional = periodic.T @ np.linalg.inv(metric)  # (3, n_periodic): coordinates along the periodic axes
+    # every lattice vector is at least as long as the smallest spacing of lattice planes; only when that
+    # cheap bound is too short is the shortest vector looked for (Minkowski reduction)
+    if 1.0 / np.linalg.norm(to_fractional, axis=0).max() < MIN_IMAGE_DISTANCE:
+        reduced, _ = minkowski_reduce(cell, pbc=pbc)
+        shortest = np.linalg.norm(reduced[pbc], axis=1).min()
+        if shortest < MIN_IMAGE_DISTANCE:
+            lengths = ", ".join(f"{x:.3g}" for x in atoms.cell.lengths())
+            raise ValueError(f"the periodic lattice has a vector of {shortest:.3g} Å (cell lengths {lengths} Å, "
+                             f"pbc {pbc.tolist()}): every atom would be that close to its own periodic image, "
+                             f"closer than {MIN_IMAGE_DISTANCE} Å; is the cell in Å, and the right one?")
     if len(positions):
-        fractional = positions @ np.linalg.pinv(periodic)  # coordinates along the periodic axes
+        fractional = positions @ to_fractional
         far = np.flatnonzero(np.any(np.abs(fractional) > MAX_CELLS_AWAY, axis=1))
         if len(far):
             raise ValueError(f"atoms {far[:10].tolist()} lie up to {np.abs(fractional).max():.3g} cells outside "
@@ -179,7 +183,7 @@ def check_pairs(atoms: Atoms, pairs: Pairs, cutoff: float) -> None:
     """
     how = f"use neighbor_list(atoms, {cutoff:g}) or NeighborList(cutoff ≥ {cutoff:g}).update(atoms)"
     if not isinstance(pairs, Pairs):
-        raise ValueError(f"neighbors must be a mliplib.neighbors.Pairs; got {type(pairs).__name__}; {how}")
+        raise TypeError(f"neighbors must be a mliplib.neighbors.Pairs; got {type(pairs).__name__}; {how}")
     if pairs.cutoff is None or not pairs.cutoff >= cutoff:
         known = "unknown" if pairs.cutoff is None else f"{pairs.cutoff:g} Å"
         raise ValueError(f"neighbors is complete only within {known}, less than the {cutoff:g} Å needed "
@@ -603,7 +607,7 @@ def _max_vector_error(positions, cell, i, j, shifts, vectors):
         for k in range(3):
             expect = positions[b, k] - positions[a, k] + s0 * cell[0, k] + s1 * cell[1, k] + s2 * cell[2, k]
             d = abs(vectors[p, k] - expect)
-            if d != d:
+            if np.isnan(d):
                 return d
             worst = max(worst, d)
     return worst

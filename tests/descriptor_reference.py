@@ -14,18 +14,17 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-
 from structures import cluster, skewed, wurtzite
 
 PATH = Path(__file__).with_name("descriptor_reference.npz")
 FRAMES = {"wurtzite": wurtzite, "skewed": skewed, "cluster": cluster}
 #: every BP code path: shifted G2, G4 and G5 with integer, non-integer and large (> 64) zeta, both lambdas
-BP_MIXED = dict(species=["Zn", "O"], cutoff=4.5,
-                g2=[(0.5, 0.0), (1.2, 2.0), (0.3, 3.1)],
-                g4=[(0.01, 1, 1), (0.05, 2, -1), (0.02, 4.5, 1), (0.05, 1, -1)],
-                g5=[(0.01, 1, -1), (0.1, 3.5, 1), (0.02, 70, 1), (0.05, 2, -1)])
-PLIP_SMALL = dict(species=["Zn", "O"], cutoff=4.5, a=(0.8, 1.6), b=(1.9, 2.7, 3.5), l_max=4, m_max=6,
-                  r_short={("Zn", "O"): 2.3, ("Zn", "Zn"): 3.4, ("O", "O"): 3.4})
+BP_MIXED = {"species": ["Zn", "O"], "cutoff": 4.5,
+                "g2": [(0.5, 0.0), (1.2, 2.0), (0.3, 3.1)],
+                "g4": [(0.01, 1, 1), (0.05, 2, -1), (0.02, 4.5, 1), (0.05, 1, -1)],
+                "g5": [(0.01, 1, -1), (0.1, 3.5, 1), (0.02, 70, 1), (0.05, 2, -1)]}
+PLIP_SMALL = {"species": ["Zn", "O"], "cutoff": 4.5, "a": (0.8, 1.6), "b": (1.9, 2.7, 3.5), "l_max": 4, "m_max": 6,
+                  "r_short": {("Zn", "O"): 2.3, ("Zn", "Zn"): 3.4, ("O", "O"): 3.4}}
 
 
 def descriptors(module):

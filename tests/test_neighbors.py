@@ -13,7 +13,6 @@ from ase.neighborlist import neighbor_list as ase_neighbor_list
 from mliplib import neighbors as nb
 from mliplib.neighbors import NeighborList, Pairs, check_pairs, neighbor_list
 
-
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
@@ -342,7 +341,7 @@ def test_check_pairs():
         check_pairs(atoms, pairs, 4.5)
     with pytest.raises(ValueError, match="complete only within unknown"):
         check_pairs(atoms, Pairs(*pairs), 4.0)
-    with pytest.raises(ValueError, match="must be a mliplib.neighbors.Pairs"):
+    with pytest.raises(TypeError, match="must be a mliplib.neighbors.Pairs"):
         check_pairs(atoms, tuple(pairs), 4.0)
     moved = atoms.copy()
     moved.positions[3] += [0.0, 0.01, 0.0]
@@ -355,5 +354,6 @@ def test_check_pairs():
         check_pairs(atoms, shuffled, 4.0)
     # still a 4-tuple: unpacks and pickles like one, and pickling keeps the cutoff
     i, j, shifts, vectors = pairs
+    assert len(i) == len(j) == len(shifts) == len(vectors) > 0
     back = pickle.loads(pickle.dumps(pairs))
     assert back.cutoff == 4.0 and all(np.array_equal(x, y) for x, y in zip(back, pairs))

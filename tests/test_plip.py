@@ -135,8 +135,8 @@ def test_block_switches_and_basis_order():
     atoms = wurtzite()
     full = small()
     G = full.compute(atoms)
-    for kw in (dict(two_body=False), dict(three_body=False), dict(many_body=False),
-               dict(two_body=False, many_body=False)):
+    for kw in ({"two_body": False}, {"three_body": False}, {"many_body": False},
+               {"two_body": False, "many_body": False}):
         part = small(**kw)
         cols = [full.feature_names.index(n) for n in part.feature_names]
         np.testing.assert_array_equal(part.compute(atoms), G[:, cols])
@@ -322,16 +322,16 @@ def test_to_dict_round_trip():
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(cutoff=0.0), "cutoff"),
-    (dict(cutoff=-3.0), "cutoff"),
-    (dict(a=(1.0, -0.5)), "widths"),
-    (dict(l_max=-1), "l_max"),
-    (dict(m_max=3), "m_max"),
-    (dict(r_short={("Zn", "O"): 2.3, ("Zn", "Zn"): 3.4}), "missing the pair O-O"),
-    (dict(r_short={**R_SHORT, ("O", "O"): 4.5}), "not below the cutoff"),
-    (dict(r_short={**R_SHORT, ("Zn", "H"): 2.0}), "outside species"),
-    (dict(species=["Zn", "Xx"]), "unknown element"),
-    (dict(two_body=False, three_body=False, many_body=False), "empty"),
+    ({"cutoff": 0.0}, "cutoff"),
+    ({"cutoff": -3.0}, "cutoff"),
+    ({"a": (1.0, -0.5)}, "widths"),
+    ({"l_max": -1}, "l_max"),
+    ({"m_max": 3}, "m_max"),
+    ({"r_short": {("Zn", "O"): 2.3, ("Zn", "Zn"): 3.4}}, "missing the pair O-O"),
+    ({"r_short": {**R_SHORT, ("O", "O"): 4.5}}, "not below the cutoff"),
+    ({"r_short": {**R_SHORT, ("Zn", "H"): 2.0}}, "outside species"),
+    ({"species": ["Zn", "Xx"]}, "unknown element"),
+    ({"two_body": False, "three_body": False, "many_body": False}, "empty"),
 ])
 def test_bad_parameters(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -38,12 +38,17 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
-from ase import Atoms
 import numba
+import numpy as np
 from numba import njit, prange
 
-from mliplib.descriptors.base import FORCES, GRADIENTS, VALUES, Descriptor, species_numbers
+from mliplib.descriptors.base import (
+    FORCES,
+    GRADIENTS,
+    VALUES,
+    Descriptor,
+    species_numbers,
+)
 
 #: Let the compiler reassociate sums (vectorised reductions) and fuse multiply-adds; no NaN/inf assumptions.
 _FAST = {"reassoc", "contract", "arcp"}
@@ -95,19 +100,26 @@ def _angular_rows(rows, name: str) -> np.ndarray:
 class BehlerParrinello(Descriptor):
     """Behler–Parrinello symmetry functions G1, G2, G4, G5 (DScribe ACSF definitions and column order).
 
-    Args:
-        species: element symbols or atomic numbers the descriptor knows (sorted by atomic number).
-        cutoff: rc in Å, > 0.
-        g2: rows (eta [Å⁻²], rs [Å]).
-        g4: rows (eta [Å⁻²], zeta ≥ 1, lambda = ±1); the r_jk-dependent angular function.
-        g5: rows (eta [Å⁻²], zeta ≥ 1, lambda = ±1); the angular function without r_jk.
+    Parameters
+    ----------
+    species : sequence of str or int
+        Element symbols or atomic numbers the descriptor knows (stored sorted by atomic number).
+    cutoff : float
+        rc in Å, > 0.
+    g2 : sequence of (eta, rs) or None
+        Radial functions: eta in Å⁻² (≥ 0), rs in Å (≥ 0).
+    g4 : sequence of (eta, zeta, lambda) or None
+        Angular functions with the r_jk factor: eta in Å⁻² (≥ 0), zeta ≥ 1, lambda = ±1.
+    g5 : sequence of (eta, zeta, lambda) or None
+        Angular functions without r_jk, same ranges.
 
-    ``compute(atoms)`` → G (n_atoms, n_features); ``compute(atoms, gradients=True)`` → (G, Gradients);
-    ``forces_and_virial(atoms, dE_dG)`` contracts on the fly without storing per-pair gradients.
-    A ``neighbors`` argument must be a :class:`mliplib.neighbors.Pairs` built for the *same* atoms with a
-    cutoff ≥ ``self.cutoff`` (e.g. from :class:`mliplib.neighbors.NeighborList` with a skin); pairs at or
-    beyond ``self.cutoff`` are ignored. A list with a *shorter* cutoff cannot be detected and silently
-    gives wrong values — do not pass one.
+    Notes
+    -----
+    Evaluation is inherited from :class:`~mliplib.descriptors.base.Descriptor`: ``compute(atoms)`` → G
+    (n_atoms, n_features); ``compute(atoms, gradients=True)`` → (G, Gradients);
+    ``forces_and_virial(atoms, dE_dG)`` and ``values_forces_and_virial(atoms, dE_dG)`` contract on the
+    fly in one kernel pass without storing per-pair gradients. A ``neighbors`` list is checked against
+    the atoms and must be complete to at least ``cutoff`` (:func:`mliplib.neighbors.check_pairs`).
     """
 
     centre_resolved = False
@@ -167,7 +179,7 @@ class BehlerParrinello(Descriptor):
         return names
 
     @classmethod
-    def default_zno(cls) -> "BehlerParrinello":
+    def default_zno(cls) -> BehlerParrinello:
         """A general-purpose ZnO set: rc = 6 Å, 36 functions (18 radial + 18 angular).
 
         Radial (8 G2 per neighbour element + G1): shifted Gaussians on the geometric grid of
@@ -184,6 +196,10 @@ class BehlerParrinello(Descriptor):
         (ζ, λ) = (1, ±1). λ = −1, ζ = 4 resolves the tetrahedral 109.5° (wurtzite/zincblende) from the
         90°/180° angles of rocksalt. No G5: G4 keeps the triplet sum local (r_jk < rc), which is
         the standard Behler choice for condensed phases and ~2× cheaper.
+
+        Returns
+        -------
+        BehlerParrinello
         """
         rc, n = 6.0, 8
         grid = [rc / n ** (k / n) for k in range(n + 1)]  # grid[0] = rc
@@ -192,11 +208,19 @@ class BehlerParrinello(Descriptor):
         return cls(["Zn", "O"], rc, g2=g2, g4=g4)
 
     def to_dict(self) -> dict:
+        """Parameters as JSON-serialisable values, ``{"kind": "BehlerParrinello", ...}``; see
+        :func:`~mliplib.descriptors.base.descriptor_from_dict`."""
         return {"kind": "BehlerParrinello", "species": self.species, "cutoff": self.cutoff,
                 "g2": self.g2.tolist(), "g4": self.g4.tolist(), "g5": self.g5.tolist()}
 
     def dscribe_kwargs(self) -> dict:
-        """Keyword arguments of ``dscribe.descriptors.ACSF`` that give the same functions and columns."""
+        """Keyword arguments of ``dscribe.descriptors.ACSF`` that give the same functions and columns.
+
+        Returns
+        -------
+        dict
+            ``r_cut``, ``species`` and the non-empty ``g2_params``, ``g4_params``, ``g5_params``.
+        """
         kw = {"r_cut": self.cutoff, "species": self.species}
         for key, rows in (("g2_params", self.g2), ("g4_params", self.g4), ("g5_params", self.g5)):
             if len(rows):
@@ -204,9 +228,20 @@ class BehlerParrinello(Descriptor):
         return kw
 
     def to_dscribe_order(self, G: np.ndarray) -> np.ndarray:
-        """Columns in DScribe ACSF order. Our native layout *is* DScribe's (see the module docstring:
-        per neighbour species [G1, G2…], then per species pair a ≥ b, its = a(a+1)/2 + b, [G4…, G5…]),
-        so this is the identity map (returns a copy) — kept so callers need not rely on that fact."""
+        """Columns in DScribe ACSF order.
+
+        Our native layout *is* DScribe's (see the module docstring: per neighbour species [G1, G2…], then
+        per species pair a ≥ b, its = a(a+1)/2 + b, [G4…, G5…]), so this is the identity map (returns a
+        copy), kept so callers need not rely on that fact.
+
+        Parameters
+        ----------
+        G : numpy.ndarray, shape (..., n_features)
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., n_features)
+        """
         G = np.asarray(G, dtype=np.float64)
         if G.shape[-1] != self.n_features:
             raise ValueError(f"G has {G.shape[-1]} columns, this descriptor has {self.n_features} features")

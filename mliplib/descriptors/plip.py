@@ -64,11 +64,16 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from numba import get_num_threads, njit, prange
 
-from mliplib.descriptors.base import FORCES, GRADIENTS, VALUES, Descriptor, species_numbers
+from mliplib.descriptors.base import (
+    FORCES,
+    GRADIENTS,
+    VALUES,
+    Descriptor,
+    species_numbers,
+)
 
 #: Default generic Gaussian widths a (Å⁻²) and the factor applied to covalent radii when r_short is None.
 DEFAULT_WIDTHS = (0.5, 1.0, 1.5)
@@ -545,18 +550,31 @@ class PLIP(Descriptor):
 
     Parameters
     ----------
-    species : element symbols or atomic numbers the descriptor knows (stored sorted by Z).
-    cutoff : R_c in Å (> 0), for every body order.
-    a : Gaussian widths a in Å⁻² (≥ 0; a = 0 gives the bare cutoff function, a coordination count).
-    b : Gaussian positions in Å; ``None`` → 1.0, 1.5, … (< cutoff). The basis is every (a, b) pair.
-    l_max : highest power of cos θ in 3B (≥ 0).
-    m_max : highest power in NB (≥ 4; powers 4 … m_max as in PLIP).
-    r_short : R_short per species pair in Å, e.g. ``{("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, "O-O": 3.5}``
+    species : sequence of str or int
+        Element symbols or atomic numbers the descriptor knows (stored sorted by Z).
+    cutoff : float
+        R_c in Å (> 0), for every body order.
+    a : sequence of float
+        Gaussian widths a in Å⁻² (≥ 0; a = 0 gives the bare cutoff function, a coordination count).
+    b : sequence of float or None
+        Gaussian positions in Å; ``None`` → 1.0, 1.5, … (< cutoff). The basis is every (a, b) pair.
+    l_max : int
+        Highest power of cos θ in 3B (≥ 0).
+    m_max : int
+        Highest power in NB (≥ 4; powers 4 … m_max as in PLIP).
+    r_short : dict or None
+        R_short per species pair in Å, e.g. ``{("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, "O-O": 3.5}``
         (symmetric; keys as tuples of symbols/numbers or "A-B" strings); every pair of ``species`` needs a
         value with 0 < R_short < cutoff. ``None`` → a generic default, 1.2 × (sum of the covalent radii),
         i.e. the NB densities switch on just past a covalent bond; give explicit values for real work
         (see :meth:`default_zno`). Ignored when ``many_body`` is False.
-    two_body, three_body, many_body : which blocks to include.
+    two_body, three_body, many_body : bool
+        Which blocks to include.
+
+    Notes
+    -----
+    Evaluation (``compute``, ``forces_and_virial``, ``values_forces_and_virial``) is inherited from
+    :class:`~mliplib.descriptors.base.Descriptor`.
     """
 
     centre_resolved = True
@@ -706,26 +724,45 @@ class PLIP(Descriptor):
 
     @property
     def n_basis(self) -> int:
-        """Number of Gaussians (len(a) × len(b))."""
+        """Number of Gaussians, len(a) × len(b)."""
         return len(self._basis_a)
 
     def channels(self) -> list[dict]:
-        """One dict per feature (in column order): ``index``, ``name``, ``body`` ("2B", "3B" or "NB"),
-        ``channel`` (e.g. "O-Zn", "Zn-OZn", "Zn-O"), ``centre`` (centre element; None for 2B, whose
-        unordered pair channel is filled by both elements), ``neighbours`` (tuple of neighbour
-        elements: the 2B pair, the 3B neighbour pair, the NB neighbour), ``a`` (Å⁻²), ``b`` (Å),
-        ``l`` (3B only, else None) and ``m`` (NB only, else None). ``pandas.DataFrame(d.channels())``
-        gives a table."""
+        """What each feature is.
+
+        Returns
+        -------
+        list of dict
+            One dict per feature, in column order: ``index``, ``name``, ``body`` ("2B", "3B" or "NB"),
+            ``channel`` (e.g. "O-Zn", "Zn-OZn", "Zn-O"), ``centre`` (centre element; None for 2B, whose
+            unordered pair channel is filled by both elements), ``neighbours`` (tuple of neighbour
+            elements: the 2B pair, the 3B neighbour pair, the NB neighbour), ``a`` (Å⁻²), ``b`` (Å),
+            ``l`` (3B only, else None) and ``m`` (NB only, else None). ``pandas.DataFrame(d.channels())``
+            gives a table.
+        """
         return [dict(r) for r in self._table]
 
     def centre_mask(self, element) -> np.ndarray:
-        """Boolean (n_features,): the columns an atom of ``element`` can fill (2B pairs containing it,
-        3B and NB channels centred on it); every other column of its row is exactly zero."""
+        """The columns an atom of ``element`` can fill.
+
+        Parameters
+        ----------
+        element : str or int
+            Element symbol or atomic number.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_features,), bool
+            True for the 2B pairs containing it and the 3B and NB channels centred on it; every other
+            column of its row is exactly zero.
+        """
         sym = _symbol(element)
         return np.array([(r["centre"] == sym) if r["centre"] is not None else (sym in r["neighbours"])
                          for r in self._table])
 
     def to_dict(self) -> dict:
+        """Parameters as JSON-serialisable values, ``{"kind": "PLIP", ...}``; see
+        :func:`~mliplib.descriptors.base.descriptor_from_dict`."""
         r_short = None
         if self.r_short is not None:
             r_short = {}
@@ -743,7 +780,7 @@ class PLIP(Descriptor):
                 f"l_max={self.l_max}, m_max={self.m_max}, n_features={self.n_features})")
 
     @classmethod
-    def default_zno(cls, **overrides) -> "PLIP":
+    def default_zno(cls, **overrides) -> PLIP:
         """The ZnO pool of the book: 27 Gaussians × 55 channel/power combinations = 1485 features.
 
         - cutoff 6 Å: wurtzite's third Zn–O and the second/third like-pair shells (≈ 3.2–4.6 Å) plus the
@@ -760,11 +797,18 @@ class PLIP(Descriptor):
           count the neighbours beyond the bonded shell; Zn–Zn and O–O 3.5 Å (switch 3.33–3.68 Å) lie
           just past the first like-pair shell (≈ 3.2–3.3 Å wurtzite, 3.06 Å rocksalt).
 
-        ``overrides`` replace any constructor argument.
+        Parameters
+        ----------
+        **overrides
+            Replace any constructor argument.
+
+        Returns
+        -------
+        PLIP
         """
-        params = dict(species=["Zn", "O"], cutoff=6.0, a=(0.5, 1.0, 2.0),
-                      b=tuple(np.round(np.arange(1.5, 5.51, 0.5), 10)), l_max=5, m_max=7,
-                      r_short={("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, ("O", "O"): 3.5})
+        params = {"species": ["Zn", "O"], "cutoff": 6.0, "a": (0.5, 1.0, 2.0),
+                      "b": tuple(np.round(np.arange(1.5, 5.51, 0.5), 10)), "l_max": 5, "m_max": 7,
+                      "r_short": {("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, ("O", "O"): 3.5}}
         params.update(overrides)
         return cls(**params)
 
