@@ -98,6 +98,41 @@ def pair_energy_gradients(i, values, dE_dG):
     return out
 
 
+@njit(cache=True)
+def _shortest_pair(vectors):
+    """(index, squared length) of the shortest pair vector; (−1, inf) for none."""
+    best, shortest = np.inf, -1
+    for p in range(vectors.shape[0]):
+        d2 = vectors[p, 0] * vectors[p, 0] + vectors[p, 1] * vectors[p, 1] + vectors[p, 2] * vectors[p, 2]
+        if d2 < best:
+            best, shortest = d2, p
+    return shortest, best
+
+
+@njit(cache=True)
+def _pairs_within(i, j, shifts, vectors, cutoff):
+    """The pairs with |r_ij| < cutoff, in the same order (the input arrays themselves when all are)."""
+    cut2 = cutoff * cutoff
+    keep = np.empty(i.shape[0], np.bool_)
+    count = 0
+    for p in range(i.shape[0]):
+        keep[p] = vectors[p, 0] * vectors[p, 0] + vectors[p, 1] * vectors[p, 1] + vectors[p, 2] * vectors[p, 2] < cut2
+        count += keep[p]
+    if count == i.shape[0]:
+        return i, j, shifts, vectors
+    i2, j2 = np.empty(count, np.int64), np.empty(count, np.int64)
+    s2, v2 = np.empty((count, 3), np.int64), np.empty((count, 3))
+    q = 0
+    for p in range(i.shape[0]):
+        if keep[p]:
+            i2[q], j2[q] = i[p], j[p]
+            for x in range(3):
+                s2[q, x] = shifts[p, x]
+                v2[q, x] = vectors[p, x]
+            q += 1
+    return i2, j2, s2, v2
+
+
 @dataclasses.dataclass
 class Gradients:
     """Per-pair descriptor gradients of one structure.
@@ -282,19 +317,15 @@ class Descriptor:
             pairs = neighbors
         i, j, shifts, vectors = (np.ascontiguousarray(x, dtype=d)
                                  for x, d in zip(pairs, (np.int64, np.int64, np.int64, np.float64)))
-        d2 = np.einsum("pk,pk->p", vectors, vectors)
-        if len(d2) and d2.min() < MIN_DISTANCE ** 2:
-            p = int(np.argmin(d2))
+        p, d2 = _shortest_pair(vectors)
+        if d2 < MIN_DISTANCE ** 2:
             a, b, shift = int(i[p]), int(j[p]), tuple(int(s) for s in shifts[p])
             symbols = atoms.get_chemical_symbols()
             what = (f"atom {a} ({symbols[a]}) and its periodic image {shift}" if a == b else
                     f"atoms {a} ({symbols[a]}) and {b} ({symbols[b]}, image shift {shift})")
-            raise ValueError(f"{what} overlap ({np.sqrt(d2[p]):.3g} Å apart, closer than {MIN_DISTANCE} Å); "
+            raise ValueError(f"{what} overlap ({np.sqrt(d2):.3g} Å apart, closer than {MIN_DISTANCE} Å); "
                              f"the descriptor is undefined there: remove the duplicate atom")
-        keep = d2 < self.cutoff ** 2
-        if not keep.all():
-            i, j, shifts, vectors = i[keep], j[keep], shifts[keep], vectors[keep]
-        return Pairs(i, j, shifts, vectors, self.cutoff)
+        return Pairs(*_pairs_within(i, j, shifts, vectors, self.cutoff), self.cutoff)
 
     def _evaluate(self, mode: int, species: np.ndarray, offsets: np.ndarray, j: np.ndarray,
                   vectors: np.ndarray, dE_dG: np.ndarray, G: np.ndarray, grad: np.ndarray,
