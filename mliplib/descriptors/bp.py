@@ -315,15 +315,17 @@ def _dfc_poly(r, k_pi, cos_c):
 # that the scratch stays in L1 cache and the loops over triplets are long enough to vectorise. A chunk
 # goes through small steps, each a loop over its triplets: geometry and radial factors
 # (``_triplet_factors``), angular shapes (``_triplet_shapes``), values (``_add_values``), derivative
-# factors and coefficients (``_derivative_factors``, ``_triplet_coefficients``) and their scatter into
-# per-pair gradient rows (``_scatter_gradients``, mode GRADIENTS) or per-pair ∂E/∂r (``_scatter_forces``,
-# mode FORCES).
+# factors (``_derivative_factors``), then either the coefficients of every function
+# (``_triplet_coefficients``) scattered into per-pair gradient rows (``_scatter_gradients``, mode
+# GRADIENTS), or the coefficients contracted with ∂E/∂G as they are computed
+# (``_contracted_coefficients``) and scattered into per-pair ∂E/∂r (``_scatter_forces``, mode FORCES).
 #
-# The steps are inlined into one function by LLVM (``forceinline``), and every scratch array is an
-# allocation of its own (``_Scratch``): the compiler then knows that no two of them overlap and
-# vectorises the loops over triplets without run-time alias checks (rows of a shared 2-D scratch array,
-# or steps left as calls, made the kernel 20–30 % slower). Each step binds the arrays it uses to local
-# names first: reading a field of the scratch tuple inside a loop costs a reference count per iteration.
+# How the steps stay as fast as one monolithic loop nest (measured, benchmarks/README.md): they are
+# inlined into one function by LLVM (``forceinline``); they run without reference counting (``_nrt``
+# False: they allocate nothing, and reading an array out of the scratch tuple would otherwise cost an
+# atomic increment and decrement inside the loops); and every scratch array is an allocation of its own
+# (``_Scratch``), so the compiler knows no two overlap and vectorises the loops over triplets (rows of a
+# shared 2-D scratch array were 10–20 % slower).
 
 _STEP = {"cache": True, "fastmath": _FAST, "forceinline": True, "_nrt": False}
 
