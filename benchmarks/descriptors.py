@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/descriptors.py                  # 72- and 1 008-atom wurtzite, best of 5
     .venv/bin/python benchmarks/descriptors.py --repeats 3 --threads 1
     .venv/bin/python benchmarks/descriptors.py --scaling       # BP values+gradients, 96 … 10 000 atoms
+    PYTHONPATH=/tmp/base:. .venv/bin/python benchmarks/descriptors.py --threads 1 --baseline old.descriptors
 
 Every timing is end to end from ``ase.Atoms`` (our rows include the neighbour list, as DScribe's include
 its own), per atom, best of ``--repeats`` interleaved runs after a warm-up (Numba compilation excluded).
@@ -11,6 +12,13 @@ structure (``n_jobs`` parallelises over structures), so the 1-thread ratio is th
 Both wall time and process CPU time are recorded: on a shared machine the CPU time of a 1-thread run is
 the steadier measure (it excludes time spent descheduled), so the summary ratios use it; for multi-thread
 rows only the wall time is meaningful.
+
+``--baseline MODULE`` also times the descriptors of MODULE, an older copy of ``mliplib.descriptors``
+importable under another name, interleaved with ours in the same process (the fair before/after
+comparison on a loaded machine), e.g. from commit C:
+
+    mkdir -p /tmp/base/old && git archive C mliplib | tar -x -C /tmp/base/old --strip-components=1
+    sed -i 's/mliplib[.]/old./g' $(grep -rl mliplib /tmp/base/old)
 
 Rows:
   dscribe ACSF values     dscribe.descriptors.ACSF(**bp.dscribe_kwargs(), periodic=True).create(atoms)
@@ -24,6 +32,7 @@ Rows:
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import time
@@ -33,6 +42,7 @@ import numba
 import numpy as np
 from ase.build import bulk
 
+import mliplib.descriptors
 from mliplib.descriptors import PLIP, BehlerParrinello
 
 #: wurtzite repeats (4 atoms per primitive cell): 72 and 1 008 atoms; --scaling adds 96 … 10 368 atoms
@@ -52,18 +62,20 @@ def machine_state() -> str:
             f"{load[2]:.2f}; numba {numba.__version__}, numpy {np.__version__}, dscribe {version('dscribe')}")
 
 
-def rows(atoms, bp, plip, acsf, threads):
-    """Name → (function, numba threads) for one structure."""
-    w_bp = np.random.default_rng(0).normal(size=(len(atoms), bp.n_features))
-    w_plip = np.random.default_rng(1).normal(size=(len(atoms), plip.n_features))
+def rows(atoms, acsf, threads, modules):
+    """Name → (function, numba threads) for one structure; ``modules``: tag → descriptors module."""
     out = {"dscribe ACSF values": (lambda: acsf.create(atoms), 1)}
-    for t in sorted({1, threads}):
-        tag = f" [{t} thr]"
-        out["BP values" + tag] = (lambda: bp.compute(atoms), t)
-        out["BP values+gradients" + tag] = (lambda: bp.compute(atoms, gradients=True), t)
-        out["BP forces+virial" + tag] = (lambda: bp.forces_and_virial(atoms, w_bp), t)
-        out["PLIP values" + tag] = (lambda: plip.compute(atoms), t)
-        out["PLIP forces+virial" + tag] = (lambda: plip.forces_and_virial(atoms, w_plip), t)
+    for label, module in modules.items():
+        bp, plip = module.BehlerParrinello.default_zno(), module.PLIP.default_zno()
+        w_bp = np.random.default_rng(0).normal(size=(len(atoms), bp.n_features))
+        w_plip = np.random.default_rng(1).normal(size=(len(atoms), plip.n_features))
+        for t in sorted({1, threads}):
+            tag = f" [{t} thr]{label}"
+            out["BP values" + tag] = (lambda bp=bp: bp.compute(atoms), t)
+            out["BP values+gradients" + tag] = (lambda bp=bp: bp.compute(atoms, gradients=True), t)
+            out["BP forces+virial" + tag] = (lambda bp=bp, w=w_bp: bp.forces_and_virial(atoms, w), t)
+            out["PLIP values" + tag] = (lambda plip=plip: plip.compute(atoms), t)
+            out["PLIP forces+virial" + tag] = (lambda plip=plip, w=w_plip: plip.forces_and_virial(atoms, w), t)
     return out
 
 
@@ -76,9 +88,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
     parser.add_argument("--scaling", action="store_true",
                         help="only BP values+gradients on 96 … 10 368 atoms: cost per atom and gradient memory")
+    parser.add_argument("--baseline", metavar="MODULE",
+                        help="also time the descriptors of MODULE (an older copy of mliplib.descriptors)")
     args = parser.parse_args()
     if args.scaling:
         return scaling(args.repeats)
+    modules = {"": mliplib.descriptors}
+    if args.baseline:
+        modules[" baseline"] = importlib.import_module(args.baseline)
 
     bp = BehlerParrinello.default_zno()
     plip = PLIP.default_zno()
@@ -87,14 +104,14 @@ def main() -> None:
     print(f"{bp}\nDScribe ACSF parameters (identical functions and columns): {bp.dscribe_kwargs()}")
     print(f"PLIP.default_zno(): {plip.n_features} features, cutoff {plip.cutoff} Å")
     print(f"best of {args.repeats} interleaved repeats after one warm-up; times per atom\n")
-    header = (f"{'atoms':>6} {'pairs/at':>8} {'row':<30} {'wall ms':>9} {'wall µs/at':>10} {'cpu µs/at':>10} "
+    header = (f"{'atoms':>6} {'pairs/at':>8} {'row':<39} {'wall ms':>9} {'wall µs/at':>10} {'cpu µs/at':>10} "
               f"{'DScribe/row (cpu)':>18}")
     summary = []
     for n in args.sizes:
         atoms = structure(n)
         ref = acsf.create(atoms)
         assert np.allclose(bp.to_dscribe_order(bp.compute(atoms)), ref, rtol=1e-10, atol=0), "BP ≠ DScribe"
-        table = rows(atoms, bp, plip, acsf, args.threads)
+        table = rows(atoms, acsf, args.threads, modules)
         for fn, t in table.values():  # warm-up
             numba.set_num_threads(t)
             fn()
@@ -114,8 +131,10 @@ def main() -> None:
         ds, ds_cpu = best["dscribe ACSF values"], cpu["dscribe ACSF values"]
         for name, seconds in best.items():
             ratio = f"{ds_cpu / cpu[name]:>18.2f}" if "[1 thr]" in name or name.startswith("dscribe") else " " * 18
-            print(f"{n:>6} {len(pairs.i) / n:>8.1f} {name:<30} {seconds * 1e3:>9.2f} {seconds / n * 1e6:>10.2f} "
-                  f"{cpu[name] / n * 1e6:>10.2f} {ratio}")
+            base = name + " baseline"
+            change = f"  ours/baseline (cpu) {cpu[name] / cpu[base]:.3f}" if base in cpu and "[1 thr]" in name else ""
+            print(f"{n:>6} {len(pairs.i) / n:>8.1f} {name:<39} {seconds * 1e3:>9.2f} {seconds / n * 1e6:>10.2f} "
+                  f"{cpu[name] / n * 1e6:>10.2f} {ratio}{change}")
         print()
         for t in sorted({1, args.threads}):
             tag = f" [{t} thr]"
@@ -143,8 +162,9 @@ def scaling(repeats: int) -> None:
     for n in SCALING:
         atoms = structure(n)
         w = np.random.default_rng(0).normal(size=(n, bp.n_features))
-        calls = {"values": lambda: bp.compute(atoms), "gradients": lambda: bp.compute(atoms, gradients=True),
-                 "forces": lambda: bp.forces_and_virial(atoms, w)}
+        calls = {"values": lambda atoms=atoms: bp.compute(atoms),
+                 "gradients": lambda atoms=atoms: bp.compute(atoms, gradients=True),
+                 "forces": lambda atoms=atoms, w=w: bp.forces_and_virial(atoms, w)}
         cpu = dict.fromkeys(calls, np.inf)
         for name, fn in calls.items():
             fn()  # warm-up (and compilation)

@@ -78,8 +78,8 @@ def engines(atoms, cutoff, ase_max):
 
 def machine_state() -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
-    import vesin
     import ase
+    import vesin
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; numba {numba.__version__} "
             f"({numba.get_num_threads()} threads, layer {numba.config.THREADING_LAYER}), numpy {np.__version__}, "

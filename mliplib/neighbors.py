@@ -29,34 +29,97 @@ from typing import NamedTuple
 import numba
 import numpy as np
 from ase import Atoms
+from ase.geometry import minkowski_reduce
 from numba import njit, prange
 
 MAX_BINS_PER_ATOM = 4  # caps the bin grid of sparse (e.g. isolated) systems
 BIN_DIVISIONS = 2  # bins ≥ cutoff/2 wide, 5×5×5 scanned: 15.6 rc³ searched instead of 27 rc³ with cutoff-wide bins
 PARALLEL_MIN_ATOMS = 20_000  # below this, threads cost more than they save (measured in benchmarks/neighbors.py)
 ENGINES = ("mliplib", "vesin")
+#: Å; a periodic lattice with a shorter vector is refused (every atom would overlap its own image)
+MIN_IMAGE_DISTANCE = 0.5
+#: cells; atoms farther outside the cell along a periodic direction are refused (precision lost)
+MAX_CELLS_AWAY = 1e6
+#: Å; pair vectors that differ more from r_j − r_i + shifts @ cell mark a list as stale
+STALE_TOLERANCE = 1e-6
 DEFAULT_ENGINE = "mliplib"  # fastest in benchmarks/neighbors.py (see benchmarks/README.md)
 
 
-class Pairs(NamedTuple):
-    """Full neighbour list. i, j: (n_pairs,) int64; shifts: (n_pairs, 3) int64 cell offsets of j;
-    vectors: (n_pairs, 3) float64 r_ij in Å."""
-
+class _PairArrays(NamedTuple):
     i: np.ndarray
     j: np.ndarray
     shifts: np.ndarray
     vectors: np.ndarray
 
+
+class Pairs(_PairArrays):
+    """Full neighbour list: a named 4-tuple ``(i, j, shifts, vectors)`` that also knows its cutoff.
+
+    Parameters
+    ----------
+    i, j : numpy.ndarray, shape (n_pairs,), int64
+        Centre and neighbour indices, ``i`` ascending (CSR order).
+    shifts : numpy.ndarray, shape (n_pairs, 3), int64
+        Cell offsets of the neighbour's image: r_ij = r_j − r_i + shifts @ cell.
+    vectors : numpy.ndarray, shape (n_pairs, 3), float64
+        r_ij in Å.
+    cutoff : float or None
+        Distance in Å within which the list is complete (every pair with |r_ij| < cutoff is in it);
+        ``None`` when unknown. Set by :func:`neighbor_list` and :meth:`NeighborList.update`; descriptors
+        refuse a list whose cutoff is unknown or shorter than theirs. Not a tuple field, so
+        ``i, j, shifts, vectors = pairs`` unpacks as before.
+    """
+
+    cutoff = None
+
+    def __new__(cls, i, j, shifts, vectors, cutoff=None):
+        pairs = super().__new__(cls, i, j, shifts, vectors)
+        pairs.cutoff = None if cutoff is None else float(cutoff)
+        return pairs
+
+    def __getnewargs__(self):
+        return (*self, self.cutoff)
+
     def offsets(self, n_atoms: int) -> np.ndarray:
-        """CSR row pointer (n_atoms + 1,): pairs of atom a are ``offsets[a]:offsets[a + 1]``."""
+        """CSR row pointer.
+
+        Parameters
+        ----------
+        n_atoms : int
+            Number of atoms of the structure.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_atoms + 1,), int64
+            Pairs of atom a are ``offsets[a]:offsets[a + 1]``.
+        """
         return np.searchsorted(self.i, np.arange(n_atoms + 1)).astype(np.int64)
 
     def distances(self) -> np.ndarray:
+        """Pair distances |r_ij|, shape (n_pairs,), in Å."""
         return np.sqrt(np.einsum("pk,pk->p", self.vectors, self.vectors))
 
 
 def check_atoms(atoms: Atoms) -> None:
-    """Raise a clear error for positions or cells the neighbour search cannot handle."""
+    """Raise a clear ValueError, before any search, for positions or cells no neighbour search can take.
+
+    Refused: NaN or infinite positions or cell entries; periodic cell vectors that are zero or linearly
+    dependent; a periodic lattice with a vector shorter than :data:`MIN_IMAGE_DISTANCE` (every atom
+    would overlap its own image, and the search would list millions of images); atoms more than
+    :data:`MAX_CELLS_AWAY` cells outside the cell along a periodic direction (so far out their positions
+    have lost the precision of a bond length; wrapping them, ``atoms.wrap()``, changes nothing physical).
+    Far away along a non-periodic direction is legal.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+
+    Raises
+    ------
+    ValueError
+        Naming the atoms or the cell lengths at fault and what to do.
+    """
     positions = atoms.positions
     if not np.all(np.isfinite(positions)):
         bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
@@ -64,14 +127,86 @@ def check_atoms(atoms: Atoms) -> None:
     cell = atoms.cell.array
     if not np.all(np.isfinite(cell)):
         raise ValueError("the cell contains NaN or infinite entries")
-    periodic = cell[atoms.pbc]
-    if len(periodic):
-        gram = np.linalg.det(periodic @ periodic.T)
-        scale = np.prod(np.einsum("ij,ij->i", periodic, periodic))
-        if not scale > 0 or gram <= 1e-12 * scale:
-            raise ValueError(f"the cell vectors along periodic directions {np.flatnonzero(atoms.pbc).tolist()} "
-                             f"are zero or linearly dependent (zero volume); give a proper cell or set pbc False "
-                             f"along those directions")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if not pbc.any():
+        return
+    periodic = cell[pbc]
+    metric = periodic @ periodic.T
+    scale = np.prod(np.diag(metric))
+    if not scale > 0 or np.linalg.det(metric) <= 1e-12 * scale:
+        raise ValueError(f"the cell vectors along periodic directions {np.flatnonzero(pbc).tolist()} "
+                         f"are zero or linearly dependent (zero volume); give a proper cell or set pbc False "
+                         f"along those directions")
+    to_fractional = periodic.T @ np.linalg.inv(metric)  # (3, n_periodic): coordinates along the periodic axes
+    # every lattice vector is at least as long as the smallest spacing of lattice planes; only when that
+    # cheap bound is too short is the shortest vector looked for (Minkowski reduction)
+    if 1.0 / np.linalg.norm(to_fractional, axis=0).max() < MIN_IMAGE_DISTANCE:
+        reduced, _ = minkowski_reduce(cell, pbc=pbc)
+        shortest = np.linalg.norm(reduced[pbc], axis=1).min()
+        if shortest < MIN_IMAGE_DISTANCE:
+            lengths = ", ".join(f"{x:.3g}" for x in atoms.cell.lengths())
+            raise ValueError(f"the periodic lattice has a vector of {shortest:.3g} Å (cell lengths {lengths} Å, "
+                             f"pbc {pbc.tolist()}): every atom would be that close to its own periodic image, "
+                             f"closer than {MIN_IMAGE_DISTANCE} Å; is the cell in Å, and the right one?")
+    if len(positions):
+        fractional = positions @ to_fractional
+        far = np.flatnonzero(np.any(np.abs(fractional) > MAX_CELLS_AWAY, axis=1))
+        if len(far):
+            raise ValueError(f"atoms {far[:10].tolist()} lie up to {np.abs(fractional).max():.3g} cells outside "
+                             f"the cell along periodic directions (more than {MAX_CELLS_AWAY:.0e}), where their "
+                             f"positions have lost precision; wrap them into the cell first (atoms.wrap(), "
+                             f"which changes nothing physical)")
+
+
+def check_pairs(atoms: Atoms, pairs: Pairs, cutoff: float) -> None:
+    """Raise a clear ValueError unless ``pairs`` is a current, complete list of ``atoms`` within ``cutoff``.
+
+    Checked: the type (a :class:`Pairs`), consistent array lengths, indices inside the structure, CSR
+    order (i ascending), a known list cutoff ≥ ``cutoff`` (so no pair within ``cutoff`` can be missing),
+    the atoms themselves (:func:`check_atoms`), and every vector equal to r_j − r_i + shifts @ cell
+    within :data:`STALE_TOLERANCE` (a list built for other positions, cell or structure is stale).
+    Costs one pass over the pairs.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure the list must describe.
+    pairs : Pairs
+        The list, e.g. from :func:`neighbor_list` or :meth:`NeighborList.update`.
+    cutoff : float
+        Distance in Å within which the list must be complete (a descriptor's cutoff).
+
+    Raises
+    ------
+    ValueError
+        Saying what does not match and how to obtain a valid list.
+    """
+    how = f"use neighbor_list(atoms, {cutoff:g}) or NeighborList(cutoff ≥ {cutoff:g}).update(atoms)"
+    if not isinstance(pairs, Pairs):
+        raise TypeError(f"neighbors must be a mliplib.neighbors.Pairs; got {type(pairs).__name__}; {how}")
+    if pairs.cutoff is None or not pairs.cutoff >= cutoff:
+        known = "unknown" if pairs.cutoff is None else f"{pairs.cutoff:g} Å"
+        raise ValueError(f"neighbors is complete only within {known}, less than the {cutoff:g} Å needed "
+                         f"(pairs could be missing); {how}")
+    i, j, shifts, vectors = (np.asarray(x) for x in pairs)
+    n = len(atoms)
+    if i.ndim != 1 or j.shape != i.shape or shifts.shape != (len(i), 3) or vectors.shape != (len(i), 3):
+        raise ValueError(f"neighbors: i, j (n_pairs,), shifts and vectors (n_pairs, 3) have inconsistent "
+                         f"shapes {i.shape}, {j.shape}, {shifts.shape}, {vectors.shape}; {how}")
+    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
+        raise ValueError(f"neighbors refer to atoms outside 0..{n - 1}: the list was built for another "
+                         f"structure; {how}")
+    if np.any(np.diff(i) < 0):
+        raise ValueError(f"neighbors.i must be sorted ascending (CSR order), as neighbor_list returns it; {how}")
+    check_atoms(atoms)
+    if len(i):
+        error = _max_vector_error(np.ascontiguousarray(atoms.positions, dtype=np.float64),
+                                  np.ascontiguousarray(atoms.cell.array, dtype=np.float64),
+                                  i.astype(np.int64, copy=False), j.astype(np.int64, copy=False),
+                                  shifts.astype(np.int64, copy=False), vectors.astype(np.float64, copy=False))
+        if not error <= STALE_TOLERANCE:
+            raise ValueError(f"neighbors.vectors differ from the atoms' positions and cell by up to {error:.3g} Å: "
+                             f"the list is stale or for another structure; {how}")
 
 
 def _check_cutoff(cutoff) -> float:
@@ -108,6 +243,9 @@ def _search_cell(atoms: Atoms, cutoff: float):
     for axis, direction in zip(np.flatnonzero(~pbc), free):
         proj = positions @ direction
         lo, hi = proj.min(), proj.max()
+        if not np.isfinite(hi - lo):
+            raise ValueError(f"the atoms span more than 1e308 Å along non-periodic direction {axis}; "
+                             f"bring them closer together")
         matrix[axis] = direction * max((hi - lo) * (1 + 1e-9) + 1e-6, cutoff)
         origin += direction * lo
     return matrix, origin
@@ -116,9 +254,16 @@ def _search_cell(atoms: Atoms, cutoff: float):
 def _grid(matrix: np.ndarray, cutoff: float, n_atoms: int):
     """Bins per axis and how many bins to scan each way. Returns (inverse, n_bins, reach)."""
     inverse = np.linalg.inv(matrix)
-    plane = 1.0 / np.linalg.norm(inverse, axis=0)  # distance between opposite faces, per axis
+    # distance between opposite faces per axis, 1 / |column k of the inverse|, computed from unit rows so
+    # that a huge axis (an atom 1e300 Å away along a non-periodic direction) does not underflow
+    largest = np.abs(matrix).max(axis=1)
+    lengths = largest * np.linalg.norm(matrix / largest[:, None], axis=1)  # no overflow of squares
+    plane = lengths / np.linalg.norm(np.linalg.inv(matrix / lengths[:, None]), axis=0)
     # the margin keeps bins ≥ cutoff/BIN_DIVISIONS wide despite rounding, so reach stays BIN_DIVISIONS
-    n_bins = np.maximum(1, np.floor(plane * BIN_DIVISIONS / (cutoff * (1 + 1e-9)))).astype(np.int64)
+    # capped in floating point first: an atom far away along a non-periodic axis spans a huge search cell
+    # (1e300 Å is legal), whose bin count would not fit an integer; the loop below coarsens it further
+    n_bins = np.clip(np.floor(plane * BIN_DIVISIONS / (cutoff * (1 + 1e-9))), 1, MAX_BINS_PER_ATOM * n_atoms)
+    n_bins = n_bins.astype(np.int64)
     while np.prod(n_bins.astype(float)) > MAX_BINS_PER_ATOM * n_atoms and n_bins.max() > 1:
         axis = np.argmax(n_bins)  # coarsen the finest axis only: sparse along one axis ≠ sparse along all
         n_bins[axis] = max(1, n_bins[axis] // 2)
@@ -129,13 +274,31 @@ def _grid(matrix: np.ndarray, cutoff: float, n_atoms: int):
 
 
 def neighbor_list(atoms: Atoms, cutoff: float, engine: str | None = None) -> Pairs:
-    """All pairs with |r_ij| < ``cutoff`` (Å), both directions, i ascending.
+    """All pairs with |r_ij| < ``cutoff``, both directions, i ascending.
 
     Periodic along ``atoms.pbc`` only; triclinic cells, cutoffs larger than the cell and isolated
-    clusters are handled. Raises ValueError for NaN/inf positions, a non-positive cutoff or a
-    zero-volume cell along a periodic direction. ``engine``: ``"mliplib"`` (this module's Numba cell
-    list) or ``"vesin"`` (optional C++ library); both give the same pairs in CSR order (i ascending;
-    the order of j within a row differs). Default: :data:`DEFAULT_ENGINE`.
+    clusters are handled.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure; checked by :func:`check_atoms` first.
+    cutoff : float
+        Cutoff radius in Å, > 0.
+    engine : {"mliplib", "vesin"} or None
+        ``"mliplib"``: this module's Numba cell list; ``"vesin"``: the optional C++ library. Both give
+        the same pairs in CSR order (the order of j within a row differs). None: :data:`DEFAULT_ENGINE`.
+
+    Returns
+    -------
+    Pairs
+        ``(i, j, shifts, vectors)`` with ``cutoff`` set; i, j (n_pairs,) int64, shifts (n_pairs, 3)
+        int64, vectors (n_pairs, 3) float64 in Å, r_ij = r_j − r_i + shifts @ cell.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive or non-finite cutoff, an unknown engine, or atoms :func:`check_atoms` refuses.
     """
     cutoff = _check_cutoff(cutoff)
     engine = _check_engine(engine)
@@ -143,7 +306,7 @@ def neighbor_list(atoms: Atoms, cutoff: float, engine: str | None = None) -> Pai
     n = len(atoms)
     if n == 0:
         empty = np.zeros(0, np.int64)
-        return Pairs(empty, empty.copy(), np.zeros((0, 3), np.int64), np.zeros((0, 3)))
+        return Pairs(empty, empty.copy(), np.zeros((0, 3), np.int64), np.zeros((0, 3)), cutoff)
     if engine == "vesin":
         return _vesin_pairs(atoms, cutoff)
     pbc = np.asarray(atoms.pbc, dtype=np.bool_)
@@ -169,7 +332,7 @@ def neighbor_list(atoms: Atoms, cutoff: float, engine: str | None = None) -> Pai
     vectors = np.empty((n_pairs, 3), np.float64)
     fill(start, order, xs, ys, zs, wraps, n_bins, reach, pbc, cell, cutoff, n_chunks, offsets,
          i, j, shifts, vectors)
-    return Pairs(i, j, shifts, vectors)
+    return Pairs(i, j, shifts, vectors, cutoff)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -435,6 +598,22 @@ def _pair_vectors(positions, cell, i, j, shifts):
 
 
 @njit(cache=True)
+def _max_vector_error(positions, cell, i, j, shifts, vectors):
+    """max over pairs and components of |vectors − (r_j − r_i + shifts @ cell)| (NaN if any is NaN)."""
+    worst = 0.0
+    for p in range(i.shape[0]):
+        a, b = i[p], j[p]
+        s0, s1, s2 = shifts[p, 0], shifts[p, 1], shifts[p, 2]
+        for k in range(3):
+            expect = positions[b, k] - positions[a, k] + s0 * cell[0, k] + s1 * cell[1, k] + s2 * cell[2, k]
+            d = abs(vectors[p, k] - expect)
+            if np.isnan(d):
+                return d
+            worst = max(worst, d)
+    return worst
+
+
+@njit(cache=True)
 def _csr_permutation(i, n):
     """Stable counting sort of pair rows by i: returns the permutation and the row pointer."""
     offsets = np.zeros(n + 1, np.int64)
@@ -469,15 +648,30 @@ def _vesin_pairs(atoms: Atoms, cutoff: float) -> Pairs:
     # its pairs come in no particular order: a stable counting sort by i gives our CSR order
     perm, _ = _csr_permutation(i.astype(np.int64), len(atoms))
     pairs = Pairs(i[perm].astype(np.int64), j[perm].astype(np.int64), shifts[perm].astype(np.int64),
-                  vectors[perm])
+                  vectors[perm], cutoff)
     del calculator
     return pairs
 
 
 class NeighborList:
-    """Verlet list with a skin for MD: ``update(atoms)`` returns current :class:`Pairs` with cutoff
-    ``cutoff + skin``; it is rebuilt only when an atom moved more than skin/2, or numbers, cell or pbc
-    changed. Descriptors ignore the pairs beyond their own cutoff.
+    """Verlet list with a skin for MD: rebuilt only when an atom moved more than skin/2.
+
+    Parameters
+    ----------
+    cutoff : float
+        The cutoff in Å the caller needs (e.g. a descriptor's).
+    skin : float
+        Extra distance in Å, ≥ 0: the list is built with ``cutoff + skin`` and reused while no atom has
+        moved more than ``skin / 2`` since the build (and numbers, cell and pbc are unchanged).
+    engine : {"mliplib", "vesin"} or None
+        As in :func:`neighbor_list`.
+
+    Attributes
+    ----------
+    pairs : Pairs or None
+        The list of the last build.
+    builds : int
+        How many times the list was built.
     """
 
     def __init__(self, cutoff: float, skin: float = 0.5, engine: str | None = None):
@@ -489,18 +683,33 @@ class NeighborList:
         self.builds = 0
         self._ref = None
 
-    def _stale(self, atoms: Atoms) -> bool:
+    def _largest_move(self, atoms: Atoms) -> float:
+        """Largest displacement (Å) of an atom since the build; inf when the list must be rebuilt."""
         if self.pairs is None:
-            return True
+            return np.inf
         positions, numbers, cell, pbc = self._ref
         if (len(atoms) != len(numbers) or not np.array_equal(atoms.numbers, numbers)
                 or not np.array_equal(atoms.cell.array, cell) or not np.array_equal(atoms.pbc, pbc)):
-            return True
-        moved = np.max(np.sum((atoms.positions - positions) ** 2, axis=1)) if len(atoms) else 0.0
-        return not moved <= (0.5 * self.skin) ** 2  # NaN positions also trigger a rebuild (and its error)
+            return np.inf
+        moved = np.sqrt(np.max(np.sum((atoms.positions - positions) ** 2, axis=1))) if len(atoms) else 0.0
+        return moved if moved <= 0.5 * self.skin else np.inf  # NaN positions also rebuild (and raise)
 
     def update(self, atoms: Atoms) -> Pairs:
-        if self._stale(atoms):
+        """The pairs of ``atoms``, rebuilt or reused.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The current structure.
+
+        Returns
+        -------
+        Pairs
+            Current vectors; complete within ``pairs.cutoff`` = cutoff + skin − 2 × (largest move since
+            the build) ≥ ``cutoff``. May contain pairs up to cutoff + 2 × skin apart.
+        """
+        moved = self._largest_move(atoms)
+        if not np.isfinite(moved):
             self.pairs = neighbor_list(atoms, self.cutoff + self.skin, engine=self.engine)
             self._ref = (atoms.positions.copy(), atoms.numbers.copy(), atoms.cell.array.copy(), atoms.pbc.copy())
             self.builds += 1
@@ -508,4 +717,4 @@ class NeighborList:
         p = self.pairs
         vectors = _pair_vectors(np.ascontiguousarray(atoms.positions, dtype=np.float64),
                                 np.ascontiguousarray(atoms.cell.array, dtype=np.float64), p.i, p.j, p.shifts)
-        return Pairs(p.i, p.j, p.shifts, vectors)
+        return Pairs(p.i, p.j, p.shifts, vectors, max(self.cutoff, self.cutoff + self.skin - 2 * moved))

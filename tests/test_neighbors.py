@@ -1,5 +1,9 @@
 """Neighbour list: pairs and vectors against ASE, CSR order, the vesin engine, the skin list, errors."""
 
+import pickle
+import sys
+import time
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -7,8 +11,7 @@ from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
 from mliplib import neighbors as nb
-from mliplib.neighbors import NeighborList, neighbor_list
-
+from mliplib.neighbors import NeighborList, Pairs, check_pairs, neighbor_list
 
 # ------------------------------------------------------------------------------------------------
 # helpers
@@ -169,8 +172,14 @@ def test_vesin_engine_same_pairs(pbc):
         assert_same_pairs(theirs, ours)
 
 
-def test_default_engine_is_known():
-    assert nb.DEFAULT_ENGINE in nb.ENGINES
+def test_default_engine_needs_no_optional_package(monkeypatch):
+    """The default is the Numba cell list (faster than vesin in benchmarks/README.md): it works, and
+    gives the same pairs as ASE, where vesin cannot be imported."""
+    monkeypatch.setitem(sys.modules, "vesin", None)  # import vesin now raises ImportError
+    atoms = random_cell(np.random.default_rng(2), 6, PBCS["bulk"])
+    check_against_ase(atoms, 3.5)
+    with pytest.raises(ImportError, match="optional package vesin"):
+        neighbor_list(atoms, 3.5, engine="vesin")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,6 +207,12 @@ def test_skin_reuse_and_rebuild():
     reused = nl.update(moved)
     assert nl.builds == 1
     assert_same_pairs(within(reused, cutoff), neighbor_list(moved, cutoff))
+    # complete within cutoff + skin at the build, within less once atoms moved (pairs close by 2 × move)
+    assert first.cutoff == cutoff + skin
+    largest = np.linalg.norm(moved.positions - atoms.positions, axis=1).max()
+    assert reused.cutoff == pytest.approx(cutoff + skin - 2 * largest) and cutoff <= reused.cutoff < cutoff + skin
+    check_pairs(moved, reused, reused.cutoff)
+    assert_same_pairs(within(reused, reused.cutoff), neighbor_list(moved, reused.cutoff))
     # one atom (measured from the last build) beyond skin/2: rebuilt, equal to a fresh list
     far = moved.copy()
     far.positions[3] = atoms.positions[3] + [0.51 * skin, 0, 0]
@@ -270,3 +285,75 @@ def test_bad_engine_and_skin():
         NeighborList(3.0, engine="ase")
     with pytest.raises(ValueError, match="skin"):
         NeighborList(3.0, skin=-0.1)
+
+
+def test_atoms_far_outside_the_cell():
+    """Along a periodic axis, more than MAX_CELLS_AWAY cells out is refused (precision is lost there) with
+    a message saying to wrap; a few thousand cells out is fine. Along a non-periodic axis any finite
+    distance is legal and must not break the binning."""
+    atoms = bulk("ZnO", "wurtzite", a=3.25, c=5.21)
+    far = atoms.copy()
+    far.positions[1] += 1e10 * atoms.cell[0]
+    with pytest.raises(ValueError, match=r"atoms \[1\] lie up to 1e\+10 cells outside.*atoms.wrap\(\)"):
+        neighbor_list(far, 6.0)
+    near = atoms.copy()
+    near.positions[1] += 3000 * atoms.cell[0] - 2000 * atoms.cell[2]
+    check_against_ase(near, 6.0)
+    slab = atoms.copy()
+    slab.pbc = (True, True, False)
+    slab.positions[1, 2] = 1e300
+    pairs = neighbor_list(slab, 6.0)
+    assert_csr(pairs, slab)
+    assert np.all((pairs.i == 1) == (pairs.j == 1))  # the far atom sees only its own in-plane images
+    rest = [0, 2, 3]
+    assert_same_pairs(neighbor_list(slab[rest], 6.0), within_atoms(pairs, rest))
+    cluster = Atoms("ZnOZn", positions=[[0, 0, 0], [0, 0, 1.9], [0, 0, -1e300]])
+    pairs = neighbor_list(cluster, 3.0)
+    assert pairs.i.tolist() == [0, 1] and pairs.j.tolist() == [1, 0]
+
+
+def within_atoms(pairs, atoms):
+    """The pairs among ``atoms`` (indices), renumbered 0, 1, … in that order."""
+    new = {a: k for k, a in enumerate(atoms)}
+    keep = np.isin(pairs.i, atoms) & np.isin(pairs.j, atoms)
+    renumber = np.vectorize(new.get)
+    return renumber(pairs.i[keep]), renumber(pairs.j[keep]), pairs.shifts[keep], pairs.vectors[keep]
+
+
+@pytest.mark.parametrize("cell, pbc", [([0.05, 0.05, 0.05], True),
+                                        ([[3.0, 0, 0], [2.8, 0.3, 0], [0, 0, 3.0]], True),  # a − b = 0.36 Å
+                                        ([0.2, 4.0, 4.0], (True, False, False))])
+def test_cell_too_small_is_refused_at_once(cell, pbc):
+    atoms = Atoms("Zn", cell=cell, pbc=pbc)
+    start = time.process_time()
+    with pytest.raises(ValueError, match=r"periodic lattice has a vector of .* Å \(cell lengths .*own periodic image"):
+        neighbor_list(atoms, 6.0)
+    assert time.process_time() - start < 0.5
+
+
+def test_check_pairs():
+    atoms = bulk("ZnO", "wurtzite", a=3.25, c=5.21).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=1)
+    pairs = neighbor_list(atoms, 4.0)
+    check_pairs(atoms, pairs, 4.0)
+    check_pairs(atoms, pairs, 3.0)
+    with pytest.raises(ValueError, match=r"complete only within 4 Å, less than the 4.5 Å needed"):
+        check_pairs(atoms, pairs, 4.5)
+    with pytest.raises(ValueError, match="complete only within unknown"):
+        check_pairs(atoms, Pairs(*pairs), 4.0)
+    with pytest.raises(TypeError, match="must be a mliplib.neighbors.Pairs"):
+        check_pairs(atoms, tuple(pairs), 4.0)
+    moved = atoms.copy()
+    moved.positions[3] += [0.0, 0.01, 0.0]
+    with pytest.raises(ValueError, match=r"differ .* by up to 0.01 Å: the list is stale"):
+        check_pairs(moved, pairs, 4.0)
+    with pytest.raises(ValueError, match="outside 0..3"):
+        check_pairs(atoms[:4], pairs, 4.0)
+    shuffled = Pairs(*(x[::-1] for x in pairs), cutoff=4.0)
+    with pytest.raises(ValueError, match="sorted ascending"):
+        check_pairs(atoms, shuffled, 4.0)
+    # still a 4-tuple: unpacks and pickles like one, and pickling keeps the cutoff
+    i, j, shifts, vectors = pairs
+    assert len(i) == len(j) == len(shifts) == len(vectors) > 0
+    back = pickle.loads(pickle.dumps(pairs))
+    assert back.cutoff == 4.0 and all(np.array_equal(x, y) for x, y in zip(back, pairs))

@@ -8,4 +8,4 @@ from mliplib.descriptors.base import Descriptor, Gradients, descriptor_from_dict
 from mliplib.descriptors.bp import BehlerParrinello
 from mliplib.descriptors.plip import PLIP
 
-__all__ = ["Descriptor", "Gradients", "BehlerParrinello", "PLIP", "descriptor_from_dict"]
+__all__ = ["PLIP", "BehlerParrinello", "Descriptor", "Gradients", "descriptor_from_dict"]

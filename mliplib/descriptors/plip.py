@@ -61,18 +61,23 @@ growth of the NB columns with density is a real extrapolation hazard of the PLIP
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
-from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from numba import get_num_threads, njit, prange
 
-from mliplib.descriptors.base import Descriptor, Gradients, species_numbers
+from mliplib.descriptors.base import (
+    FORCES,
+    GRADIENTS,
+    VALUES,
+    Descriptor,
+    species_numbers,
+)
 
 #: Default generic Gaussian widths a (Å⁻²) and the factor applied to covalent radii when r_short is None.
 DEFAULT_WIDTHS = (0.5, 1.0, 1.5)
 R_SHORT_COVALENT_FACTOR = 1.2
-OVERLAP_DISTANCE = 1e-8  # Å
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,10 +135,96 @@ def _fmt(x: float) -> str:
 # --------------------------------------------------------------------------------------------------
 # numba kernels
 # --------------------------------------------------------------------------------------------------
+#
+# One centre at a time (``_centre``): its neighbours' radial functions (``_neighbours``), the 2B values
+# (``_two_body``), the NB densities and powers (``_many_body``), the 3B moments and values
+# (``_three_body``); for derivatives, per pair: the monomials of its unit vector (``_monomials_of``) and
+# either its gradient rows (``_pair_gradients``, mode GRADIENTS) or its ∂E/∂r from moments weighted
+# once per centre (``_weigh``, ``_pair_force``, mode FORCES). As in the BP kernel, the steps are inlined
+# by LLVM and run without reference counting (``_STEP``), on scratch arrays that are allocations of
+# their own (``_Scratch``), each bound to a local name at the top of a step.
+
+_STEP = {"cache": True, "forceinline": True, "_nrt": False}
+
+
+class _Params(NamedTuple):
+    """The pool's parameters as the kernels take them (flat arrays and numbers)."""
+
+    cutoff: float
+    a_n: np.ndarray  # (Nb,) Gaussian widths and positions of the basis
+    b_n: np.ndarray
+    rs1: np.ndarray  # (S, S) switch start and end per (centre, neighbour) species
+    rs2: np.ndarray
+    pair_index: np.ndarray  # (S, S) unordered species pair → channel
+    do2: bool
+    do3: bool
+    doN: bool
+    l_max: int
+    m_max: int
+    ax: np.ndarray  # (nA,) monomial exponents, multinomials, degrees; lstart (L + 1,) first monomial of degree l
+    ay: np.ndarray
+    az: np.ndarray
+    amult: np.ndarray
+    adeg: np.ndarray
+    lstart: np.ndarray
+    off2: int  # first column of the 2B, 3B and NB blocks
+    off3: int
+    offN: int
+
+
+class _Scratch(NamedTuple):
+    """Scratch of one chunk of centres; k runs over the neighbours of a centre inside the cutoff."""
+
+    gv: np.ndarray  # [k, n]: g_n = f_n fc and its derivative by r
+    gd: np.ndarray
+    uu: np.ndarray  # [k, 3]: unit vector; rr [k]: distance; sk [k]: species; pk [k]: pair index
+    rr: np.ndarray
+    sk: np.ndarray
+    pk: np.ndarray
+    M: np.ndarray  # [s, n, α]: moments Σ_{j∈s} g_n û^α; D [s, n]: Σ_{j∈s} g_n²; cnt [s]: neighbours of s
+    D: np.ndarray
+    cnt: np.ndarray
+    rho: np.ndarray  # [s, n]: NB density
+    W: np.ndarray  # [s, n, α]: mode FORCES, moments weighted by ∂E/∂G; wdiag [s, n], cN [s, n] likewise
+    wdiag: np.ndarray
+    cN: np.ndarray
+    ua: np.ndarray  # [α]: û^α of one pair and its gradient dua [α, 3] by û
+    dua: np.ndarray
+    Vg: np.ndarray  # [α]: mode FORCES, Σ_n g_n W_nα and Σ_n g′_n W_nα
+    Vd: np.ndarray
+    px: np.ndarray  # [e]: powers of the unit vector's components
+    py: np.ndarray
+    pz: np.ndarray
+
+
+@njit(cache=True, forceinline=True)
+def _scratch(maxk, S, Nb, nA, L):
+    """Allocate the scratch of one chunk of centres (once per chunk, not per centre)."""
+    return _Scratch(np.empty((maxk, Nb)), np.empty((maxk, Nb)), np.empty((maxk, 3)), np.empty(maxk),
+                    np.empty(maxk, np.int64), np.empty(maxk, np.int64), np.zeros((S, Nb, nA)), np.zeros((S, Nb)),
+                    np.zeros(S, np.int64), np.zeros((S, Nb)), np.zeros((S, Nb, nA)), np.zeros((S, Nb)),
+                    np.zeros((S, Nb)), np.empty(nA), np.empty((nA, 3)), np.empty(nA), np.empty(nA),
+                    np.empty(L + 1), np.empty(L + 1), np.empty(L + 1))
+
 
 @njit(cache=True)
-def _switch(r, r1, r2):
-    """f_s and df_s/dr of the PLIP short-range switch (0 below r1, 1 above r2, C² quintic between)."""
+def switch(r, r1, r2):
+    """The PLIP short-range switch f_s(r) and its derivative.
+
+    Parameters
+    ----------
+    r : float
+        Distance in Å.
+    r1, r2 : float
+        Start and end of the switch in Å (0.95 and 1.05 × R_short).
+
+    Returns
+    -------
+    fs : float
+        0 below r1, 1 above r2, 6u⁵ − 15u⁴ + 10u³ between (u = (r − r1)/(r2 − r1); C² at both ends).
+    dfs : float
+        dfs/dr in Å⁻¹.
+    """
     if r <= r1:
         return 0.0, 0.0
     if r >= r2:
@@ -144,305 +235,310 @@ def _switch(r, r1, r2):
     return u2 * u * (10.0 + u * (-15.0 + 6.0 * u)), 30.0 * u2 * (1.0 - u) * (1.0 - u) / h
 
 
-@njit(cache=True)
-def _centres(lo, hi, offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pair_index,
-             do2, do3, doN, l_max, m_max, ax, ay, az, amult, adeg, lstart,
-             off2, off3, offN, mode, dE_dG, G, grad, gout):
-    """Rows lo … hi−1. mode 0: values; 1: values and per-pair gradients into ``grad``;
-    2: values and per-pair ∂E/∂r_ij = Σ_f dE_dG[i, f] ∂G_if/∂r_ij into ``gout``."""
-    S = pair_index.shape[0]
-    P = S * (S + 1) // 2
-    Nb = a_n.shape[0]
-    nA = ax.shape[0]
-    L = l_max + 1
-    Mm = m_max - 3
-    cut2 = cutoff * cutoff
-    pi_rc = np.pi / cutoff
-    maxk = 0
-    for i in range(lo, hi):
-        maxk = max(maxk, offsets[i + 1] - offsets[i])
-    gv = np.empty((maxk, Nb))
-    gd = np.empty((maxk, Nb))
-    uu = np.empty((maxk, 3))
-    rr = np.empty(maxk)
-    sk = np.empty(maxk, np.int64)
-    pk = np.empty(maxk, np.int64)
-    M = np.zeros((S, Nb, nA))
-    D = np.zeros((S, Nb))
-    rho = np.zeros((S, Nb))
-    W = np.zeros((S, Nb, nA))
-    wdiag = np.zeros((S, Nb))
-    cN = np.zeros((S, Nb))
-    cnt = np.zeros(S, np.int64)
-    ua = np.empty(nA)
-    Vg = np.empty(nA)
-    Vd = np.empty(nA)
-    dua = np.empty((nA, 3))
-    px = np.empty(L + 1)
-    py = np.empty(L + 1)
-    pz = np.empty(L + 1)
-
-    for i in range(lo, hi):
-        ci = spec[i]
-        # ---- neighbours inside the cutoff: radial functions ----
-        nk = 0
-        for p in range(offsets[i], offsets[i + 1]):
-            x = vectors[p, 0]
-            y = vectors[p, 1]
-            z = vectors[p, 2]
-            r2 = x * x + y * y + z * z
-            if r2 >= cut2:
-                continue
-            r = np.sqrt(r2)
-            rr[nk] = r
-            uu[nk, 0] = x / r
-            uu[nk, 1] = y / r
-            uu[nk, 2] = z / r
-            sk[nk] = spec[jn[p]]
-            pk[nk] = p
-            fc = 0.5 * (1.0 + np.cos(pi_rc * r))
-            dfc = -0.5 * pi_rc * np.sin(pi_rc * r)
-            for n in range(Nb):
-                d = r - b_n[n]
-                e = np.exp(-a_n[n] * d * d)
-                gv[nk, n] = e * fc
-                gd[nk, n] = e * (dfc - 2.0 * a_n[n] * d * fc)
-            nk += 1
-
-        # ---- two-body ----
-        if do2:
-            for k in range(nk):
-                base = off2 + pair_index[ci, sk[k]] * Nb
-                for n in range(Nb):
-                    G[i, base + n] += gv[k, n]
-
-        # ---- many-body densities ----
-        if doN:
-            rho[:, :] = 0.0
-            for k in range(nk):
-                s = sk[k]
-                fs, dfs = _switch(rr[k], rs1[ci, s], rs2[ci, s])
-                if fs != 0.0:
-                    for n in range(Nb):
-                        rho[s, n] += gv[k, n] * fs
-            for s in range(S):
-                base = offN + (ci * S + s) * Nb * Mm
-                for n in range(Nb):
-                    q = rho[s, n]
-                    v = q * q * q
-                    for m in range(4, m_max + 1):
-                        v *= q
-                        G[i, base + n * Mm + m - 4] = v
-
-        # ---- three-body moments ----
-        if do3:
-            M[:, :, :] = 0.0
-            D[:, :] = 0.0
-            cnt[:] = 0
-            for k in range(nk):
-                s = sk[k]
-                cnt[s] += 1
-                px[0] = 1.0
-                py[0] = 1.0
-                pz[0] = 1.0
-                for e in range(1, L):
-                    px[e] = px[e - 1] * uu[k, 0]
-                    py[e] = py[e - 1] * uu[k, 1]
-                    pz[e] = pz[e - 1] * uu[k, 2]
-                for al in range(nA):
-                    ua[al] = px[ax[al]] * py[ay[al]] * pz[az[al]]
-                for n in range(Nb):
-                    g = gv[k, n]
-                    D[s, n] += g * g
-                    for al in range(nA):
-                        M[s, n, al] += g * ua[al]
-            for s in range(S):
-                for t in range(s, S):
-                    if s == t and cnt[s] < 2:
-                        continue  # no pair: exactly zero (the moment form would leave round-off)
-                    base = off3 + (ci * P + pair_index[s, t]) * Nb * L
-                    for n in range(Nb):
-                        for l in range(L):
-                            T = 0.0
-                            for al in range(lstart[l], lstart[l + 1]):
-                                T += amult[al] * M[s, n, al] * M[t, n, al]
-                            if s == t:
-                                T = 0.5 * (T - D[s, n])
-                            G[i, base + n * L + l] = T
-
-        if mode == 0:
+@njit(**_STEP)
+def _neighbours(i, offsets, jn, vectors, spec, params, s):
+    """Neighbours of centre i inside the cutoff: distance, unit vector, species, pair index and the
+    basis g_n = exp(−a_n (r − b_n)²) fc(r) with its derivative. Returns their number."""
+    gv, gd, uu, rr, sk, pk = s.gv, s.gd, s.uu, s.rr, s.sk, s.pk
+    a_n, b_n = params.a_n, params.b_n
+    cut2 = params.cutoff * params.cutoff
+    pi_rc = np.pi / params.cutoff
+    nk = 0
+    for p in range(offsets[i], offsets[i + 1]):
+        x = vectors[p, 0]
+        y = vectors[p, 1]
+        z = vectors[p, 2]
+        r2 = x * x + y * y + z * z
+        if r2 >= cut2:
             continue
+        r = np.sqrt(r2)
+        rr[nk] = r
+        uu[nk, 0] = x / r
+        uu[nk, 1] = y / r
+        uu[nk, 2] = z / r
+        sk[nk] = spec[jn[p]]
+        pk[nk] = p
+        fc = 0.5 * (1.0 + np.cos(pi_rc * r))
+        dfc = -0.5 * pi_rc * np.sin(pi_rc * r)
+        for n in range(a_n.shape[0]):
+            d = r - b_n[n]
+            e = np.exp(-a_n[n] * d * d)
+            gv[nk, n] = e * fc
+            gd[nk, n] = e * (dfc - 2.0 * a_n[n] * d * fc)
+        nk += 1
+    return nk
 
-        if mode == 2:
-            # weight the moments once per centre
-            if do3:
-                W[:, :, :] = 0.0
-                wdiag[:, :] = 0.0
-                for s in range(S):
-                    for t in range(S):
-                        if s == t and cnt[s] < 2:
-                            continue
-                        base = off3 + (ci * P + pair_index[s, t]) * Nb * L
-                        for n in range(Nb):
-                            for al in range(nA):
-                                W[s, n, al] += amult[al] * dE_dG[i, base + n * L + adeg[al]] * M[t, n, al]
-                            if s == t:
-                                for l in range(L):
-                                    wdiag[s, n] += dE_dG[i, base + n * L + l]
-            if doN:
-                for s in range(S):
-                    base = offN + (ci * S + s) * Nb * Mm
-                    for n in range(Nb):
-                        q = rho[s, n]
-                        c = 0.0
-                        qm = q * q * q  # q^(m-1) for m = 4
-                        for m in range(4, m_max + 1):
-                            c += dE_dG[i, base + n * Mm + m - 4] * m * qm
-                            qm *= q
-                        cN[s, n] = c
 
-        # ---- per-pair derivatives ----
-        for k in range(nk):
-            p = pk[k]
-            s = sk[k]
-            r = rr[k]
-            ux = uu[k, 0]
-            uy = uu[k, 1]
-            uz = uu[k, 2]
-            if do3:
-                px[0] = 1.0
-                py[0] = 1.0
-                pz[0] = 1.0
-                for e in range(1, L):
-                    px[e] = px[e - 1] * ux
-                    py[e] = py[e - 1] * uy
-                    pz[e] = pz[e - 1] * uz
-                for al in range(nA):
-                    a0 = ax[al]
-                    a1 = ay[al]
-                    a2 = az[al]
-                    ua[al] = px[a0] * py[a1] * pz[a2]
-                    dua[al, 0] = a0 * px[a0 - 1] * py[a1] * pz[a2] if a0 > 0 else 0.0
-                    dua[al, 1] = a1 * px[a0] * py[a1 - 1] * pz[a2] if a1 > 0 else 0.0
-                    dua[al, 2] = a2 * px[a0] * py[a1] * pz[a2 - 1] if a2 > 0 else 0.0
-            fs = 0.0
-            dfs = 0.0
-            if doN:
-                fs, dfs = _switch(r, rs1[ci, s], rs2[ci, s])
+@njit(**_STEP)
+def _two_body(i, ci, nk, params, G, s):
+    """[2B]_n^i = Σ_j g_n(r_ij), in the channel of the pair (species of i, species of j)."""
+    gv, sk = s.gv, s.sk
+    Nb = params.a_n.shape[0]
+    for k in range(nk):
+        base = params.off2 + params.pair_index[ci, sk[k]] * Nb
+        for n in range(Nb):
+            G[i, base + n] += gv[k, n]
 
-            if mode == 1:
-                if do2:
-                    base = off2 + pair_index[ci, s] * Nb
-                    for n in range(Nb):
-                        d = gd[k, n]
-                        grad[p, base + n, 0] = d * ux
-                        grad[p, base + n, 1] = d * uy
-                        grad[p, base + n, 2] = d * uz
-                if doN and (fs != 0.0 or dfs != 0.0):
-                    base = offN + (ci * S + s) * Nb * Mm
-                    for n in range(Nb):
-                        dh = gd[k, n] * fs + gv[k, n] * dfs
-                        q = rho[s, n]
-                        qm = q * q * q
-                        for m in range(4, m_max + 1):
-                            c = m * qm * dh
-                            qm *= q
-                            f = base + n * Mm + m - 4
-                            grad[p, f, 0] = c * ux
-                            grad[p, f, 1] = c * uy
-                            grad[p, f, 2] = c * uz
-                if do3:
-                    for t in range(S):
-                        if s == t and cnt[s] < 2:
-                            continue
-                        base = off3 + (ci * P + pair_index[s, t]) * Nb * L
-                        for n in range(Nb):
-                            g = gv[k, n]
-                            dg = gd[k, n]
-                            gr = g / r
-                            self_term = g * dg if s == t else 0.0
-                            for l in range(L):
-                                A = 0.0
-                                Bx = 0.0
-                                By = 0.0
-                                Bz = 0.0
-                                for al in range(lstart[l], lstart[l + 1]):
-                                    c = amult[al] * M[t, n, al]
-                                    A += c * ua[al]
-                                    Bx += c * dua[al, 0]
-                                    By += c * dua[al, 1]
-                                    Bz += c * dua[al, 2]
-                                radial = dg * A - gr * l * A - self_term
-                                f = base + n * L + l
-                                grad[p, f, 0] = radial * ux + gr * Bx
-                                grad[p, f, 1] = radial * uy + gr * By
-                                grad[p, f, 2] = radial * uz + gr * Bz
-            else:  # mode 2
-                radial = 0.0
-                vx = 0.0
-                vy = 0.0
-                vz = 0.0
-                if do2:
-                    base = off2 + pair_index[ci, s] * Nb
-                    for n in range(Nb):
-                        radial += dE_dG[i, base + n] * gd[k, n]
-                if doN and (fs != 0.0 or dfs != 0.0):
-                    for n in range(Nb):
-                        radial += cN[s, n] * (gd[k, n] * fs + gv[k, n] * dfs)
-                if do3:
-                    # contract the basis first: Vg_α = Σ_n g_n W_nα, Vd_α = Σ_n g′_n W_nα
-                    Vg[:] = 0.0
-                    Vd[:] = 0.0
-                    for n in range(Nb):
-                        g = gv[k, n]
-                        dg = gd[k, n]
-                        radial -= wdiag[s, n] * g * dg
-                        for al in range(nA):
-                            c = W[s, n, al]
-                            Vg[al] += g * c
-                            Vd[al] += dg * c
-                    inv_r = 1.0 / r
-                    for al in range(nA):
-                        radial += (Vd[al] - adeg[al] * inv_r * Vg[al]) * ua[al]
-                        c = inv_r * Vg[al]
-                        vx += c * dua[al, 0]
-                        vy += c * dua[al, 1]
-                        vz += c * dua[al, 2]
-                gout[p, 0] = radial * ux + vx
-                gout[p, 1] = radial * uy + vy
-                gout[p, 2] = radial * uz + vz
+
+@njit(**_STEP)
+def _many_body(i, ci, nk, params, G, s):
+    """NB densities ρ_{s,n} = Σ_{j∈s} g_n f_s and the powers ρ^m, m = 4 … m_max."""
+    gv, rr, sk, rho = s.gv, s.rr, s.sk, s.rho
+    S, Nb, Mm = params.rs1.shape[0], params.a_n.shape[0], params.m_max - 3
+    rho[:, :] = 0.0
+    for k in range(nk):
+        t = sk[k]
+        fs, _ = switch(rr[k], params.rs1[ci, t], params.rs2[ci, t])
+        if fs != 0.0:
+            for n in range(Nb):
+                rho[t, n] += gv[k, n] * fs
+    for t in range(S):
+        base = params.offN + (ci * S + t) * Nb * Mm
+        for n in range(Nb):
+            q = rho[t, n]
+            v = q * q * q
+            for m in range(4, params.m_max + 1):
+                v *= q
+                G[i, base + n * Mm + m - 4] = v
+
+
+@njit(**_STEP)
+def _monomials_of(k, derivatives, params, s):
+    """û^α of neighbour k for every monomial α (and with ``derivatives`` its gradient by û)."""
+    uu, ua, dua, px, py, pz = s.uu, s.ua, s.dua, s.px, s.py, s.pz
+    ax, ay, az = params.ax, params.ay, params.az
+    px[0] = 1.0
+    py[0] = 1.0
+    pz[0] = 1.0
+    for e in range(1, params.l_max + 1):
+        px[e] = px[e - 1] * uu[k, 0]
+        py[e] = py[e - 1] * uu[k, 1]
+        pz[e] = pz[e - 1] * uu[k, 2]
+    for al in range(ax.shape[0]):
+        a0 = ax[al]
+        a1 = ay[al]
+        a2 = az[al]
+        ua[al] = px[a0] * py[a1] * pz[a2]
+        if derivatives:
+            dua[al, 0] = a0 * px[a0 - 1] * py[a1] * pz[a2] if a0 > 0 else 0.0
+            dua[al, 1] = a1 * px[a0] * py[a1 - 1] * pz[a2] if a1 > 0 else 0.0
+            dua[al, 2] = a2 * px[a0] * py[a1] * pz[a2 - 1] if a2 > 0 else 0.0
+
+
+@njit(**_STEP)
+def _three_body(i, ci, nk, params, G, s):
+    """Moments M_{s,n,α} = Σ_{j∈s} g_n û^α, then [3B] = Σ_α mult(α) M_s M_t per degree l (s ≠ t), and
+    ½ [Σ_α mult(α) M_s² − Σ_{j∈s} g_n²] for s = t (the j = k diagonal has cos θ = 1)."""
+    gv, sk, M, D, cnt, ua = s.gv, s.sk, s.M, s.D, s.cnt, s.ua
+    S, Nb, L = params.rs1.shape[0], params.a_n.shape[0], params.l_max + 1
+    P = S * (S + 1) // 2
+    nA = params.ax.shape[0]
+    M[:, :, :] = 0.0
+    D[:, :] = 0.0
+    cnt[:] = 0
+    for k in range(nk):
+        t = sk[k]
+        cnt[t] += 1
+        _monomials_of(k, False, params, s)
+        for n in range(Nb):
+            g = gv[k, n]
+            D[t, n] += g * g
+            for al in range(nA):
+                M[t, n, al] += g * ua[al]
+    for a in range(S):
+        for b in range(a, S):
+            if a == b and cnt[a] < 2:
+                continue  # no pair: exactly zero (the moment form would leave round-off)
+            base = params.off3 + (ci * P + params.pair_index[a, b]) * Nb * L
+            for n in range(Nb):
+                for l in range(L):
+                    T = 0.0
+                    for al in range(params.lstart[l], params.lstart[l + 1]):
+                        T += params.amult[al] * M[a, n, al] * M[b, n, al]
+                    if a == b:
+                        T = 0.5 * (T - D[a, n])
+                    G[i, base + n * L + l] = T
+
+
+@njit(**_STEP)
+def _weigh(i, ci, params, dE_dG, s):
+    """Mode FORCES: moments weighted once per centre by ∂E/∂G, W_{s,n,α} = Σ_t mult(α) ∂E/∂[3B]_{st,n,l(α)}
+    M_{t,n,α}, the diagonal weights Σ_l ∂E/∂[3B]_{ss,n,l}, and cN_{s,n} = Σ_m ∂E/∂[NB]_{s,n,m} m ρ^(m−1)."""
+    M, W, wdiag, cN, cnt, rho = s.M, s.W, s.wdiag, s.cN, s.cnt, s.rho
+    S, Nb, L, Mm = params.rs1.shape[0], params.a_n.shape[0], params.l_max + 1, params.m_max - 3
+    P = S * (S + 1) // 2
+    if params.do3:
+        W[:, :, :] = 0.0
+        wdiag[:, :] = 0.0
+        for a in range(S):
+            for b in range(S):
+                if a == b and cnt[a] < 2:
+                    continue
+                base = params.off3 + (ci * P + params.pair_index[a, b]) * Nb * L
+                for n in range(Nb):
+                    for al in range(params.ax.shape[0]):
+                        W[a, n, al] += params.amult[al] * dE_dG[i, base + n * L + params.adeg[al]] * M[b, n, al]
+                    if a == b:
+                        for l in range(L):
+                            wdiag[a, n] += dE_dG[i, base + n * L + l]
+    if params.doN:
+        for t in range(S):
+            base = params.offN + (ci * S + t) * Nb * Mm
+            for n in range(Nb):
+                q = rho[t, n]
+                c = 0.0
+                qm = q * q * q  # q^(m-1) for m = 4
+                for m in range(4, params.m_max + 1):
+                    c += dE_dG[i, base + n * Mm + m - 4] * m * qm
+                    qm *= q
+                cN[t, n] = c
+
+
+@njit(**_STEP)
+def _pair_gradients(i, ci, k, params, grad, s):
+    """Mode GRADIENTS: the rows ∂G_if/∂r_ij of neighbour k, for its 2B, NB and 3B columns."""
+    gv, gd, uu, rr, sk, pk = s.gv, s.gd, s.uu, s.rr, s.sk, s.pk
+    M, cnt, rho, ua, dua = s.M, s.cnt, s.rho, s.ua, s.dua
+    S, Nb, L, Mm = params.rs1.shape[0], params.a_n.shape[0], params.l_max + 1, params.m_max - 3
+    P = S * (S + 1) // 2
+    p, t, r = pk[k], sk[k], rr[k]
+    ux, uy, uz = uu[k, 0], uu[k, 1], uu[k, 2]
+    if params.do2:
+        base = params.off2 + params.pair_index[ci, t] * Nb
+        for n in range(Nb):
+            d = gd[k, n]
+            grad[p, base + n, 0] = d * ux
+            grad[p, base + n, 1] = d * uy
+            grad[p, base + n, 2] = d * uz
+    if params.doN:
+        fs, dfs = switch(r, params.rs1[ci, t], params.rs2[ci, t])
+        if fs != 0.0 or dfs != 0.0:
+            base = params.offN + (ci * S + t) * Nb * Mm
+            for n in range(Nb):
+                dh = gd[k, n] * fs + gv[k, n] * dfs
+                q = rho[t, n]
+                qm = q * q * q
+                for m in range(4, params.m_max + 1):
+                    c = m * qm * dh
+                    qm *= q
+                    f = base + n * Mm + m - 4
+                    grad[p, f, 0] = c * ux
+                    grad[p, f, 1] = c * uy
+                    grad[p, f, 2] = c * uz
+    if params.do3:
+        for b in range(S):
+            if t == b and cnt[t] < 2:
+                continue
+            base = params.off3 + (ci * P + params.pair_index[t, b]) * Nb * L
+            for n in range(Nb):
+                g = gv[k, n]
+                dg = gd[k, n]
+                gr = g / r
+                self_term = g * dg if t == b else 0.0
+                for l in range(L):
+                    A = 0.0
+                    Bx = 0.0
+                    By = 0.0
+                    Bz = 0.0
+                    for al in range(params.lstart[l], params.lstart[l + 1]):
+                        c = params.amult[al] * M[b, n, al]
+                        A += c * ua[al]
+                        Bx += c * dua[al, 0]
+                        By += c * dua[al, 1]
+                        Bz += c * dua[al, 2]
+                    radial = dg * A - gr * l * A - self_term
+                    f = base + n * L + l
+                    grad[p, f, 0] = radial * ux + gr * Bx
+                    grad[p, f, 1] = radial * uy + gr * By
+                    grad[p, f, 2] = radial * uz + gr * Bz
+
+
+@njit(**_STEP)
+def _pair_force(i, ci, k, params, dE_dG, gout, s):
+    """Mode FORCES: ∂E/∂r_ij = Σ_f ∂E/∂G_if ∂G_if/∂r_ij of neighbour k, from the weighted moments."""
+    gv, gd, uu, rr, sk, pk = s.gv, s.gd, s.uu, s.rr, s.sk, s.pk
+    W, wdiag, cN, ua, dua, Vg = s.W, s.wdiag, s.cN, s.ua, s.dua, s.Vg
+    Vd = s.Vd
+    Nb = params.a_n.shape[0]
+    p, t, r = pk[k], sk[k], rr[k]
+    ux, uy, uz = uu[k, 0], uu[k, 1], uu[k, 2]
+    radial = 0.0
+    vx = 0.0
+    vy = 0.0
+    vz = 0.0
+    if params.do2:
+        base = params.off2 + params.pair_index[ci, t] * Nb
+        for n in range(Nb):
+            radial += dE_dG[i, base + n] * gd[k, n]
+    if params.doN:
+        fs, dfs = switch(r, params.rs1[ci, t], params.rs2[ci, t])
+        if fs != 0.0 or dfs != 0.0:
+            for n in range(Nb):
+                radial += cN[t, n] * (gd[k, n] * fs + gv[k, n] * dfs)
+    if params.do3:
+        # contract the basis first: Vg_α = Σ_n g_n W_nα, Vd_α = Σ_n g′_n W_nα
+        Vg[:] = 0.0
+        Vd[:] = 0.0
+        for n in range(Nb):
+            g = gv[k, n]
+            dg = gd[k, n]
+            radial -= wdiag[t, n] * g * dg
+            for al in range(params.ax.shape[0]):
+                c = W[t, n, al]
+                Vg[al] += g * c
+                Vd[al] += dg * c
+        inv_r = 1.0 / r
+        for al in range(params.ax.shape[0]):
+            radial += (Vd[al] - params.adeg[al] * inv_r * Vg[al]) * ua[al]
+            c = inv_r * Vg[al]
+            vx += c * dua[al, 0]
+            vy += c * dua[al, 1]
+            vz += c * dua[al, 2]
+    gout[p, 0] = radial * ux + vx
+    gout[p, 1] = radial * uy + vy
+    gout[p, 2] = radial * uz + vz
+
+
+@njit(**_STEP)
+def _centre(i, offsets, jn, vectors, spec, params, mode, dE_dG, G, grad, gout, s):
+    """Every feature of centre i, and by mode its per-pair gradients or per-pair ∂E/∂r."""
+    ci = spec[i]
+    nk = _neighbours(i, offsets, jn, vectors, spec, params, s)
+    if params.do2:
+        _two_body(i, ci, nk, params, G, s)
+    if params.doN:
+        _many_body(i, ci, nk, params, G, s)
+    if params.do3:
+        _three_body(i, ci, nk, params, G, s)
+    if mode == VALUES:
+        return
+    if mode == FORCES:
+        _weigh(i, ci, params, dE_dG, s)
+    for k in range(nk):
+        if params.do3:
+            _monomials_of(k, True, params, s)
+        if mode == GRADIENTS:
+            _pair_gradients(i, ci, k, params, grad, s)
+        else:
+            _pair_force(i, ci, k, params, dE_dG, gout, s)
 
 
 @njit(cache=True, parallel=True)
-def _plip_kernel(offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pair_index,
-                 do2, do3, doN, l_max, m_max, ax, ay, az, amult, adeg, lstart,
-                 off2, off3, offN, n_features, mode, dE_dG, grad, gout, n_chunks):
+def _plip_kernel(offsets, jn, vectors, spec, params, mode, dE_dG, G, grad, gout, n_chunks):
+    """Fill G and, by mode, grad[p, f, :] = ∂G_if/∂r_p (GRADIENTS) or gout[p] = Σ_f dE_dG[i, f] ∂G_if/∂r_p
+    (FORCES), over ``n_chunks`` contiguous chunks of centres in parallel (each centre writes only its own
+    row and its own pairs: no races), with one scratch allocation per chunk."""
     n = spec.shape[0]
-    G = np.zeros((n, n_features))
+    S, Nb, nA = params.rs1.shape[0], params.a_n.shape[0], params.ax.shape[0]
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        if hi > lo:
-            _centres(lo, hi, offsets, jn, vectors, spec, cutoff, a_n, b_n, rs1, rs2, pair_index,
-                     do2, do3, doN, l_max, m_max, ax, ay, az, amult, adeg, lstart,
-                     off2, off3, offN, mode, dE_dG, G, grad, gout)
-    return G
-
-
-@njit(cache=True)
-def _scatter(i, j, vectors, gout, n_atoms):
-    forces = np.zeros((n_atoms, 3))
-    virial = np.zeros((3, 3))
-    for p in range(i.shape[0]):
-        a = i[p]
-        b = j[p]
-        for x in range(3):
-            g = gout[p, x]
-            forces[b, x] -= g
-            forces[a, x] += g
-            for y in range(3):
-                virial[y, x] -= vectors[p, y] * g
-    return forces, virial
+        maxk = 0
+        for i in range(lo, hi):
+            maxk = max(maxk, offsets[i + 1] - offsets[i])
+        s = _scratch(maxk, S, Nb, nA, params.l_max + 1)
+        for i in range(lo, hi):
+            _centre(i, offsets, jn, vectors, spec, params, mode, dE_dG, G, grad, gout, s)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,18 +550,31 @@ class PLIP(Descriptor):
 
     Parameters
     ----------
-    species : element symbols or atomic numbers the descriptor knows (stored sorted by Z).
-    cutoff : R_c in Å (> 0), for every body order.
-    a : Gaussian widths a in Å⁻² (≥ 0; a = 0 gives the bare cutoff function, a coordination count).
-    b : Gaussian positions in Å; ``None`` → 1.0, 1.5, … (< cutoff). The basis is every (a, b) pair.
-    l_max : highest power of cos θ in 3B (≥ 0).
-    m_max : highest power in NB (≥ 4; powers 4 … m_max as in PLIP).
-    r_short : R_short per species pair in Å, e.g. ``{("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, "O-O": 3.5}``
+    species : sequence of str or int
+        Element symbols or atomic numbers the descriptor knows (stored sorted by Z).
+    cutoff : float
+        R_c in Å (> 0), for every body order.
+    a : sequence of float
+        Gaussian widths a in Å⁻² (≥ 0; a = 0 gives the bare cutoff function, a coordination count).
+    b : sequence of float or None
+        Gaussian positions in Å; ``None`` → 1.0, 1.5, … (< cutoff). The basis is every (a, b) pair.
+    l_max : int
+        Highest power of cos θ in 3B (≥ 0).
+    m_max : int
+        Highest power in NB (≥ 4; powers 4 … m_max as in PLIP).
+    r_short : dict or None
+        R_short per species pair in Å, e.g. ``{("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, "O-O": 3.5}``
         (symmetric; keys as tuples of symbols/numbers or "A-B" strings); every pair of ``species`` needs a
         value with 0 < R_short < cutoff. ``None`` → a generic default, 1.2 × (sum of the covalent radii),
         i.e. the NB densities switch on just past a covalent bond; give explicit values for real work
         (see :meth:`default_zno`). Ignored when ``many_body`` is False.
-    two_body, three_body, many_body : which blocks to include.
+    two_body, three_body, many_body : bool
+        Which blocks to include.
+
+    Notes
+    -----
+    Evaluation (``compute``, ``forces_and_virial``, ``values_forces_and_virial``) is inherited from
+    :class:`~mliplib.descriptors.base.Descriptor`.
     """
 
     centre_resolved = True
@@ -516,15 +625,18 @@ class PLIP(Descriptor):
                 self._pairs.append((s, t))
         self._basis_a = np.repeat(self.a, len(self.b))
         self._basis_b = np.tile(self.b, len(self.a))
-        self._tables = _monomials(self.l_max)
         rs = np.zeros((S, S))
         if self.many_body:
             sym = self.species
             for s in range(S):
                 for t in range(S):
                     rs[s, t] = self.r_short[(sym[s], sym[t])]
-        self._rs1, self._rs2 = 0.95 * rs, 1.05 * rs
         self._build_table()
+        ax, ay, az, amult, adeg, lstart = _monomials(self.l_max)
+        self._params = _Params(self.cutoff, np.repeat(self.a, len(self.b)), np.tile(self.b, len(self.a)),
+                               0.95 * rs, 1.05 * rs, self._pair_index, self.two_body, self.three_body,
+                               self.many_body, self.l_max, max(self.m_max, 4), ax, ay, az, amult, adeg, lstart,
+                               self._off2, self._off3, self._offN)
 
     # ---- construction helpers -----------------------------------------------------------------
 
@@ -612,26 +724,45 @@ class PLIP(Descriptor):
 
     @property
     def n_basis(self) -> int:
-        """Number of Gaussians (len(a) × len(b))."""
+        """Number of Gaussians, len(a) × len(b)."""
         return len(self._basis_a)
 
     def channels(self) -> list[dict]:
-        """One dict per feature (in column order): ``index``, ``name``, ``body`` ("2B", "3B" or "NB"),
-        ``channel`` (e.g. "O-Zn", "Zn-OZn", "Zn-O"), ``centre`` (centre element; None for 2B, whose
-        unordered pair channel is filled by both elements), ``neighbours`` (tuple of neighbour
-        elements: the 2B pair, the 3B neighbour pair, the NB neighbour), ``a`` (Å⁻²), ``b`` (Å),
-        ``l`` (3B only, else None) and ``m`` (NB only, else None). ``pandas.DataFrame(d.channels())``
-        gives a table."""
+        """What each feature is.
+
+        Returns
+        -------
+        list of dict
+            One dict per feature, in column order: ``index``, ``name``, ``body`` ("2B", "3B" or "NB"),
+            ``channel`` (e.g. "O-Zn", "Zn-OZn", "Zn-O"), ``centre`` (centre element; None for 2B, whose
+            unordered pair channel is filled by both elements), ``neighbours`` (tuple of neighbour
+            elements: the 2B pair, the 3B neighbour pair, the NB neighbour), ``a`` (Å⁻²), ``b`` (Å),
+            ``l`` (3B only, else None) and ``m`` (NB only, else None). ``pandas.DataFrame(d.channels())``
+            gives a table.
+        """
         return [dict(r) for r in self._table]
 
     def centre_mask(self, element) -> np.ndarray:
-        """Boolean (n_features,): the columns an atom of ``element`` can fill (2B pairs containing it,
-        3B and NB channels centred on it); every other column of its row is exactly zero."""
+        """The columns an atom of ``element`` can fill.
+
+        Parameters
+        ----------
+        element : str or int
+            Element symbol or atomic number.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_features,), bool
+            True for the 2B pairs containing it and the 3B and NB channels centred on it; every other
+            column of its row is exactly zero.
+        """
         sym = _symbol(element)
         return np.array([(r["centre"] == sym) if r["centre"] is not None else (sym in r["neighbours"])
                          for r in self._table])
 
     def to_dict(self) -> dict:
+        """Parameters as JSON-serialisable values, ``{"kind": "PLIP", ...}``; see
+        :func:`~mliplib.descriptors.base.descriptor_from_dict`."""
         r_short = None
         if self.r_short is not None:
             r_short = {}
@@ -649,7 +780,7 @@ class PLIP(Descriptor):
                 f"l_max={self.l_max}, m_max={self.m_max}, n_features={self.n_features})")
 
     @classmethod
-    def default_zno(cls, **overrides) -> "PLIP":
+    def default_zno(cls, **overrides) -> PLIP:
         """The ZnO pool of the book: 27 Gaussians × 55 channel/power combinations = 1485 features.
 
         - cutoff 6 Å: wurtzite's third Zn–O and the second/third like-pair shells (≈ 3.2–4.6 Å) plus the
@@ -666,82 +797,23 @@ class PLIP(Descriptor):
           count the neighbours beyond the bonded shell; Zn–Zn and O–O 3.5 Å (switch 3.33–3.68 Å) lie
           just past the first like-pair shell (≈ 3.2–3.3 Å wurtzite, 3.06 Å rocksalt).
 
-        ``overrides`` replace any constructor argument.
+        Parameters
+        ----------
+        **overrides
+            Replace any constructor argument.
+
+        Returns
+        -------
+        PLIP
         """
-        params = dict(species=["Zn", "O"], cutoff=6.0, a=(0.5, 1.0, 2.0),
-                      b=tuple(np.round(np.arange(1.5, 5.51, 0.5), 10)), l_max=5, m_max=7,
-                      r_short={("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, ("O", "O"): 3.5})
+        params = {"species": ["Zn", "O"], "cutoff": 6.0, "a": (0.5, 1.0, 2.0),
+                      "b": tuple(np.round(np.arange(1.5, 5.51, 0.5), 10)), "l_max": 5, "m_max": 7,
+                      "r_short": {("Zn", "O"): 2.3, ("Zn", "Zn"): 3.5, ("O", "O"): 3.5}}
         params.update(overrides)
         return cls(**params)
 
     # ---- evaluation ---------------------------------------------------------------------------
 
-    def _prepare(self, atoms: Atoms, neighbors):
-        if not isinstance(atoms, Atoms):
-            raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
-        spec = self.species_index(atoms)
-        pairs = self.neighbors(atoms, neighbors)
-        i = np.ascontiguousarray(pairs.i, dtype=np.int64)
-        j = np.ascontiguousarray(pairs.j, dtype=np.int64)
-        vectors = np.ascontiguousarray(pairs.vectors, dtype=np.float64)
-        if len(i) and np.any(np.diff(i) < 0):
-            raise ValueError("the neighbour list is not sorted by centre index i (CSR order); "
-                             "use mliplib.neighbors.neighbor_list")
-        if len(i):
-            d2 = np.einsum("pk,pk->p", vectors, vectors)
-            bad = np.flatnonzero(~(d2 >= OVERLAP_DISTANCE ** 2))
-            if len(bad):
-                p = bad[0]
-                shift = tuple(int(x) for x in pairs.shifts[p]) if pairs.shifts is not None else None
-                raise ValueError(f"atoms {int(i[p])} ({atoms.get_chemical_symbols()[i[p]]}) and {int(j[p])} "
-                                 f"({atoms.get_chemical_symbols()[j[p]]}, image shift {shift}) are "
-                                 f"{np.sqrt(d2[p]) if np.isfinite(d2[p]) else d2[p]:.3g} Å apart (overlapping "
-                                 f"or NaN); the descriptor is undefined there — remove the duplicate atom")
-        offsets = np.searchsorted(i, np.arange(len(atoms) + 1)).astype(np.int64)
-        return spec, i, j, vectors, offsets
-
-    def _run(self, spec, j, vectors, offsets, mode, dE_dG, grad, gout):
-        ax, ay, az, amult, adeg, lstart = self._tables
-        n = len(spec)
-        n_chunks = max(1, min(n, 8 * get_num_threads()))
-        return _plip_kernel(offsets, j, vectors, spec, self.cutoff, self._basis_a, self._basis_b,
-                            self._rs1, self._rs2, self._pair_index, self.two_body, self.three_body,
-                            self.many_body, self.l_max, max(self.m_max, 4), ax, ay, az, amult, adeg, lstart,
-                            self._off2, self._off3, self._offN, self.n_features, mode, dE_dG, grad, gout,
-                            n_chunks)
-
-    def compute(self, atoms: Atoms, gradients: bool = False, neighbors=None):
-        """Descriptors G (n_atoms, n_features); with ``gradients=True`` also :class:`Gradients`
-        (values (n_pairs, n_features, 3) = ∂G_i/∂r_ij for every pair of the list, zero for pairs at or
-        beyond the cutoff). ``neighbors``: a :class:`~mliplib.neighbors.Pairs` list with any cutoff ≥ ours.
-
-        The stored gradients take n_pairs × n_features × 24 bytes (≈ 2.5 MB per atom for
-        :meth:`default_zno` in bulk ZnO); for forces and stress prefer :meth:`forces_and_virial`."""
-        spec, i, j, vectors, offsets = self._prepare(atoms, neighbors)
-        F = self.n_features
-        empty_w = np.zeros((0, F))
-        empty_g = np.zeros((0, 3))
-        if not gradients:
-            return self._run(spec, j, vectors, offsets, 0, empty_w, np.zeros((0, F, 3)), empty_g)
-        grad = np.zeros((len(i), F, 3))
-        G = self._run(spec, j, vectors, offsets, 1, empty_w, grad, empty_g)
-        return G, Gradients(i=i, j=j, vectors=vectors, values=grad, n_atoms=len(atoms))
-
-    def forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
-        """Forces (n_atoms, 3) = −∂E/∂r and virial W (3, 3) = −Σ_pairs r_ij ⊗ ∂E/∂r_ij (ASE stress −W/V)
-        for per-atom ∂E/∂G ``dE_dG`` (n_atoms, n_features), computed on the fly (memory O(n_pairs))."""
-        return self.values_forces_and_virial(atoms, dE_dG, neighbors)[1:]
-
-    def values_forces_and_virial(self, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
-        """(G, forces, virial) in one kernel pass (the force pass fills G too): a linear PLIP model's
-        energy and forces for the price of its forces."""
-        spec, i, j, vectors, offsets = self._prepare(atoms, neighbors)
-        F = self.n_features
-        dE_dG = np.ascontiguousarray(dE_dG, dtype=np.float64)
-        if dE_dG.shape != (len(atoms), F):
-            raise ValueError(f"dE_dG must have shape (n_atoms, n_features) = {(len(atoms), F)}, "
-                             f"got {dE_dG.shape}")
-        gout = np.zeros((len(i), 3))
-        G = self._run(spec, j, vectors, offsets, 2, dE_dG, np.zeros((0, F, 3)), gout)
-        forces, virial = _scatter(i, j, vectors, gout, len(atoms))
-        return G, forces, virial
+    def _evaluate(self, mode, species, offsets, j, vectors, dE_dG, G, grad, gpair):
+        n_chunks = max(1, min(len(species), 8 * get_num_threads()))
+        _plip_kernel(offsets, j, vectors, species, self._params, mode, dE_dG, G, grad, gpair, n_chunks)
