@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
-from scipy.signal import get_window
+from scipy.signal import find_peaks, get_window
 
 __all__ = ["THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS",
            "phonon_displacements", "phonon_dos", "phonon_dos_from_forces", "phonon_dos_on_mesh",
@@ -154,6 +154,7 @@ def _supercell_matrix(supercell) -> np.ndarray:
 
 
 def _phonopy(atoms: Atoms, supercell, displacement: float, symprec: float):
+    # phonopy is an optional dependency (the book, test and dft extras): only the phonon functions need it
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
@@ -323,8 +324,6 @@ def spectrum_peaks(frequencies, dos, n: int | None = None, prominence: float = 0
     """Positions (THz, ascending) of the peaks of a spectrum: local maxima whose prominence is at least
     ``prominence`` × max(dos), refined to sub-grid accuracy by a parabola through the three highest
     points; ``n``: keep only the n most prominent. frequencies (m,) strictly increasing, dos (m,)."""
-    from scipy.signal import find_peaks
-
     f = np.asarray(frequencies, float)
     g = np.asarray(dos, float)
     if f.ndim != 1 or f.shape != g.shape or len(f) < 3:
