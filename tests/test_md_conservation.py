@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from mliplib.md import run_md
-from mliplib.models import zoo
-from mliplib.reference.structures import rattled, strained, supercell_of
+from zno_book import zoo
+from mliplib.builders import rattled, strained, supercell_of
 
 from zno_pair import ZnOPair, relaxed_wurtzite
 

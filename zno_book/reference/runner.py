@@ -296,13 +296,14 @@ def run_single(task: Task, store: Store) -> list[Atoms]:
     task : Task
         A task of kind ``"single"``.
     store : Store
-        The data folder (prepared).
+        The data folder (created if needed).
 
     Returns
     -------
     list of ase.Atoms
         The one labelled frame.
     """
+    store.prepare()
     atoms = recipes.build(list(task.recipe), root=str(store.root))
     settings = task_settings(task, store.settings)
     result = single_point(atoms, settings, txt=str(store.work / "txt" / (task.name.replace("/", "__") + ".txt")))
@@ -337,13 +338,14 @@ def run_relax(task: Task, store: Store) -> list[Atoms]:
     task : Task
         A task of kind ``"relax"``.
     store : Store
-        The data folder (prepared).
+        The data folder (created if needed).
 
     Returns
     -------
     list of ase.Atoms
         The labelled frames of every step.
     """
+    store.prepare()
     settings = task_settings(task, store.settings)
     checkpoint = store.checkpoint(task)
     done = read(checkpoint, index=":") if checkpoint.exists() else []
@@ -512,7 +514,7 @@ def select(tasks: list[Task], max_priority: int | None = None, only: str | None 
             and (only is None or t.name.startswith(only))]
 
 
-def work(store: Store, max_priority: int | None = None, only: str | None = None, log=sys.stdout,
+def work(store: Store, max_priority: int | None = None, only: str | None = None, log=None,
          tasks: list[Task] | None = None) -> int:
     """Worker loop: run the pending tasks of the selection in priority order until none is left.
 
@@ -522,8 +524,8 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
         The data folder (created if needed).
     max_priority, only : optional
         The selection, see :func:`select`.
-    log : file-like
-        Where progress lines go.
+    log : file-like, optional
+        Where progress lines go (default: the current ``sys.stdout``).
     tasks : list of Task, optional
         The tasks (default: the whole plan).
 
@@ -532,6 +534,7 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
     int
         The number of tasks this worker completed.
     """
+    log = sys.stdout if log is None else log
     store.prepare()
     selection = select(all_tasks() if tasks is None else tasks, max_priority, only)
     completed = 0
@@ -558,7 +561,7 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
             store.release(task)
 
 
-def dry_run(store: Store, max_priority: int | None = None, only: str | None = None, out=sys.stdout) -> None:
+def dry_run(store: Store, max_priority: int | None = None, only: str | None = None, out=None) -> None:
     """Print what remains of the selection, with rough cost estimates; reads the data folder, writes nothing.
 
     Parameters
@@ -567,9 +570,10 @@ def dry_run(store: Store, max_priority: int | None = None, only: str | None = No
         The data folder.
     max_priority, only : optional
         The selection, see :func:`select`.
-    out : file-like
-        Where the listing goes.
+    out : file-like, optional
+        Where the listing goes (default: the current ``sys.stdout``).
     """
+    out = sys.stdout if out is None else out
     done = store.finished()
     rows = pending(store, select(all_tasks(), max_priority, only))
     buffer = io.StringIO()
