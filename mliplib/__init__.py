@@ -9,4 +9,4 @@ Modules, from the bottom layer up: :mod:`mliplib.neighbors` (cell lists), :mod:`
 from mliplib.models import load
 
 __version__ = "0.1.0"
-__all__ = ["load", "__version__"]
+__all__ = ["__version__", "load"]

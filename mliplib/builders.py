@@ -19,9 +19,23 @@ from ase.spacegroup import crystal
 
 from mliplib.neighbors import neighbor_list
 
-__all__ = ["AB_STRUCTURES", "AVOGADRO", "binary_crystal", "supercell_of", "strained", "random_shear", "rattled",
-           "wurtzite_slab", "cluster_cut", "ring", "sodalite_cage", "isolated_atom", "in_box",
-           "random_cubic_cell", "random_packing"]
+__all__ = [
+    "AB_STRUCTURES",
+    "AVOGADRO",
+    "binary_crystal",
+    "cluster_cut",
+    "in_box",
+    "isolated_atom",
+    "random_cubic_cell",
+    "random_packing",
+    "random_shear",
+    "rattled",
+    "ring",
+    "sodalite_cage",
+    "strained",
+    "supercell_of",
+    "wurtzite_slab",
+]
 
 #: Crystal structures of AB compounds that :func:`binary_crystal` builds, with the parameters each needs:
 #: wurtzite (B4, P6_3mc; a, c, u), zincblende (B3; a), rocksalt (B1; a), cscl (B2; a), hbn (B_k "5-5",

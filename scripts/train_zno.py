@@ -18,8 +18,8 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from zno_book import zoo  # noqa: E402
-from zno_book.paths import models_dir  # noqa: E402
+from zno_book import zoo
+from zno_book.paths import models_dir
 
 
 def main(argv=None):

@@ -9,20 +9,35 @@ import pytest
 from ase import Atoms
 from ase.io import read, write
 from threadpoolctl import threadpool_limits
+from zno_pair import ZnOPair
 
 from mliplib.md import MDEvent, MDLog
 from mliplib.properties.structure import shortest_distance
 from zno_book import zoo
-from zno_book.liquid import (PACKING_DISTANCES, LiquidProtocol, LiquidRun, ionic_packing, liquid_artefact_name,
-                             liquid_trajectory, pick_candidates, run_liquid)
+from zno_book.liquid import (
+    PACKING_DISTANCES,
+    LiquidProtocol,
+    LiquidRun,
+    ionic_packing,
+    liquid_artefact_name,
+    liquid_trajectory,
+    pick_candidates,
+    run_liquid,
+)
 from zno_book.reference import sampling
 from zno_book.reference.engine import DFTSettings
-from zno_book.reference.plan import (LIQUID_DENSITY, LIQUID_MODEL_FRAMES, MODEL_KINDS, Task, all_tasks,
-                                     liquid_model_candidates, liquid_model_tasks)
+from zno_book.reference.plan import (
+    LIQUID_DENSITY,
+    LIQUID_MODEL_FRAMES,
+    MODEL_KINDS,
+    Task,
+    all_tasks,
+    liquid_model_candidates,
+    liquid_model_tasks,
+)
 from zno_book.reference.recipes import build
 from zno_book.reference.runner import Store, labelled, runnable
 from zno_book.reference.sampling import sample_liquid_models
-from zno_pair import ZnOPair
 
 TINY = LiquidProtocol(melt_steps=20, equil_steps=10, production_steps=40, interval=10, frame_interval=10)
 

@@ -13,11 +13,22 @@ from mliplib.builders import in_box
 from mliplib.properties.nanoparticles import formula_units, relax_cluster
 from mliplib.properties.structure import shortest_distance
 from zno_book import zoo
-from zno_book.clusters import bond_lengths, cluster_diagnostics, fragments, ring_geometry
+from zno_book.clusters import (
+    bond_lengths,
+    cluster_diagnostics,
+    fragments,
+    ring_geometry,
+)
 from zno_book.reference import sampling
 from zno_book.reference.engine import DFTSettings
-from zno_book.reference.plan import (MODEL_KINDS, all_tasks, model_optimum_candidates, model_optimum_tasks,
-                                     nanoparticle_clusters, nanoparticle_tasks)
+from zno_book.reference.plan import (
+    MODEL_KINDS,
+    all_tasks,
+    model_optimum_candidates,
+    model_optimum_tasks,
+    nanoparticle_clusters,
+    nanoparticle_tasks,
+)
 from zno_book.reference.recipes import build
 from zno_book.reference.runner import Store, runnable
 from zno_book.structures import cage_cluster, ring_cluster, wurtzite_cluster

@@ -10,15 +10,42 @@ from ase.calculators.lj import LennardJones
 from scipy.spatial.transform import Rotation
 from threadpoolctl import threadpool_limits
 
-from mliplib.md import run_md
-from mliplib.properties import (BondAngles, aligned_rmsd, birch_murnaghan, bond_angle_distribution, bulk_summary,
-                                compare_structures, coordination_histogram, coordination_numbers,
-                                energy_volume_curve, fit_eos, format_table, lattice_parameters,
-                                phonon_displacements, phonon_dos, phonon_dos_from_forces, rdf, relax,
-                                relax_cluster, relaxed_surface_energy, shortest_distance, spectrum_overlap,
-                                surface_energy, vdos, velocity_autocorrelation)
 from mliplib.builders import in_box, supercell_of
-from zno_book.structures import POLYMORPHS, cage_cluster, nonpolar_slab, polymorph, ring_cluster, wurtzite_cluster
+from mliplib.md import run_md
+from mliplib.properties import (
+    BondAngles,
+    aligned_rmsd,
+    birch_murnaghan,
+    bond_angle_distribution,
+    bulk_summary,
+    compare_structures,
+    coordination_histogram,
+    coordination_numbers,
+    energy_volume_curve,
+    fit_eos,
+    format_table,
+    lattice_parameters,
+    phonon_displacements,
+    phonon_dos,
+    phonon_dos_from_forces,
+    rdf,
+    relax,
+    relax_cluster,
+    relaxed_surface_energy,
+    shortest_distance,
+    spectrum_overlap,
+    surface_energy,
+    vdos,
+    velocity_autocorrelation,
+)
+from zno_book.structures import (
+    POLYMORPHS,
+    cage_cluster,
+    nonpolar_slab,
+    polymorph,
+    ring_cluster,
+    wurtzite_cluster,
+)
 
 ZN_O = {("Zn", "O"): 2.5}  # Zn–O bonds
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from zno_book.datasets import load_zno
+from zno_book.paths import data_dir
 from zno_book.reference.engine import DFTSettings, kpoint_mesh, single_point
 from zno_book.reference.plan import Task, all_tasks
 from zno_book.reference.recipes import build
 from zno_book.reference.runner import Store, work
-from zno_book.paths import data_dir
 from zno_book.structures import POLYMORPHS, polymorph
 
 gpaw = pytest.importorskip("gpaw", reason="GPAW is installed by `make test` (make dft)")

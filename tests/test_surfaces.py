@@ -5,8 +5,14 @@ import pytest
 from ase.calculators.lj import LennardJones
 from ase.neighborlist import neighbor_list
 
-from mliplib.properties import (EV_PER_A2_TO_J_PER_M2, coordination_numbers, relaxed_surface_energy, slab_layers,
-                                surface_energies_from_frames, surface_relaxation)
+from mliplib.properties import (
+    EV_PER_A2_TO_J_PER_M2,
+    coordination_numbers,
+    relaxed_surface_energy,
+    slab_layers,
+    surface_energies_from_frames,
+    surface_relaxation,
+)
 from zno_book.structures import nonpolar_slab, polymorph
 
 A = 3.25

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mliplib.properties.bulk import DEFAULT_VOLUME_RATIOS
-from zno_book import paths
+from zno_book import literature, paths
 from zno_book.datasets import SPLITS, load_zno, split_file
 from zno_book.reference.plan import EOS_VOLUMES
 from zno_book.reference.recipes import build
@@ -52,3 +52,30 @@ def test_recipes_build_the_shipped_frames():
             np.testing.assert_allclose(atoms.positions, frame.positions, atol=1e-5, err_msg=task)
             checked += 1
     assert checked == sum(entry["tasks"] for entry in files.values())  # every task of every data file
+
+
+def test_literature_file_every_value_has_a_source_and_a_unit():
+    sources, units = literature.sources(), literature.units()
+    bib = (paths.book_root() / "book" / "references.bib").read_text()
+    for key, source in sources.items():
+        assert source["reference"] and source["note"], key
+        if source["cite"] is not None:
+            assert f"{{{source['cite']},\n" in bib, key  # a key of book/references.bib
+    values = literature.values()
+    assert len({(v.phase, v.quantity, v.kind) for v in values}) == len(values)  # one entry each
+    for v in values:
+        assert v.source in sources and v.quantity in units, v
+        assert np.isfinite(v.low) and (np.isnan(v.high) or v.high >= v.low), v
+    assert literature.ranges("pbe")["cscl", "de"][0] == 1.0 and np.isnan(literature.ranges("pbe")["cscl", "de"][1])
+    with pytest.raises(ValueError, match="unknown kind"):
+        literature.ranges("lda")
+
+
+def test_literature_span_and_position():
+    assert literature.span((3.28, 3.29), ".3f") == "3.280–3.290"
+    assert literature.span((1.0, float("nan")), ".1f") == "≥ 1.0" and literature.span(literature.NONE, ".1f") == ""
+    assert literature.span((5.2042, 5.2042), ".4f") == "5.2042"
+    assert literature.position(3.285, (3.28, 3.29)) == "inside"
+    assert literature.position(3.32, (3.28, 3.29)) == "+0.91 % above"
+    assert literature.position(3.2797, (3.28, 3.29)) == "-0.009 % below"  # three decimals below 0.01 %
+    assert literature.position(2.0, (1.0, float("nan"))) == "inside" and literature.position(0.5, literature.NONE) == ""

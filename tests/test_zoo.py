@@ -5,18 +5,16 @@ model-potential frames."""
 import hashlib
 import json
 
-import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
+from zno_pair import ZnOPair, relaxed_wurtzite
 
 import mliplib
 from mliplib.builders import rattled, supercell_of
 from zno_book import zoo
 from zno_book.datasets import load_zno
 from zno_book.paths import data_dir, models_dir
-
-from zno_pair import ZnOPair, relaxed_wurtzite
 
 
 def _write_data(root, n):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from ase import Atoms
@@ -24,7 +24,7 @@ from ase.io import read, write
 
 from zno_book.paths import artefacts_dir
 
-__all__ = ["file_sha256", "load_artefact", "store_artefact", "cached"]
+__all__ = ["cached", "file_sha256", "load_artefact", "store_artefact"]
 
 
 def file_sha256(path: str | Path) -> str:

@@ -13,8 +13,17 @@ from ase import Atoms
 from mliplib.properties import nanoparticles
 from zno_book.constants import MIN_DISTANCE, ZNO_BOND_CUTOFFS
 
-__all__ = ["ZNO_BOND_CUTOFFS", "MIN_DISTANCE", "formula_units", "coordination_histogram", "bond_lengths",
-           "fragments", "compare_structures", "cluster_diagnostics", "ring_geometry"]
+__all__ = [
+    "MIN_DISTANCE",
+    "ZNO_BOND_CUTOFFS",
+    "bond_lengths",
+    "cluster_diagnostics",
+    "compare_structures",
+    "coordination_histogram",
+    "formula_units",
+    "fragments",
+    "ring_geometry",
+]
 
 
 def formula_units(atoms: Atoms) -> int:

@@ -18,7 +18,7 @@ from ase.io import read
 
 from zno_book.paths import data_dir
 
-__all__ = ["SPLITS", "load_zno", "split_file", "is_test_task", "verify_checksum"]
+__all__ = ["SPLITS", "is_test_task", "load_zno", "split_file", "verify_checksum"]
 
 #: "train" and "test" partition train.extxyz (test: ~10 %, by task name); the others are one file each.
 SPLITS = ("train", "test", "all_train", "eos", "surfaces", "nanoparticles", "liquid", "convergence", "phonons")

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from zno_book import zoo
 from zno_book.datasets import split_file
 from zno_book.paths import data_dir, findings_dir
 
-__all__ = ["RANKINGS", "MODEL_COLUMNS", "StaleFindings", "current_key", "record", "collect", "ranks"]
+__all__ = ["MODEL_COLUMNS", "RANKINGS", "StaleFindings", "collect", "current_key", "ranks", "record"]
 
 RANKINGS = ("closer", "lower", "higher", None)
 MODEL_COLUMNS = tuple(zoo.LABELS[k] for k in zoo.KINDS)

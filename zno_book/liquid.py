@@ -25,12 +25,29 @@ from mliplib.md import MDEvent, MDLog, melt_and_equilibrate
 from mliplib.properties.structure import shortest_distance
 from zno_book import zoo
 from zno_book.artefacts import load_artefact, store_artefact
-from zno_book.constants import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE, PACKING_DISTANCES
+from zno_book.constants import (
+    LIQUID_DENSITY,
+    LIQUID_FORMULA_UNITS,
+    LIQUID_TEMPERATURE,
+    PACKING_DISTANCES,
+)
 from zno_book.structures import ionic_packing
 
-__all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid",
-           "liquid_trajectory", "pick_candidates", "REPEAT_SEEDS", "repeat_protocol",
-           "liquid_artefact_name", "PROTOCOL_VERSION"]
+__all__ = [
+    "LARGE_CELL",
+    "PACKING_DISTANCES",
+    "PROTOCOL_VERSION",
+    "REPEAT_SEEDS",
+    "SMALL_CELL",
+    "LiquidProtocol",
+    "LiquidRun",
+    "ionic_packing",
+    "liquid_artefact_name",
+    "liquid_trajectory",
+    "pick_candidates",
+    "repeat_protocol",
+    "run_liquid",
+]
 
 #: bumped when the meaning of a protocol changes (part of every cache key)
 PROTOCOL_VERSION = 1
@@ -179,7 +196,7 @@ class LiquidRun:
                 "protocol": np.array(json.dumps(self.protocol.as_dict()))}
 
     @classmethod
-    def from_artefacts(cls, frames: list, arrays: dict) -> "LiquidRun":
+    def from_artefacts(cls, frames: list, arrays: dict) -> LiquidRun:
         """Rebuild a run from its two artefacts.
 
         Parameters

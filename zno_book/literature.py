@@ -16,7 +16,7 @@ from importlib.resources import files
 
 import numpy as np
 
-__all__ = ["Value", "values", "ranges", "labels", "sources", "units", "span", "position", "NONE"]
+__all__ = ["NONE", "Value", "labels", "position", "ranges", "sources", "span", "units", "values"]
 
 #: The range of a quantity without a value.
 NONE = (float("nan"), float("nan"))

@@ -17,13 +17,13 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import time  # noqa: E402  (after the thread limits above)
+import time
 
-import matplotlib as mpl  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import matplotlib as mpl
+import pandas as pd
+import torch
 
-from zno_book.constants import MODEL_LABELS  # noqa: E402
+from zno_book.constants import MODEL_LABELS
 
 __all__ = ["LABELS", "MODEL_COLORS", "STYLE", "setup"]
 

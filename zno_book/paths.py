@@ -18,8 +18,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "MODELS_VERSION", "ARTEFACTS_VERSION", "book_root", "data_dir", "models_dir",
-           "artefacts_dir", "findings_dir"]
+__all__ = [
+    "ARTEFACTS_VERSION",
+    "ENV_VAR",
+    "MODELS_VERSION",
+    "artefacts_dir",
+    "book_root",
+    "data_dir",
+    "findings_dir",
+    "models_dir",
+]
 
 #: Environment variable naming the root folder.
 ENV_VAR = "ZNO_BOOK_ROOT"

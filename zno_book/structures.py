@@ -8,12 +8,31 @@ from __future__ import annotations
 
 from ase import Atoms
 
-from mliplib.builders import (binary_crystal, cluster_cut, random_cubic_cell, random_packing, ring, sodalite_cage,
-                              supercell_of, wurtzite_slab)
+from mliplib.builders import (
+    binary_crystal,
+    cluster_cut,
+    random_cubic_cell,
+    random_packing,
+    ring,
+    sodalite_cage,
+    supercell_of,
+    wurtzite_slab,
+)
 from zno_book.constants import PACKING_DISTANCES, POLYMORPH_PARAMETERS, POLYMORPHS, ZNO
 
-__all__ = ["POLYMORPH_PARAMETERS", "POLYMORPHS", "polymorph", "polymorphs", "transition_path", "nonpolar_slab",
-           "random_liquid", "ionic_packing", "wurtzite_cluster", "ring_cluster", "cage_cluster"]
+__all__ = [
+    "POLYMORPHS",
+    "POLYMORPH_PARAMETERS",
+    "cage_cluster",
+    "ionic_packing",
+    "nonpolar_slab",
+    "polymorph",
+    "polymorphs",
+    "random_liquid",
+    "ring_cluster",
+    "transition_path",
+    "wurtzite_cluster",
+]
 
 
 def polymorph(name: str, cubic: bool = False, **params: float) -> Atoms:

@@ -80,9 +80,23 @@ COMMITTEE_SIZE = 5
 SEED = 0
 LABELS = MODEL_LABELS
 
-__all__ = ["KINDS", "LABELS", "COMMITTEE_SIZE", "hyperparameters", "build", "train", "evaluate", "train_all",
-           "load_or_train", "is_current", "fingerprint", "read_manifest", "data_fingerprint", "entry_name",
-           "shuffled"]
+__all__ = [
+    "COMMITTEE_SIZE",
+    "KINDS",
+    "LABELS",
+    "build",
+    "data_fingerprint",
+    "entry_name",
+    "evaluate",
+    "fingerprint",
+    "hyperparameters",
+    "is_current",
+    "load_or_train",
+    "read_manifest",
+    "shuffled",
+    "train",
+    "train_all",
+]
 
 
 def hyperparameters(kind: str, committee: bool = False) -> dict:

@@ -24,9 +24,21 @@ from mliplib.builders import AB_STRUCTURES, strained
 from mliplib.neighbors import neighbor_list
 from mliplib.properties.relax import RelaxLog, relax, snapshot
 
-__all__ = ["relax", "RelaxLog", "EOSFit", "birch_murnaghan", "fit_eos", "EVCurve", "energy_volume_curve",
-           "ev_from_frames", "lattice_parameters", "n_formula_units", "bulk_summary", "DEFAULT_VOLUME_RATIOS",
-           "DEFAULT_STRAINS"]
+__all__ = [
+    "DEFAULT_STRAINS",
+    "DEFAULT_VOLUME_RATIOS",
+    "EOSFit",
+    "EVCurve",
+    "RelaxLog",
+    "birch_murnaghan",
+    "bulk_summary",
+    "energy_volume_curve",
+    "ev_from_frames",
+    "fit_eos",
+    "lattice_parameters",
+    "n_formula_units",
+    "relax",
+]
 
 #: Volumes V/V0 of the default E–V scan: ±12 % in steps of 4 %.
 DEFAULT_VOLUME_RATIOS = (0.88, 0.92, 0.96, 1.00, 1.04, 1.08, 1.12)
@@ -119,7 +131,7 @@ def fit_eos(volumes, energies) -> EOSFit:
     if np.any(v <= 0):
         raise ValueError("volumes must be positive (Å³)")
     scale = v.mean()
-    c2, c1, c0 = np.polyfit(v / scale, e, 2)
+    c2, c1, _ = np.polyfit(v / scale, e, 2)
     if not c2 > 0:
         raise ValueError("E(V) has no positive curvature (no minimum): cannot fit an equation of state")
     v0 = float(np.clip(-c1 / (2 * c2), 0.5, 2.0)) * scale

@@ -24,11 +24,26 @@ from scipy.sparse.csgraph import connected_components
 
 from mliplib.neighbors import neighbor_list
 from mliplib.properties.relax import RelaxLog, relax
-from mliplib.properties.structure import coordination_numbers, cutoff_matrix, shortest_distance
+from mliplib.properties.structure import (
+    coordination_numbers,
+    cutoff_matrix,
+    shortest_distance,
+)
 
-__all__ = ["relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd", "coordination_histogram",
-           "compare_structures", "bond_lengths", "fragments", "formula_units", "cluster_diagnostics",
-           "ring_geometry"]
+__all__ = [
+    "Alignment",
+    "align",
+    "aligned_rmsd",
+    "bond_lengths",
+    "cluster_diagnostics",
+    "compare_structures",
+    "coordination_histogram",
+    "formula_units",
+    "fragments",
+    "kabsch",
+    "relax_cluster",
+    "ring_geometry",
+]
 
 
 def relax_cluster(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 300,
@@ -412,7 +427,7 @@ def cluster_diagnostics(atoms: Atoms, cutoffs, formula: str, min_distance: float
     out["shortest"] = shortest_distance(atoms)
     labels = fragments(atoms, cutoffs)
     sizes = np.bincount(labels)
-    out["n_fragments"], out["largest_fragment"] = int(len(sizes)), int(sizes.max())
+    out["n_fragments"], out["largest_fragment"] = len(sizes), int(sizes.max())
     bonds = bond_lengths(atoms, cutoffs)
     out["mean_cn"] = 2.0 * len(bonds) / len(atoms)
     out["mean_bond"] = float(bonds.mean()) if len(bonds) else float("nan")

@@ -17,8 +17,16 @@ from numba import njit
 
 from mliplib.neighbors import neighbor_list
 
-__all__ = ["RDF", "rdf", "coordination_numbers", "cutoff_matrix", "BondAngles", "bond_angle_distribution",
-           "shortest_distance", "shortest_pair_distance"]
+__all__ = [
+    "RDF",
+    "BondAngles",
+    "bond_angle_distribution",
+    "coordination_numbers",
+    "cutoff_matrix",
+    "rdf",
+    "shortest_distance",
+    "shortest_pair_distance",
+]
 
 
 def _frames(atoms_or_frames) -> list[Atoms]:

@@ -21,8 +21,17 @@ from ase.data import atomic_numbers
 from mliplib.properties.bulk import n_formula_units
 from mliplib.properties.relax import RelaxLog, relax, snapshot
 
-__all__ = ["EV_PER_A2_TO_J_PER_M2", "surface_energy", "surface_area", "SurfaceResult", "relaxed_surface_energy",
-           "slab_layers", "SurfaceRelaxation", "surface_relaxation", "surface_energies_from_frames"]
+__all__ = [
+    "EV_PER_A2_TO_J_PER_M2",
+    "SurfaceRelaxation",
+    "SurfaceResult",
+    "relaxed_surface_energy",
+    "slab_layers",
+    "surface_area",
+    "surface_energies_from_frames",
+    "surface_energy",
+    "surface_relaxation",
+]
 
 #: 1 eV/Å² in J/m² (1.602176634e-19 J / 1e-20 m²).
 EV_PER_A2_TO_J_PER_M2 = 16.02176634
@@ -272,7 +281,7 @@ def surface_relaxation(initial: Atoms, relaxed: Atoms, bond_cutoff: float = 2.4,
     pair = _species_pair(initial, species)
     if not np.allclose(initial.cell.array, relaxed.cell.array, atol=1e-6):
         raise ValueError("initial and relaxed slabs must share the cell (the surface relaxation keeps it fixed)")
-    layer, side, height = slab_layers(initial, tol)
+    layer, side, _ = slab_layers(initial, tol)
     shift = relaxed.positions - initial.positions
     outward = side * (shift @ _normal(initial))
     n_layers = layer.max() + 1

@@ -24,8 +24,12 @@ from zno_book.paths import ENV_VAR, data_dir
 from zno_book.reference.engine import DFTSettings
 from zno_book.reference.plan import THERMAL_CANDIDATES
 from zno_book.reference.runner import Store, dry_run, work
-from zno_book.reference.sampling import (sample_liquid, sample_liquid_models, sample_nanoparticle_optima,
-                                         sample_thermal)
+from zno_book.reference.sampling import (
+    sample_liquid,
+    sample_liquid_models,
+    sample_nanoparticle_optima,
+    sample_thermal,
+)
 
 COMMANDS = ("run", "dry-run", "sample", "manifest", "worker")
 

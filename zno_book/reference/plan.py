@@ -13,17 +13,50 @@ from __future__ import annotations
 import dataclasses
 
 from mliplib.properties.vibrations import phonon_displacements
-from zno_book.constants import (LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE, MODEL_KINDS, POLYMORPHS,
-                                SURFACE)
+from zno_book.constants import (
+    LIQUID_DENSITY,
+    LIQUID_FORMULA_UNITS,
+    LIQUID_TEMPERATURE,
+    MODEL_KINDS,
+    POLYMORPHS,
+    SURFACE,
+)
 from zno_book.structures import polymorph
 
-__all__ = ["Task", "all_tasks", "convergence_tasks", "training_tasks", "eos_tasks", "phonon_tasks",
-           "nanoparticle_tasks", "surface_tasks", "liquid_tasks", "model_optimum_tasks", "liquid_model_tasks",
-           "nanoparticle_clusters", "model_optimum_candidates", "liquid_model_candidates", "thermal_sample",
-           "MODEL_KINDS", "LIQUID_DENSITY", "LIQUID_FORMULA_UNITS", "LIQUID_TEMPERATURE", "SURFACE",
-           "EOS_VOLUMES", "EOS_RELAX", "PHONON_SUPERCELL", "PHONON_DISPLACEMENT", "THERMAL_CANDIDATES",
-           "THERMAL_CELL", "THERMAL_FRAMES", "THERMAL_TEMPERATURES", "LIQUID_FRAMES", "LIQUID_GFN1_TASKS",
-           "LIQUID_MODEL_FRAMES", "MODEL_OPTIMUM_RELAX"]
+__all__ = [
+    "EOS_RELAX",
+    "EOS_VOLUMES",
+    "LIQUID_DENSITY",
+    "LIQUID_FORMULA_UNITS",
+    "LIQUID_FRAMES",
+    "LIQUID_GFN1_TASKS",
+    "LIQUID_MODEL_FRAMES",
+    "LIQUID_TEMPERATURE",
+    "MODEL_KINDS",
+    "MODEL_OPTIMUM_RELAX",
+    "PHONON_DISPLACEMENT",
+    "PHONON_SUPERCELL",
+    "SURFACE",
+    "THERMAL_CANDIDATES",
+    "THERMAL_CELL",
+    "THERMAL_FRAMES",
+    "THERMAL_TEMPERATURES",
+    "Task",
+    "all_tasks",
+    "convergence_tasks",
+    "eos_tasks",
+    "liquid_model_candidates",
+    "liquid_model_tasks",
+    "liquid_tasks",
+    "model_optimum_candidates",
+    "model_optimum_tasks",
+    "nanoparticle_clusters",
+    "nanoparticle_tasks",
+    "phonon_tasks",
+    "surface_tasks",
+    "thermal_sample",
+    "training_tasks",
+]
 
 #: Cells used per phase: small (primitive) for strains, 8 atoms for rattles, 16 atoms for thermal frames.
 SMALL = {p: [{"op": "polymorph", "name": p}] for p in POLYMORPHS}

@@ -28,7 +28,13 @@ from ase.io import read, write
 from ase.optimize import BFGS
 
 from zno_book.reference import recipes
-from zno_book.reference.engine import DFTSettings, engine_version, kpoint_mesh, make_calculator, single_point
+from zno_book.reference.engine import (
+    DFTSettings,
+    engine_version,
+    kpoint_mesh,
+    make_calculator,
+    single_point,
+)
 from zno_book.reference.plan import Task, all_tasks
 
 MANIFEST_VERSION = 1

@@ -29,11 +29,30 @@ from mliplib.properties.structure import shortest_distance
 from zno_book import zoo
 from zno_book.clusters import formula_units
 from zno_book.datasets import load_zno
-from zno_book.liquid import REPEAT_SEEDS, LiquidProtocol, liquid_trajectory, pick_candidates, repeat_protocol
-from zno_book.reference.plan import (LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_FRAMES, LIQUID_MODEL_FRAMES,
-                                     LIQUID_TEMPERATURE, MODEL_KINDS, MODEL_OPTIMUM_RELAX, THERMAL_CELL,
-                                     THERMAL_FRAMES, THERMAL_TEMPERATURES, all_tasks, liquid_model_candidates,
-                                     model_optimum_candidates, nanoparticle_clusters, thermal_sample)
+from zno_book.liquid import (
+    REPEAT_SEEDS,
+    LiquidProtocol,
+    liquid_trajectory,
+    pick_candidates,
+    repeat_protocol,
+)
+from zno_book.reference.plan import (
+    LIQUID_DENSITY,
+    LIQUID_FORMULA_UNITS,
+    LIQUID_FRAMES,
+    LIQUID_MODEL_FRAMES,
+    LIQUID_TEMPERATURE,
+    MODEL_KINDS,
+    MODEL_OPTIMUM_RELAX,
+    THERMAL_CELL,
+    THERMAL_FRAMES,
+    THERMAL_TEMPERATURES,
+    all_tasks,
+    liquid_model_candidates,
+    model_optimum_candidates,
+    nanoparticle_clusters,
+    thermal_sample,
+)
 from zno_book.reference.recipes import build, dumps
 from zno_book.structures import random_liquid
 
