@@ -1,9 +1,8 @@
 """Structure builders for any binary AB compound: crystal structures, strained and rattled cells, non-polar
 wurtzite slabs, clusters (cuts of a crystal, rings, a sodalite cage) and random packings for liquids.
 
-Every builder takes the chemical symbols and the geometric parameters explicitly (the ZnO book keeps
-its own in ``zno_book.structures``) and is deterministic: random ones take an explicit seed. Lengths in
-Å, densities in g/cm³, angles in degrees.
+Every builder takes the chemical symbols and the geometric parameters explicitly and is deterministic:
+random ones take an explicit seed. Lengths in Å, densities in g/cm³, angles in degrees.
 """
 
 from __future__ import annotations

@@ -759,7 +759,7 @@ def force_spread(committee, atoms=None):
 
 
 def _reference_forces(atoms) -> np.ndarray:
-    if "forces" in atoms.arrays:  # mliplib.datasets convention
+    if "forces" in atoms.arrays:  # stored reference frames: info["energy"], arrays["forces"]
         return atoms.arrays["forces"]
     if atoms.calc is not None:  # e.g. a SinglePointCalculator read from an extxyz file
         return atoms.get_forces()

@@ -33,6 +33,7 @@ from mliplib.properties import (
     relax_cluster,
     relaxed_surface_energy,
     shortest_distance,
+    shortest_pair_distance,
     spectrum_overlap,
     surface_energy,
     vdos,
@@ -298,6 +299,13 @@ def test_rdf_coordination_and_angles_of_wurtzite():
     assert np.all(angles.density[(angles.angles < 105) | (angles.angles > 114)] == 0)
     with pytest.raises(ValueError, match="symbol"):
         coordination_numbers(atoms, {("Zn", "Xx"): 2.5})
+    # the first minimum of g_ZnO lies in the empty gap between the bonds (≤ 2.0 Å) and the next Zn–O shell
+    minimum = result.first_minimum(("Zn", "O"))
+    nearest = shortest_pair_distance(atoms, "Zn", "O")
+    assert nearest == pytest.approx(min(d_basal, u * c)) and nearest < minimum < 3.2
+    assert np.all(result[("Zn", "O")][(result.r > 2.05) & (result.r < minimum)] == 0)
+    assert shortest_pair_distance([atoms, atoms], "Zn", "Zn") == pytest.approx(min(zn_zn, a))
+    assert shortest_pair_distance(atoms, "Zn", "Zn", reach=3.0) == np.inf
 
 
 def test_rdf_of_isolated_cluster_uses_given_density():

@@ -324,7 +324,7 @@ def _relaxation(frames: list[Atoms], task: str) -> list[Atoms]:
 
 def surface_energies_from_frames(frames, bulk_task: str = "surfaces/bulk") -> dict[str, dict]:
     """Surface energies (J/m²) from stored relaxations (frames with ``info["task"]``, ``"relax_step"``,
-    ``"relax_final"`` and the energy in ``info["energy"]`` or a calculator, as :func:`load_zno` gives).
+    ``"relax_final"`` and the energy in ``info["energy"]`` or a calculator, as stored reference data).
 
     The bulk is the relaxation ``bulk_task``; every other task whose frames are slabs (not periodic along
     a3) is one surface, named by ``info["surface"]`` (else the last part of the task name). Unrelaxed γ:
