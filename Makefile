@@ -15,7 +15,7 @@ DADAPY_VERSION := 0.3.4
 PEERS_STAMP := $(PEERS)/.installed-dadapy-$(DADAPY_VERSION)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install dft peers book test test-lib test-notebooks dft-data clean
+.PHONY: install dft peers book test test-lib test-notebooks dft-data models clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,11 +61,11 @@ test: test-lib test-notebooks
 
 # Regenerate or extend the DFT reference data (hours; resumable). See data/zno/README.md.
 dft-data: dft
-	$(PY) -m mliplib.reference sample
-	$(PY) -m mliplib.reference run --workers 2
+	$(PY) -m zno_book.reference sample
+	$(PY) -m zno_book.reference run --workers 2
 
 # Retrain the three potentials and their committees on the current data (minutes); writes models/v1
-# (committed; chapters load it through mliplib.models.zoo.load_or_train and retrain only if it is stale).
+# (committed; chapters load it through zno_book.zoo.load_or_train and retrain only if it is stale).
 models: $(STAMP)
 	$(PY) scripts/train_zno.py
 

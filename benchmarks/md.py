@@ -11,7 +11,7 @@ interleaved block by block, and each row's best block is kept (the machine's loa
 makes the ratios fair). Reported: steps/s, atom-steps/s (= atoms × steps/s), µs per atom-step, CPU time
 per wall time (how many cores the run really got), and neighbour-list builds.
 
-Models: the shipped ones from ``models/v1`` (:func:`mliplib.models.zoo.load_or_train` without retraining,
+Models: the shipped ones from ``models/v1`` (:func:`zno_book.zoo.load_or_train` without retraining,
 any cached version); if none is cached, models with the shipped descriptors and architecture fitted in a
 few seconds on frames of a model potential (speed does not depend on the weights, except that a sparse
 PLIP skips nothing: all 1485 terms are always evaluated).
@@ -48,9 +48,12 @@ from ase.calculators.calculator import Calculator, all_changes  # noqa: E402
 from ase.md.velocitydistribution import Stationary  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 
+import mliplib  # noqa: E402
+from mliplib.builders import rattled, supercell_of  # noqa: E402
 from mliplib.md import thermalize_momenta  # noqa: E402
-from mliplib.models import zoo  # noqa: E402
-from mliplib.reference.structures import polymorph, rattled, supercell_of  # noqa: E402
+from zno_book import zoo  # noqa: E402
+from zno_book.paths import models_dir  # noqa: E402
+from zno_book.structures import polymorph  # noqa: E402
 
 SIZES = {96: (4, 3, 2), 1000: (5, 5, 10), 10000: (10, 10, 25)}
 STEPS = {96: 200, 1000: 30, 10000: 4}
@@ -69,9 +72,8 @@ def shipped_models(kinds):
     out, source = {}, {}
     for kind in kinds:
         entry = zoo.read_manifest().get("models", {}).get(kind)
-        if entry is not None and (zoo.DEFAULT_ROOT / entry["file"]).exists():
-            import mliplib
-            out[kind] = mliplib.load(zoo.DEFAULT_ROOT / entry["file"])
+        if entry is not None and (models_dir() / entry["file"]).exists():
+            out[kind] = mliplib.load(models_dir() / entry["file"])
             source[kind] = f"models/v1 ({entry['n_frames_train']} frames, {'current' if entry.get('current') else 'stale'})"
             continue
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -41,22 +41,24 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
+from scipy.optimize import linprog
+from scipy.stats import spearmanr
 
 __all__ = [
-    "information_imbalance",
-    "information_imbalance_ranks",
-    "imbalance_with_error",
     "ImbalanceWithError",
+    "Standardizer",
+    "force_error_vs_spread",
+    "force_spread",
+    "imbalance_with_error",
     "in_convex_hull",
     "in_convex_hull_by_components",
-    "kth_neighbor_distance",
+    "information_imbalance",
+    "information_imbalance_ranks",
     "knn_density",
-    "two_nn_dimension",
-    "force_spread",
-    "force_error_vs_spread",
-    "Standardizer",
-    "unique_points",
+    "kth_neighbor_distance",
     "spread_calibration",
+    "two_nn_dimension",
+    "unique_points",
 ]
 
 _BLOCK = 64  # query points per block: 64 × (features) doubles stay in L1/L2 while the reference streams by
@@ -246,6 +248,18 @@ def information_imbalance_ranks(X_a, X_b, k=1):
     (1 = nearest, i itself excluded) of the (m+1)-th nearest neighbour of i in space A; ``ranks_ba``
     the same with A and B swapped. Δ(A→B) = 2 · ranks_ab.mean() / N. Large ranks flag the points whose
     A-neighbourhood B does not preserve.
+
+    Parameters
+    ----------
+    X_a, X_b : array_like, shape (N, D_a) and (N, D_b)
+        The same N points in the two spaces.
+    k : int
+        Neighbours per point (1 ≤ k ≤ N − 1).
+
+    Returns
+    -------
+    tuple of two numpy.ndarray of int64, shape (N, k)
+        (ranks_ab, ranks_ba).
     """
     A, B, k = _imbalance_inputs(X_a, X_b, k)
     return _imbalance_kernel(A, B, k)
@@ -279,6 +293,11 @@ def information_imbalance(X_a, X_b, k=1):
     points share the best rank, and among neighbours tied in A the lower index is taken. DADApy takes
     the order in which scikit-learn returns tied points (and its distances differ from these in the last
     bits), so on data with exact or near-exact distance ties the two can differ slightly.
+
+    Returns
+    -------
+    tuple of two float
+        (Δ(A→B), Δ(B→A)).
     """
     rank_ab, rank_ba = information_imbalance_ranks(X_a, X_b, k)
     N = rank_ab.shape[0]
@@ -305,7 +324,24 @@ def imbalance_with_error(X_a, X_b, n_subsets=5, subset_size=None, seed=None, k=1
     each group. All groups have the same size because Δ depends on N (its floor is (k + 1)/N): compare
     values only at equal subset size. Also the way to make Δ of a large data set affordable (cost ∝
     subset_size² per subset). DADApy's ``MetricComparisons.return_information_imbalace(X_b, k, subset_size,
-    repeats)`` does the same with its own random split. Returns :class:`ImbalanceWithError`.
+    repeats)`` does the same with its own random split.
+
+    Parameters
+    ----------
+    X_a, X_b : array_like, shape (N, D_a) and (N, D_b)
+        The same N points in the two spaces.
+    n_subsets : int
+        Number of disjoint subsets (≥ 2).
+    subset_size : int, optional
+        Points per subset (default N // n_subsets).
+    seed : int, optional
+        Seed of the shuffle.
+    k : int
+        Neighbours per point.
+
+    Returns
+    -------
+    ImbalanceWithError
     """
     A, B, _ = _imbalance_inputs(X_a, X_b, 1)
     N = A.shape[0]
@@ -365,8 +401,22 @@ def in_convex_hull(train, test, n_components=None, tol=1e-7):
     even when drawn from the training distribution (Zeni et al., PRB 105, 165141 (2022)); on a few
     principal components the test tells interpolation from extrapolation along the main directions of
     variance. Cost: one LP with n_train variables and D + 1 equality constraints per point.
+
+    Parameters
+    ----------
+    train : array_like, shape (n_train, D)
+        The training points.
+    test : array_like, shape (n_test, D)
+        The points tested.
+    n_components : int, optional
+        Project both on this many leading principal components of train first.
+    tol : float
+        Feasibility tolerance (feature units, ≥ 1e-10).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_test,)
     """
-    from scipy.optimize import linprog
 
     train = _as_points(train, "train")
     test = _as_points(test, "test")
@@ -403,6 +453,22 @@ def in_convex_hull_by_components(train, test, components, tol=1e-7):
     so the dimensions are tested in increasing order and only points still inside are passed on;
     points already outside need no further LP. Same answers as separate calls (up to the LP
     tolerance), usually at a fraction of the cost.
+
+    Parameters
+    ----------
+    train : array_like, shape (n_train, D)
+        The training points.
+    test : array_like, shape (n_test, D)
+        The points tested.
+    components : iterable of int or None
+        Numbers of leading principal components (None: the full space).
+    tol : float
+        Feasibility tolerance (feature units).
+
+    Returns
+    -------
+    dict
+        ``{k: bool array (n_test,)}``.
     """
     train = _as_points(train, "train")
     test = _as_points(test, "test")
@@ -460,6 +526,24 @@ def kth_neighbor_distance(train, test=None, k=1, exclude_self=None, return_index
     ``test`` is None, is ``train``, or equals it element-wise; ``True`` requires test and train to have the
     same rows in the same order; ``False`` keeps self-matches. Numba, blocked, O(n_test · n_train)
     time, O(n_test · k) memory. With ``return_index`` also returns the index of that training point.
+
+    Parameters
+    ----------
+    train : array_like, shape (n_train, D)
+        The training points.
+    test : array_like, shape (n_test, D), optional
+        The points measured (default: train).
+    k : int
+        Which neighbour.
+    exclude_self : bool, optional
+        Skip the pairs (test[i], train[i]) (see above).
+    return_index : bool
+        Also return the indices of those training points.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_test,), or tuple of two numpy.ndarray
+        Distances (feature units), and with ``return_index`` the indices (int64).
     """
     dist, idx, _, _ = _knn(train, test, k, exclude_self)
     if return_index:
@@ -481,7 +565,21 @@ def two_nn_dimension(X, fraction=0.9, method="fit"):
     and dropped; at most n − 1 points, since i = n gives log 0); ``method="ml"``: maximum likelihood
     d = (n − 1)/Σ log μ_i over all points. Both are DADApy's ``compute_id_2NN(algorithm="base"|"ml",
     mu_fraction=fraction)`` number for number. Points with duplicate neighbours (r₁ = 0) are dropped
-    with a warning. Returns a float.
+    with a warning.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_points, D)
+        The points.
+    fraction : float
+        Fraction of the sorted μ used by ``method="fit"``.
+    method : {"fit", "ml"}
+        Estimator.
+
+    Returns
+    -------
+    float
+        The intrinsic dimension.
     """
     X = _as_points(X, "X")
     if X.shape[0] < 3:
@@ -536,6 +634,24 @@ def knn_density(train, test=None, k=10, dimension=None, exclude_self=None):
 
     On train itself this is DADApy's ``Data(train).compute_density_kNN(k)`` (with the same intrinsic
     dimension) except that DADApy normalises by N rather than by the N − 1 possible neighbours.
+
+    Parameters
+    ----------
+    train : array_like, shape (n_train, D)
+        The training points.
+    test : array_like, shape (n_test, D), optional
+        Where the density is evaluated (default: train).
+    k : int
+        Neighbour whose distance sets the volume.
+    dimension : float, optional
+        d (default: :func:`two_nn_dimension` of train).
+    exclude_self : bool, optional
+        As in :func:`kth_neighbor_distance`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_test,)
+        log ρ.
     """
     dist, _, n_avail, train_arr = _knn(train, test, k, exclude_self)
     if dimension is None:
@@ -624,6 +740,18 @@ def force_spread(committee, atoms=None):
     arrays). F̄_a is the committee mean; the 1/M normalisation makes σ the population standard deviation
     of the force vectors (0 for a single member). σ is computed from the pairwise differences of the
     members, so it is exactly 0 when all members agree.
+
+    Parameters
+    ----------
+    committee : Committee, list of models or calculators, or array_like (M, n_atoms, 3)
+        The members (see above).
+    atoms : ase.Atoms or list of ase.Atoms, optional
+        The structure(s).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_atoms,), or list of them
+        σ_a (eV/Å).
     """
     if atoms is not None and not hasattr(atoms, "positions"):
         return [force_spread(committee, a) for a in atoms]
@@ -631,7 +759,7 @@ def force_spread(committee, atoms=None):
 
 
 def _reference_forces(atoms) -> np.ndarray:
-    if "forces" in atoms.arrays:  # mliplib.datasets convention
+    if "forces" in atoms.arrays:  # stored reference frames: info["energy"], arrays["forces"]
         return atoms.arrays["forces"]
     if atoms.calc is not None:  # e.g. a SinglePointCalculator read from an extxyz file
         return atoms.get_forces()
@@ -644,12 +772,24 @@ def force_error_vs_spread(committee, atoms_list, reference_forces=None):
 
     ``committee`` as in :func:`force_spread`; ``atoms_list``: one or several :class:`ase.Atoms`;
     ``reference_forces``: one (n_atoms, 3) array per structure, or None to take each structure's own
-    reference forces (``arrays["forces"]`` as written by :mod:`mliplib.datasets`, else its calculator's).
-    Returns a dict with ``spread`` (σ_a) and ``error`` (|F̄_a − F_a^ref|), both eV/Å and concatenated over
-    all atoms, and ``spearman`` = :func:`scipy.stats.spearmanr` (statistic, pvalue) between them: a useful
-    uncertainty estimate ranks the errors well even if its scale is off.
+    reference forces (``arrays["forces"]``, else its calculator's). A useful uncertainty estimate ranks
+    the errors well even if its scale is off.
+
+    Parameters
+    ----------
+    committee : Committee, list of models or calculators, or array_like
+        As in :func:`force_spread`.
+    atoms_list : ase.Atoms or list of ase.Atoms
+        The structures.
+    reference_forces : list of array_like, shape (n_atoms, 3), optional
+        Reference forces (eV/Å) per structure.
+
+    Returns
+    -------
+    dict
+        ``spread`` (σ_a) and ``error`` (|F̄_a − F_a^ref|), both eV/Å and concatenated over all atoms, and
+        ``spearman`` = :func:`scipy.stats.spearmanr` (statistic, pvalue) between them.
     """
-    from scipy.stats import spearmanr
 
     if hasattr(atoms_list, "positions"):
         atoms_list = [atoms_list]
@@ -695,7 +835,19 @@ class Standardizer:
             raise ValueError(f"rel_floor must be a positive number, got {rel_floor!r}")
         self.rel_floor = float(rel_floor)
 
-    def fit(self, X) -> "Standardizer":
+    def fit(self, X) -> Standardizer:
+        """Learn the mean and scale of each feature.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_points, n_features)
+            The training points (at least 2).
+
+        Returns
+        -------
+        Standardizer
+            self.
+        """
         X = _as_points(X, "X")
         if X.shape[0] < 2:
             raise ValueError("standardisation needs at least 2 training points")
@@ -711,6 +863,18 @@ class Standardizer:
         return self
 
     def transform(self, X) -> np.ndarray:
+        """Standardise points with the fitted mean and scale.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, n_features)
+            Any points.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_features)
+            (X − mean_) / scale_, float64.
+        """
         if not hasattr(self, "scale_"):
             raise RuntimeError("call fit(train) before transform")
         X = _as_points(X, "X")
@@ -719,6 +883,17 @@ class Standardizer:
         return (X - self.mean_) / self.scale_
 
     def fit_transform(self, X) -> np.ndarray:
+        """:meth:`fit` on X, then :meth:`transform` X.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_points, n_features)
+            The training points.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_points, n_features)
+        """
         return self.fit(X).transform(X)
 
 
@@ -754,6 +929,18 @@ def unique_points(X, tol=1e-8):
     Symmetry-equivalent atoms of a perfect (or uniformly strained) crystal have the same descriptor up
     to round-off; the TWO-NN estimator (:func:`two_nn_dimension`) divides by the distance to the first
     neighbour and collapses to ~0 when such pairs are present, so deduplicate first. O(n · n_kept · D).
+
+    Parameters
+    ----------
+    X : array_like, shape (n_points, n_features)
+        The points.
+    tol : float
+        Distance (feature units, ≥ 0) within which two points are duplicates.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Indices of the kept points, ascending.
     """
     X = _as_points(X, "X")
     if not (tol >= 0 and np.isfinite(tol)):
@@ -770,7 +957,19 @@ def spread_calibration(spread, error, min_spread=1e-8):
     Langovoy, Ceriotti, JCTC 15, 906 (2019), for vector errors). α > 1: the committee is over-confident
     (errors larger than its spread), α < 1: under-confident. ``spread``, ``error``: (n_atoms,) in the
     same unit (eV/Å), as returned by :func:`force_error_vs_spread`; atoms with σ_a ≤ ``min_spread`` (sites
-    where every member predicts zero force by symmetry) are left out. Returns a float.
+    where every member predicts zero force by symmetry) are left out.
+
+    Parameters
+    ----------
+    spread, error : array_like, shape (n_atoms,)
+        σ_a and |error_a| in the same unit.
+    min_spread : float
+        Atoms with σ_a at or below this are left out.
+
+    Returns
+    -------
+    float
+        α.
     """
     spread = np.asarray(spread, dtype=np.float64).ravel()
     error = np.asarray(error, dtype=np.float64).ravel()

@@ -7,7 +7,7 @@
     python scripts/train_zno.py --data-root DIR      # data from DIR (train.extxyz + manifest.json)
 
 Fits on ``load_zno("train")``, reports held-out errors on ``load_zno("test")`` and records everything
-in models/v1/manifest.json (see mliplib.models.zoo).
+in models/v1/manifest.json (see zno_book.zoo). Folders default to $ZNO_BOOK_ROOT (or this checkout).
 """
 
 import argparse
@@ -18,7 +18,8 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from mliplib.models import zoo  # noqa: E402
+from zno_book import zoo
+from zno_book.paths import models_dir
 
 
 def main(argv=None):
@@ -26,28 +27,26 @@ def main(argv=None):
     parser.add_argument("--kinds", nargs="+", choices=zoo.KINDS, default=list(zoo.KINDS))
     parser.add_argument("--no-committees", action="store_true", help="train the single models only")
     parser.add_argument("--if-stale", action="store_true", help="keep cached models trained on the current data")
-    parser.add_argument("--root", default=None, help=f"output folder (default {zoo.DEFAULT_ROOT})")
+    parser.add_argument("--root", default=None, help="output folder (default: models/v1 under $ZNO_BOOK_ROOT or "
+                        "this checkout)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--data-root", default=None,
                         help="train on the data in this folder instead of data/zno (e.g. a checkout of the "
                              "committed data, so the cache matches what CI sees)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.data_root:
-        from pathlib import Path
-
-        import mliplib.datasets
-        mliplib.datasets.DATA_ROOT = Path(args.data_root).resolve()
-    data = zoo.data_fingerprint()
+    root = args.root if args.root is not None else models_dir()
+    data = zoo.data_fingerprint(args.data_root)
     print(f"data: {data['file']} sha256 {data['sha256'][:12]}… ({data['frames']} frames)")
     kinds = args.kinds
     if args.if_stale:
-        kinds = [k for k in kinds if not (zoo.is_current(k, False, args.root)
-                                          and (args.no_committees or zoo.is_current(k, True, args.root)))]
+        kinds = [k for k in kinds if not (zoo.is_current(k, False, root, args.data_root)
+                                          and (args.no_committees or zoo.is_current(k, True, root, args.data_root)))]
         if not kinds:
             print("all requested models are current; nothing to do")
             return 0
-    manifest = zoo.train_all(args.root, kinds, committees=not args.no_committees, progress=not args.quiet)
+    manifest = zoo.train_all(root, kinds, committees=not args.no_committees, progress=not args.quiet,
+                             data_root=args.data_root)
     print(f"\n{'model':<22}{'train s':>9}{'E test':>10}{'F test':>10}{'E train':>10}{'F train':>10}   (meV/atom, meV/Å RMSE)")
     for name, entry in manifest["models"].items():
         te, tr = entry.get("test_errors") or {}, entry.get("train_errors") or {}

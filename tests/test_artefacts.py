@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from mliplib.artefacts import cached, load_artefact, store_artefact
+from zno_book.artefacts import cached, load_artefact, store_artefact
 
 
 def test_atoms_round_trip_and_reuse(tmp_path):

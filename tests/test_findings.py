@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from mliplib import findings
-from mliplib.datasets import split_file
-from mliplib.findings import MODEL_COLUMNS, StaleFindings, collect, ranks, record
+from zno_book import findings
+from zno_book.datasets import split_file
+from zno_book.findings import MODEL_COLUMNS, StaleFindings, collect, ranks, record
 
 LBP, PLIP, NNP = MODEL_COLUMNS
 

@@ -9,16 +9,35 @@ import pytest
 from ase import Atoms
 from ase.io import read, write
 from threadpoolctl import threadpool_limits
+from zno_pair import ZnOPair
 
 from mliplib.md import MDEvent, MDLog
-from mliplib.properties.liquid import (PACKING_DISTANCES, LiquidProtocol, LiquidRun, ionic_packing,
-                                       liquid_trajectory, pick_candidates, run_liquid)
 from mliplib.properties.structure import shortest_distance
-from mliplib.reference.engine import DFTSettings
-from mliplib.reference.plan import (LIQUID_DENSITY, LIQUID_MODEL_FRAMES, MODEL_KINDS, Task, all_tasks,
-                                    liquid_model_candidates, liquid_model_tasks)
-from mliplib.reference.recipes import build
-from mliplib.reference.runner import Store, labelled, runnable
+from zno_book import zoo
+from zno_book.liquid import (
+    PACKING_DISTANCES,
+    LiquidProtocol,
+    LiquidRun,
+    ionic_packing,
+    liquid_artefact_name,
+    liquid_trajectory,
+    pick_candidates,
+    run_liquid,
+)
+from zno_book.reference import sampling
+from zno_book.reference.engine import DFTSettings
+from zno_book.reference.plan import (
+    LIQUID_DENSITY,
+    LIQUID_MODEL_FRAMES,
+    MODEL_KINDS,
+    Task,
+    all_tasks,
+    liquid_model_candidates,
+    liquid_model_tasks,
+)
+from zno_book.reference.recipes import build
+from zno_book.reference.runner import Store, labelled, runnable
+from zno_book.reference.sampling import sample_liquid_models
 
 TINY = LiquidProtocol(melt_steps=20, equil_steps=10, production_steps=40, interval=10, frame_interval=10)
 
@@ -30,8 +49,6 @@ def one_blas_thread():
 
 
 def test_model_liquid_tasks_bookkeeping():
-    from mliplib.models import zoo
-
     assert MODEL_KINDS == zoo.KINDS
     tasks = liquid_model_tasks()
     assert len(tasks) == len(MODEL_KINDS) * LIQUID_MODEL_FRAMES
@@ -164,8 +181,6 @@ def test_pick_candidates_skips_overlapping_frames():
 
 
 def test_run_liquid_reports_instead_of_raising_and_round_trips(tmp_path):
-    from zno_pair import ZnOPair
-
     run = run_liquid(ZnOPair(), TINY, progress=False)
     assert run.steps_done <= TINY.total_steps and len(run.frames) >= 1
     assert run.frames[0].info["step"] == 0 and run.frames[0].info["stage"] == "melt"
@@ -181,11 +196,7 @@ def test_run_liquid_reports_instead_of_raising_and_round_trips(tmp_path):
 
 
 def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
-    from mliplib.models import zoo
-    from mliplib.reference.sampling import sample_liquid_models
-
     first = liquid_trajectory("linear_bp", TINY, progress=False, root=tmp_path / "art")
-    from mliplib.properties.liquid import liquid_artefact_name
     meta = json.loads((tmp_path / "art" / f"{liquid_artefact_name('linear_bp', TINY)}.json").read_text())
     assert meta["key"]["model_sha256"] == zoo.fingerprint("linear_bp") and meta["key"]["protocol"] == TINY.as_dict()
     again = liquid_trajectory("linear_bp", TINY, progress=False, root=tmp_path / "art")  # from the cache
@@ -208,9 +219,6 @@ def test_liquid_trajectory_cache_and_sampler(tmp_path, capsys):
 
 
 def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monkeypatch):
-    import mliplib.properties.liquid as liquid
-    from mliplib.reference.sampling import sample_liquid_models
-
     def fake_run(protocol, steps, stage="melt", event_step=None, event_distance=None):
         frames = []
         for step in steps:
@@ -235,7 +243,7 @@ def test_sampler_tops_up_a_collapsed_run_from_independent_repeats(tmp_path, monk
         assert protocol.seed >= 2 and protocol.production_steps == 0  # survives melt and equilibration
         return fake_run(protocol, range(1100, 2001, 100), stage="equilibrate")
 
-    monkeypatch.setattr(liquid, "liquid_trajectory", fake_trajectory)
+    monkeypatch.setattr(sampling, "liquid_trajectory", fake_trajectory)
     counts = sample_liquid_models(tmp_path, kinds=("plip",), n_frames=3, protocol=TINY)
     assert counts == {"plip": 3} and calls == [0, 1, 2]  # seeds 3 and 4 not needed
     frames = read(tmp_path / "candidates" / "liquid_plip.extxyz", index=":")

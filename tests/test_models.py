@@ -10,7 +10,8 @@ from sklearn.linear_model import LassoLars, Ridge
 import mliplib
 from mliplib.descriptors import PLIP, BehlerParrinello
 from mliplib.models import Committee, LinearPotential, NeuralNetworkPotential
-from mliplib.reference.structures import polymorph, rattled, strained, supercell_of
+from mliplib.builders import rattled, strained, supercell_of
+from zno_book.structures import polymorph
 
 BP = BehlerParrinello(["Zn", "O"], 4.5, g2=[(0.8, 0.0), (0.3, 2.0), (0.3, 3.2)], g4=[(0.02, 1, 1), (0.02, 2, -1)],
                       g5=[(0.01, 1, 1)])

@@ -10,15 +10,45 @@ from ase.calculators.lj import LennardJones
 from scipy.spatial.transform import Rotation
 from threadpoolctl import threadpool_limits
 
+from mliplib.builders import in_box, supercell_of
 from mliplib.md import run_md
-from mliplib.properties import (BondAngles, aligned_rmsd, birch_murnaghan, bond_angle_distribution, bulk_summary,
-                                compare_structures, coordination_histogram, coordination_numbers,
-                                energy_volume_curve, fit_eos, format_table, lattice_parameters,
-                                phonon_displacements, phonon_dos, phonon_dos_from_forces, rdf, relax,
-                                relax_cluster, relaxed_surface_energy, shortest_distance, spectrum_overlap,
-                                surface_energy, vdos, velocity_autocorrelation)
-from mliplib.reference.structures import (POLYMORPHS, cage_cluster, in_box, polymorph, ring_cluster, supercell_of,
-                                          wurtzite_cluster)
+from mliplib.properties import (
+    BondAngles,
+    aligned_rmsd,
+    birch_murnaghan,
+    bond_angle_distribution,
+    bulk_summary,
+    compare_structures,
+    coordination_histogram,
+    coordination_numbers,
+    energy_volume_curve,
+    fit_eos,
+    format_table,
+    lattice_parameters,
+    phonon_displacements,
+    phonon_dos,
+    phonon_dos_from_forces,
+    rdf,
+    relax,
+    relax_cluster,
+    relaxed_surface_energy,
+    shortest_distance,
+    shortest_pair_distance,
+    spectrum_overlap,
+    surface_energy,
+    vdos,
+    velocity_autocorrelation,
+)
+from zno_book.structures import (
+    POLYMORPHS,
+    cage_cluster,
+    nonpolar_slab,
+    polymorph,
+    ring_cluster,
+    wurtzite_cluster,
+)
+
+ZN_O = {("Zn", "O"): 2.5}  # Zn–O bonds
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -100,7 +130,8 @@ def test_bulk_summary_same_numbers_from_calculator_and_from_frames():
     calc = LennardJones(sigma=1.75, epsilon=0.3, rc=3.6, smooth=True)
     phases = ("wurtzite", "rocksalt")
     strains = np.linspace(-0.03, 0.03, 5)
-    rows = bulk_summary(calc=calc, phases=phases, strains=strains, fmax=0.02, steps=60)
+    rows = bulk_summary(calc=calc, structures={p: polymorph(p) for p in phases}, strains=strains, fmax=0.02,
+                        steps=60)
     assert [r["phase"] for r in rows] == list(phases)
     assert rows[0]["de"] == 0.0
     frames = []
@@ -118,6 +149,10 @@ def test_bulk_summary_same_numbers_from_calculator_and_from_frames():
     assert "phase" in format_table(rows, ["phase", "a", "c", "b0"])
     with pytest.raises(ValueError, match="exactly one"):
         bulk_summary()
+    with pytest.raises(ValueError, match="starting cells"):
+        bulk_summary(calc=calc)
+    with pytest.raises(ValueError, match="no starting structure"):
+        bulk_summary(calc=calc, structures={"wurtzite": polymorph("wurtzite")}, phases=phases)
 
 
 # ---------------------------------------------------------------------------------------------- surfaces
@@ -154,7 +189,8 @@ def test_relaxed_surface_energy_of_ideal_wurtzite_with_nearest_neighbour_lj():
     d = u * c
     sigma, epsilon, rc = d / 2 ** (1 / 6), 0.5, 2.6
     calc = LennardJones(sigma=sigma, epsilon=epsilon, rc=rc)
-    result = relaxed_surface_energy(calc, "10-10", layers=4, vacuum=6.0, a=a, c=c, u=u, fmax=0.01)
+    result = relaxed_surface_energy(calc, nonpolar_slab("10-10", 4, 6.0, a, c, u), polymorph("wurtzite", a=a, c=c, u=u),
+                                    fmax=0.01)
     missing = np.sum(4 - coordination_numbers(result.slab, rc))
     assert missing == 4  # one dangling bond per surface Zn and O, two faces, one a × c cell
     assert result.area == pytest.approx(a * c)
@@ -164,7 +200,8 @@ def test_relaxed_surface_energy_of_ideal_wurtzite_with_nearest_neighbour_lj():
     assert result.gamma_relaxed == pytest.approx(result.gamma_unrelaxed, abs=1e-6)
     assert result.slab_log.converged and result.bulk_log.converged
     assert result.n_formula == 8
-    strained = relaxed_surface_energy(calc, "11-20", layers=4, vacuum=6.0, a=a, c=1.02 * c, u=0.36, fmax=0.01)
+    strained = relaxed_surface_energy(calc, nonpolar_slab("11-20", 4, 6.0, a, 1.02 * c, 0.36),
+                                      polymorph("wurtzite", a=a, c=1.02 * c, u=0.36), fmax=0.01)
     assert strained.slab_log.steps > 0 and strained.slab_log.converged
     assert 0 < strained.gamma_relaxed < strained.gamma_unrelaxed
 
@@ -262,6 +299,13 @@ def test_rdf_coordination_and_angles_of_wurtzite():
     assert np.all(angles.density[(angles.angles < 105) | (angles.angles > 114)] == 0)
     with pytest.raises(ValueError, match="symbol"):
         coordination_numbers(atoms, {("Zn", "Xx"): 2.5})
+    # the first minimum of g_ZnO lies in the empty gap between the bonds (≤ 2.0 Å) and the next Zn–O shell
+    minimum = result.first_minimum(("Zn", "O"))
+    nearest = shortest_pair_distance(atoms, "Zn", "O")
+    assert nearest == pytest.approx(min(d_basal, u * c)) and nearest < minimum < 3.2
+    assert np.all(result[("Zn", "O")][(result.r > 2.05) & (result.r < minimum)] == 0)
+    assert shortest_pair_distance([atoms, atoms], "Zn", "Zn") == pytest.approx(min(zn_zn, a))
+    assert shortest_pair_distance(atoms, "Zn", "Zn", reach=3.0) == np.inf
 
 
 def test_rdf_of_isolated_cluster_uses_given_density():
@@ -308,9 +352,18 @@ def test_relax_cluster_and_comparison_table():
     calc = LennardJones(sigma=1.8 / 2 ** (1 / 6), epsilon=0.5, rc=2.6)  # Zn–O bonds want 1.8 Å
     relaxed, log = relax_cluster(cluster, calc, fmax=0.01)
     assert log.converged and len(log.trajectory) == log.steps + 1
-    assert np.all(np.diff(log.energies) < 1e-9) or log.energies[-1] < log.energies[0]
-    assert coordination_histogram(relaxed) == {2: 6}
-    rows = compare_structures({"ring3": relaxed}, {"ring3": cluster})
+    # nearest neighbours only (second neighbours of the hexagon lie beyond rc): the start has six bonds at
+    # 2.2 Å, the minimum six at the LJ minimum, 1.8 Å, where no force is left
+    energy = {}
+    for bond in (2.2, 1.8):
+        ring = ring_cluster(3, bond=bond)
+        ring.calc = calc
+        energy[bond] = ring.get_potential_energy()
+    assert energy[1.8] < energy[2.2] - 1.0
+    assert log.energies[0] == pytest.approx(energy[2.2], abs=1e-9)
+    assert log.energies[-1] == pytest.approx(energy[1.8], abs=1e-3)  # fmax 0.01 eV/Å: within ~1e-4 eV
+    assert coordination_histogram(relaxed, ZN_O) == {2: 6}
+    rows = compare_structures({"ring3": relaxed}, {"ring3": cluster}, ZN_O)
     assert rows[0]["mean_bond"] == pytest.approx(1.8, abs=0.02)
     assert rows[0]["mean_bond_ref"] == pytest.approx(2.2)
     assert rows[0]["rmsd"] > 0.1 and rows[0]["mean_cn"] == 2.0

@@ -6,12 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from mliplib.datasets import DATA_ROOT, load_zno
-from mliplib.reference.engine import DFTSettings, kpoint_mesh, single_point
-from mliplib.reference.plan import Task, all_tasks
-from mliplib.reference.recipes import build
-from mliplib.reference.runner import Store, work
-from mliplib.reference.structures import POLYMORPHS, polymorph
+from zno_book.datasets import load_zno
+from zno_book.paths import data_dir
+from zno_book.reference.engine import DFTSettings, kpoint_mesh, single_point
+from zno_book.reference.plan import Task, all_tasks
+from zno_book.reference.recipes import build
+from zno_book.reference.runner import Store, work
+from zno_book.structures import POLYMORPHS, polymorph
 
 gpaw = pytest.importorskip("gpaw", reason="GPAW is installed by `make test` (make dft)")
 
@@ -93,7 +94,7 @@ def test_kpoint_density_and_polymorph_coordination():
         assert set(np.bincount(i, minlength=len(atoms))) == {expected[phase]}, phase
 
 
-@pytest.mark.skipif(not (DATA_ROOT / "train.extxyz").exists(), reason="training data not generated yet")
+@pytest.mark.skipif(not (data_dir() / "train.extxyz").exists(), reason="training data not generated yet")
 def test_shipped_training_data():
     train, test = load_zno("train"), load_zno("test")
     assert len(train) > 0
@@ -114,8 +115,8 @@ def test_loader_errors(tmp_path):
         load_zno("validation")
     with pytest.raises(FileNotFoundError, match="missing"):
         load_zno("liquid", root=tmp_path)
-    if (DATA_ROOT / "convergence.extxyz").exists():
-        shutil.copy(DATA_ROOT / "convergence.extxyz", tmp_path)
+    if (data_dir() / "convergence.extxyz").exists():
+        shutil.copy(data_dir() / "convergence.extxyz", tmp_path)
         with pytest.raises(FileNotFoundError, match="manifest"):
             load_zno("convergence", root=tmp_path)
 
@@ -125,7 +126,7 @@ def test_tasks_wait_for_their_inputs(tmp_path):
     neither runnable nor costed, and a worker runs the others instead of failing."""
     from ase.io import write
 
-    from mliplib.reference.runner import estimated_seconds, measured_seconds, runnable
+    from zno_book.reference.runner import estimated_seconds, measured_seconds, runnable
 
     (tmp_path / "candidates").mkdir()
     write(tmp_path / "candidates" / "c.extxyz", [polymorph("rocksalt")] * 2)
@@ -154,7 +155,7 @@ def test_relaxation_resumes_exactly_from_its_checkpoint(tmp_path, monkeypatch):
     nor stored twice. A Lennard-Jones calculator stands in for DFT (the runner is the subject here)."""
     from ase.calculators.lj import LennardJones
 
-    from mliplib.reference import runner
+    from zno_book.reference import runner
 
     calls = []
 

@@ -3,13 +3,25 @@
 import numpy as np
 import pytest
 from ase.calculators.lj import LennardJones
+from ase.neighborlist import neighbor_list
 
-from mliplib.properties import (EV_PER_A2_TO_J_PER_M2, coordination_numbers, relaxed_surface_energy, slab_layers,
-                                surface_energies_from_frames, surface_relaxation)
-from mliplib.reference.structures import nonpolar_slab
+from mliplib.properties import (
+    EV_PER_A2_TO_J_PER_M2,
+    coordination_numbers,
+    relaxed_surface_energy,
+    slab_layers,
+    surface_energies_from_frames,
+    surface_relaxation,
+)
+from zno_book.structures import nonpolar_slab, polymorph
 
 A = 3.25
 IDEAL = {"a": A, "c": A * np.sqrt(8 / 3), "u": 0.375}  # tetrahedral wurtzite: four equal bonds 3c/8
+
+
+def slab_and_bulk(miller, layers, a, c, u, vacuum=6.0):
+    """The slab and the bulk wurtzite cell with the same lattice (what relaxed_surface_energy compares)."""
+    return nonpolar_slab(miller, layers, vacuum, a, c, u), polymorph("wurtzite", a=a, c=c, u=u)
 
 
 def nearest_neighbour_lj(rc=2.6, epsilon=0.5):
@@ -44,7 +56,9 @@ def test_surface_relaxation_of_a_prescribed_displacement():
     moved.positions[outer & (slab.numbers == 30), 2] -= 0.2 * side[outer & (slab.numbers == 30)]
     moved.positions[outer & (slab.numbers == 8), 2] += 0.05 * side[outer & (slab.numbers == 8)]
     r = surface_relaxation(slab, moved)
-    assert r.surface_zn == pytest.approx(-0.2) and r.surface_o == pytest.approx(0.05)
+    assert r.surface_a == pytest.approx(-0.2) and r.surface_b == pytest.approx(0.05)  # Zn, O
+    swapped = surface_relaxation(slab, moved, species=("O", "Zn"))  # the other species first
+    assert np.allclose(swapped.displacement, r.displacement[:, ::-1]) and swapped.tilt == pytest.approx(-r.tilt)
     assert np.allclose(r.displacement[1:], 0.0)
     assert r.tilt_initial == pytest.approx(0.0, abs=1e-9)
     assert r.n_bonds == 2  # one surface dimer per face in the a × c cell
@@ -57,7 +71,7 @@ def test_surface_relaxation_of_a_prescribed_displacement():
 
 
 def _as_relaxation(task, frames):
-    """Frames written like mliplib.reference.runner.run_relax: task, relax_step, relax_final, energy."""
+    """Frames written like zno_book.reference.runner.run_relax: task, relax_step, relax_final, energy."""
     out = []
     for step, atoms in enumerate(frames):
         a = atoms.copy()
@@ -70,11 +84,10 @@ def _as_relaxation(task, frames):
 def test_surface_energies_from_frames_match_the_calculator_route_and_the_bond_count():
     calc = nearest_neighbour_lj()
     # ideal lattice: nothing relaxes and γ is the broken-bond count (one per outermost atom)
-    ideal = relaxed_surface_energy(calc, "10-10", layers=4, vacuum=6.0, fmax=0.01, **IDEAL)
+    ideal = relaxed_surface_energy(calc, *slab_and_bulk("10-10", 4, **IDEAL), fmax=0.01)
     assert ideal.max_displacement == pytest.approx(0.0, abs=1e-9)
     # strained lattice: the slab relaxes
-    strained = relaxed_surface_energy(calc, "11-20", layers=4, vacuum=6.0, a=A, c=1.02 * IDEAL["c"], u=0.36,
-                                      fmax=0.01)
+    strained = relaxed_surface_energy(calc, *slab_and_bulk("11-20", 4, A, 1.02 * IDEAL["c"], 0.36), fmax=0.01)
     assert 0 < strained.max_displacement < 1.0
     frames = (_as_relaxation("surfaces/bulk", [strained.bulk, strained.relaxed_bulk])
               + _as_relaxation("surfaces/11-20", [strained.slab, strained.relaxed_slab]))
@@ -101,7 +114,7 @@ def test_surface_energies_from_frames_match_the_calculator_route_and_the_bond_co
 
 def test_unfinished_slab_relaxation_has_no_relaxed_gamma():
     calc = nearest_neighbour_lj()
-    r = relaxed_surface_energy(calc, "10-10", layers=4, vacuum=6.0, fmax=0.01, **IDEAL)
+    r = relaxed_surface_energy(calc, *slab_and_bulk("10-10", 4, **IDEAL), fmax=0.01)
     frames = _as_relaxation("surfaces/bulk", [r.bulk]) + _as_relaxation("surfaces/10-10", [r.slab, r.relaxed_slab])
     frames[-1].info["relax_final"] = False
     got = surface_energies_from_frames(frames)["10-10"]
@@ -113,7 +126,6 @@ def test_nonpolar_slab_has_complete_outer_planes_at_any_lattice(miller, layers):
     """Every outermost atom is threefold coordinated, every other one fourfold, for lattices around the
     PBE one; (11-20) at a = 3.28028 Å, c = 5.29959 Å, u = 0.37794 (a model's relaxed wurtzite) used to
     come out with split outer planes and twofold-coordinated atoms (a rounding wrap in ase.build.surface)."""
-    from ase.neighborlist import neighbor_list
     rng = np.random.default_rng(1)
     lattices = [(3.280281864770031, 5.299590891438951, 0.3779396166669492)]
     lattices += [(a, a * ratio, u) for a, ratio, u in zip(rng.uniform(3.15, 3.40, 40), rng.uniform(1.56, 1.65, 40),

@@ -1,19 +1,20 @@
 """The model cache: train_all writes models + manifest; load_or_train reuses it while the data checksum
-matches and retrains when the data change. Runs on a temporary data folder of model-potential frames."""
+matches and retrains when the data change. Runs on a temporary book root (ZNO_BOOK_ROOT) holding
+model-potential frames."""
 
 import hashlib
 import json
 
-import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
-
-import mliplib.datasets
-from mliplib.models import zoo
-from mliplib.reference.structures import rattled, supercell_of
-
 from zno_pair import ZnOPair, relaxed_wurtzite
+
+import mliplib
+from mliplib.builders import rattled, supercell_of
+from zno_book import zoo
+from zno_book.datasets import load_zno
+from zno_book.paths import data_dir, models_dir
 
 
 def _write_data(root, n):
@@ -35,16 +36,18 @@ def _write_data(root, n):
 
 @pytest.fixture
 def data(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    root.mkdir()
-    monkeypatch.setattr(mliplib.datasets, "DATA_ROOT", root)
+    """A book root in tmp_path (ZNO_BOOK_ROOT) with an empty data folder; returns the data folder."""
+    monkeypatch.setenv("ZNO_BOOK_ROOT", str(tmp_path))
+    root = data_dir()
+    root.mkdir(parents=True)
     return root
 
 
 def test_train_all_and_cache(data, tmp_path, monkeypatch):
-    models = tmp_path / "models"
+    models = models_dir()
+    assert data == tmp_path / "data" / "zno" and models == tmp_path / "models" / "v1"  # both from the root
     digest = _write_data(data, 12)
-    manifest = zoo.train_all(models, kinds=["linear_bp"], committees=True, progress=False, log=lambda *a: None)
+    manifest = zoo.train_all(kinds=["linear_bp"], committees=True, progress=False, log=lambda *a: None)
     assert manifest["data"]["sha256"] == digest
     for name in ("linear_bp", "linear_bp_committee"):
         entry = manifest["models"][name]
@@ -53,22 +56,22 @@ def test_train_all_and_cache(data, tmp_path, monkeypatch):
         assert entry["train_wall_time_s"] >= 0 and entry["environment"]["mliplib"]
         assert entry["hyperparameters"]["descriptor"]["kind"] == "BehlerParrinello"
         assert entry["train_errors"]["forces_rmse_meV_A"] < 200
-    assert zoo.is_current("linear_bp", root=models)
+    assert zoo.is_current("linear_bp", root=models) and zoo.is_current("linear_bp")
     assert not zoo.is_current("plip", root=models)
 
     # a current cache is loaded, not retrained
     def no_training(*args, **kwargs):
         raise AssertionError("retrained although the cache is current")
 
+    real_train = zoo.train
     monkeypatch.setattr(zoo, "train", no_training)
     model = zoo.load_or_train("linear_bp", root=models)
-    atoms = mliplib.datasets.load_zno("train")[0]
+    atoms = load_zno("train")[0]
     reference = mliplib.load(models / "linear_bp.npz").predict(atoms)["energy"]
     assert model.predict(atoms)["energy"] == reference
     committee = zoo.load_or_train("linear_bp", committee=True, root=models)
     assert len(committee.members) == zoo.COMMITTEE_SIZE
-    monkeypatch.undo()
-    monkeypatch.setattr(mliplib.datasets, "DATA_ROOT", data)
+    monkeypatch.setattr(zoo, "train", real_train)
 
     # new data: the cache is stale, retrain=False refuses, the default retrains and updates the manifest
     new_digest = _write_data(data, 14)
@@ -82,9 +85,9 @@ def test_train_all_and_cache(data, tmp_path, monkeypatch):
     assert not manifest["models"]["linear_bp_committee"]["current"]
 
 
-def test_reproducible_and_errors(data):
-    _write_data(data, 10)
-    frames = mliplib.datasets.load_zno("all_train")
+def test_reproducible_and_errors(tmp_path):
+    _write_data(tmp_path, 10)
+    frames = load_zno("all_train", tmp_path)
     a = zoo.train("nnp", frames, progress=False, epochs=3, patience=3)
     b = zoo.train("nnp", frames, progress=False, epochs=3, patience=3)
     assert a.predict(frames[0])["energy"] == b.predict(frames[0])["energy"]
@@ -95,14 +98,14 @@ def test_reproducible_and_errors(data):
         zoo.hyperparameters("gap")
 
 
-def test_missing_data_is_explained(data, tmp_path):
+def test_missing_data_is_explained(tmp_path):
     with pytest.raises(FileNotFoundError, match="not been generated"):
-        zoo.load_or_train("plip", root=tmp_path / "empty")
+        zoo.load_or_train("plip", root=tmp_path / "empty", data_root=tmp_path / "no data")
 
 
 def test_shipped_cache_is_small():
     """models/v1 is committed: keep it to a few MB."""
-    if not zoo.DEFAULT_ROOT.exists():
+    if not models_dir().exists():
         pytest.skip("no shipped models yet")
-    size = sum(p.stat().st_size for p in zoo.DEFAULT_ROOT.iterdir() if p.is_file())
-    assert size < 5e6, f"{zoo.DEFAULT_ROOT} holds {size / 1e6:.1f} MB"
+    size = sum(p.stat().st_size for p in models_dir().iterdir() if p.is_file())
+    assert size < 5e6, f"{models_dir()} holds {size / 1e6:.1f} MB"

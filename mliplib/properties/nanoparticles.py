@@ -1,7 +1,11 @@
 """Nanoparticles (isolated clusters): relaxation with a kept trajectory, RMSD after optimal superposition
-(Kabsch; optionally with the best assignment of like atoms), coordination histograms and a comparison
-table. Build clusters with :mod:`mliplib.reference.structures` (``ring_cluster``, ``cage_cluster``,
-``wurtzite_cluster``, ``in_box``).
+(Kabsch; optionally with the best assignment of like atoms), coordination histograms, bond graphs, a
+comparison table and sanity diagnostics of a relaxed cluster. Build clusters with
+:mod:`mliplib.builders` (``cluster_cut``, ``ring``, ``sodalite_cage``, ``in_box``).
+
+Bonds are pairs closer than species-pair cutoffs ``{(A, B): Å}`` (see
+:func:`~mliplib.properties.structure.coordination_numbers`), which every bond-based function takes as
+an argument: they depend on the material, e.g. ``{("Zn", "O"): 2.5}`` for ZnO.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from ase.formula import Formula
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
@@ -19,27 +24,68 @@ from scipy.sparse.csgraph import connected_components
 
 from mliplib.neighbors import neighbor_list
 from mliplib.properties.relax import RelaxLog, relax
-from mliplib.properties.structure import _cutoff_matrix, coordination_numbers, shortest_distance
+from mliplib.properties.structure import (
+    coordination_numbers,
+    cutoff_matrix,
+    shortest_distance,
+)
 
-__all__ = ["ZNO_BOND_CUTOFFS", "MIN_DISTANCE", "relax_cluster", "kabsch", "Alignment", "align", "aligned_rmsd",
-           "coordination_histogram", "compare_structures", "bond_lengths", "fragments",
-           "formula_units", "cluster_diagnostics", "ring_geometry"]
-
-#: Zn–O bond cutoff (Å) between the first (≈1.8–2.1 Å) and second (≈3.2 Å) shells.
-ZNO_BOND_CUTOFFS = {("Zn", "O"): 2.5}
-#: Atoms closer than this (Å) are unphysical for ZnO: the shortest Zn–O bond (ZnO molecule) is ≈ 1.7 Å.
-MIN_DISTANCE = 1.2
+__all__ = [
+    "Alignment",
+    "align",
+    "aligned_rmsd",
+    "bond_lengths",
+    "cluster_diagnostics",
+    "compare_structures",
+    "coordination_histogram",
+    "formula_units",
+    "fragments",
+    "kabsch",
+    "relax_cluster",
+    "ring_geometry",
+]
 
 
 def relax_cluster(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 300,
                   optimizer: str = "BFGS") -> tuple[Atoms, RelaxLog]:
-    """Relax the positions of an isolated cluster (cell untouched); ``log.trajectory`` keeps every step.
-    fmax eV/Å. A model failure (NaN, calculator error) stops the run: see ``log.failure``."""
+    """Relax the positions of an isolated cluster (cell untouched), keeping every step.
+
+    A model failure (NaN, calculator error) stops the run: see ``log.failure``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The start (not modified).
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    fmax : float
+        Force criterion (eV/Å).
+    steps : int
+        Most optimiser steps.
+    optimizer : str
+        ASE optimiser name (see :func:`~mliplib.properties.relax.relax`).
+
+    Returns
+    -------
+    tuple
+        (relaxed ase.Atoms, :class:`~mliplib.properties.relax.RelaxLog` with ``trajectory``).
+    """
     return relax(atoms, calc, fmax=fmax, cell=False, steps=steps, optimizer=optimizer, keep_trajectory=True)
 
 
 def kabsch(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Proper rotation R (3×3) minimising Σ |R p_k − q_k|² for centred point sets p, q of shape (n, 3)."""
+    """Proper rotation minimising Σ |R p_k − q_k|² (Kabsch algorithm, no reflection).
+
+    Parameters
+    ----------
+    p, q : numpy.ndarray, shape (n, 3)
+        Centred point sets.
+
+    Returns
+    -------
+    numpy.ndarray, shape (3, 3)
+        The rotation R.
+    """
     h = p.T @ q
     u, _, vt = np.linalg.svd(h)
     d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
@@ -119,6 +165,20 @@ def align(a: Atoms, b: Atoms, permute: bool = False, max_candidates: int = 400) 
     anchor atoms of ``a`` (far from the centroid, non-collinear) onto same-species pairs of ``b`` with the
     most similar radii and separation (the ``max_candidates`` best), each refined by alternating
     assignment and Kabsch; the lowest RMSD wins. Positions are used as given (unwrapped clusters).
+
+    Parameters
+    ----------
+    a, b : ase.Atoms
+        Same number of atoms; same composition (``permute=True``) or same species order.
+    permute : bool
+        Match like atoms by assignment instead of by index.
+    max_candidates : int
+        Starting orientations tried with ``permute=True``.
+
+    Returns
+    -------
+    Alignment
+        RMSD (Å), rotation, translation, permutation and the aligned copy of ``a``.
     """
     _check_pair(a, b, permute)
     x = a.positions - a.positions.mean(axis=0)
@@ -163,36 +223,75 @@ def align(a: Atoms, b: Atoms, permute: bool = False, max_candidates: int = 400) 
 
 
 def aligned_rmsd(a: Atoms, b: Atoms, permute: bool = False) -> float:
-    """RMSD (Å) between ``a`` and ``b`` after optimal superposition; see :func:`align` for ``permute``."""
+    """RMSD between two structures after optimal superposition (:func:`align`).
+
+    Parameters
+    ----------
+    a, b : ase.Atoms
+        The structures.
+    permute : bool
+        Match like atoms by assignment (see :func:`align`).
+
+    Returns
+    -------
+    float
+        RMSD (Å).
+    """
     return align(a, b, permute=permute).rmsd
 
 
-def coordination_histogram(atoms: Atoms, cutoffs=None, species: str | None = None) -> dict[int, int]:
-    """{coordination number: number of atoms} for the atoms of ``species`` (all if None);
-    cutoffs as in :func:`~mliplib.properties.structure.coordination_numbers` (default: Zn–O bonds)."""
-    cn = coordination_numbers(atoms, ZNO_BOND_CUTOFFS if cutoffs is None else cutoffs)
+def coordination_histogram(atoms: Atoms, cutoffs, species: str | None = None) -> dict[int, int]:
+    """How many atoms have each coordination number.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+    cutoffs : float or mapping
+        As in :func:`~mliplib.properties.structure.coordination_numbers`.
+    species : str, optional
+        Count only the atoms of this species (default: all).
+
+    Returns
+    -------
+    dict of int to int
+        {coordination number: number of atoms}, sorted.
+    """
+    cn = coordination_numbers(atoms, cutoffs)
     if species is not None:
         cn = cn[np.array(atoms.get_chemical_symbols()) == species]
     return dict(sorted(Counter(cn.tolist()).items()))
 
 
 def _mean_bond(atoms: Atoms, cutoffs) -> float:
-    table, r_max = _cutoff_matrix(cutoffs)
+    table, r_max = cutoff_matrix(cutoffs)
     nl = neighbor_list(atoms, r_max)
     d = nl.distances()
     d = d[d < table[atoms.numbers[nl.i], atoms.numbers[nl.j]]]
     return float(d.mean()) if len(d) else float("nan")
 
 
-def compare_structures(structures: Mapping[str, Atoms], references: Mapping[str, Atoms], cutoffs=None,
+def compare_structures(structures: Mapping[str, Atoms], references: Mapping[str, Atoms], cutoffs,
                        permute: bool = True) -> list[dict]:
     """Table comparing each structure with the reference of the same name (e.g. model vs DFT relaxed
-    clusters). Row: name, n_atoms, rmsd (Å, :func:`aligned_rmsd`), max_deviation (Å, largest atomic
-    distance after alignment), mean_bond / mean_bond_ref (Å), mean_cn / mean_cn_ref (bonds per atom),
-    for bonds within ``cutoffs`` (default :data:`ZNO_BOND_CUTOFFS`). Names missing in ``references``
-    raise KeyError.
+    clusters).
+
+    Parameters
+    ----------
+    structures, references : mapping of str to ase.Atoms
+        Names missing in ``references`` raise KeyError.
+    cutoffs : float or mapping
+        Bond cutoffs (see :func:`~mliplib.properties.structure.coordination_numbers`).
+    permute : bool
+        Match like atoms by assignment (see :func:`align`).
+
+    Returns
+    -------
+    list of dict
+        One row per structure: name, n_atoms, rmsd (Å, :func:`aligned_rmsd`), max_deviation (Å, largest
+        atomic distance after alignment), mean_bond / mean_bond_ref (Å), mean_cn / mean_cn_ref (bonds
+        per atom).
     """
-    cutoffs = ZNO_BOND_CUTOFFS if cutoffs is None else cutoffs
     rows = []
     for name, atoms in structures.items():
         if name not in references:
@@ -209,22 +308,47 @@ def compare_structures(structures: Mapping[str, Atoms], references: Mapping[str,
 
 
 def _bonds(atoms: Atoms, cutoffs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """i, j (i < j) and lengths (Å) of the bonds within ``cutoffs`` (default :data:`ZNO_BOND_CUTOFFS`)."""
-    table, r_max = _cutoff_matrix(ZNO_BOND_CUTOFFS if cutoffs is None else cutoffs)
+    """i, j (i < j) and lengths (Å) of the bonds within ``cutoffs``."""
+    table, r_max = cutoff_matrix(cutoffs)
     nl = neighbor_list(atoms, r_max)
     d = nl.distances()
     keep = (d < table[atoms.numbers[nl.i], atoms.numbers[nl.j]]) & (nl.i < nl.j)
     return nl.i[keep], nl.j[keep], d[keep]
 
 
-def bond_lengths(atoms: Atoms, cutoffs=None) -> np.ndarray:
-    """Lengths (Å) of the bonds (each once) within ``cutoffs`` (default: Zn–O < 2.5 Å), shape (n_bonds,)."""
+def bond_lengths(atoms: Atoms, cutoffs) -> np.ndarray:
+    """Lengths of the bonds, each once.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+    cutoffs : float or mapping
+        Bond cutoffs (see :func:`~mliplib.properties.structure.coordination_numbers`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_bonds,)
+        Lengths (Å).
+    """
     return _bonds(atoms, cutoffs)[2]
 
 
-def fragments(atoms: Atoms, cutoffs=None) -> np.ndarray:
-    """Label (n_atoms,) int of the connected piece of the bond graph each atom belongs to (0, 1, ...;
-    bonds within ``cutoffs``, default Zn–O < 2.5 Å). An intact cluster has a single label."""
+def fragments(atoms: Atoms, cutoffs) -> np.ndarray:
+    """The connected piece of the bond graph each atom belongs to (an intact cluster has one label).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+    cutoffs : float or mapping
+        Bond cutoffs (see :func:`~mliplib.properties.structure.coordination_numbers`).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_atoms,)
+        Labels 0, 1, ...
+    """
     n = len(atoms)
     if n == 0:
         return np.zeros(0, dtype=int)
@@ -233,9 +357,21 @@ def fragments(atoms: Atoms, cutoffs=None) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def formula_units(atoms: Atoms, formula: str = "ZnO") -> int:
+def formula_units(atoms: Atoms, formula: str) -> int:
     """n for a structure that is exactly (``formula``)_n; ValueError otherwise (other elements, another
-    stoichiometry). Unlike :func:`mliplib.properties.bulk.n_formula_units` it checks the composition."""
+    stoichiometry). Unlike :func:`mliplib.properties.bulk.n_formula_units` it checks the composition.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+    formula : str
+        The formula unit, e.g. ``"ZnO"`` or ``"Al2O3"``.
+
+    Returns
+    -------
+    int
+    """
     unit = Formula(formula).count()
     have = Counter(atoms.get_chemical_symbols())
     n = len(atoms) // sum(unit.values())
@@ -244,25 +380,45 @@ def formula_units(atoms: Atoms, formula: str = "ZnO") -> int:
     return n
 
 
-def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: float | None = None,
-                        cutoffs=None, min_distance: float = MIN_DISTANCE,
-                        start_energy: float | None = None) -> dict:
-    """Physical sanity of a relaxed (ZnO)_n cluster, for reporting a model's failure instead of crashing.
+def cluster_diagnostics(atoms: Atoms, cutoffs, formula: str, min_distance: float, energy: float | None = None,
+                        bulk_energy: float | None = None, start_energy: float | None = None) -> dict:
+    """Physical sanity of a relaxed (``formula``)_n cluster, for reporting a model's failure instead of
+    crashing.
 
-    energy: the cluster's energy (eV); bulk_energy: energy per ZnO of the bulk crystal (eV/f.u.), from
-    the same model or DFT; start_energy: the energy (eV) of the structure the relaxation started from.
-    Returns ``shortest`` (Å), ``n_fragments`` and ``largest_fragment`` (atoms) of the bond graph,
-    ``mean_cn``, ``mean_bond`` (Å), ``n_formula``, ``excess_energy`` (eV per ZnO above the bulk, NaN
-    without energies), ``relaxation_energy`` (energy − start_energy, eV per ZnO, NaN without both) and
-    ``problems``: a list of readable findings, empty for a sane cluster — non-finite positions or
-    energy, atoms closer than ``min_distance`` Å, a cluster that fell apart (more than one fragment), an
-    energy below the bulk crystal (a cluster cannot be more stable than the crystal: a runaway of the
-    model), or a relaxation that ended above its start. The last one can pass every other check: ASE's
-    BFGS has no line search and accepts uphill steps, so it can jump over a narrow well onto a flat
-    region of the model's surface and report convergence there (small forces, not a minimum reached
-    by going downhill).
+    The ``problems`` found, empty for a sane cluster: non-finite positions or energy, atoms closer than
+    ``min_distance``, a cluster that fell apart (more than one fragment of the bond graph), an energy
+    below the bulk crystal (a cluster cannot be more stable than the crystal: a runaway of the model),
+    or a relaxation that ended above its start. The last one can pass every other check: ASE's BFGS
+    has no line search and accepts uphill steps, so it can jump over a narrow well onto a flat region
+    of the model's surface and report convergence there (small forces, not a minimum reached by going
+    downhill).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The cluster.
+    cutoffs : float or mapping
+        Bond cutoffs (see :func:`~mliplib.properties.structure.coordination_numbers`).
+    formula : str
+        Its formula unit (the cluster must be exactly (formula)_n, see :func:`formula_units`).
+    min_distance : float
+        Atoms closer than this (Å) are a problem.
+    energy : float, optional
+        The cluster's energy (eV).
+    bulk_energy : float, optional
+        Energy per formula unit of the bulk crystal (eV/f.u.), from the same model or DFT.
+    start_energy : float, optional
+        Energy (eV) of the structure the relaxation started from.
+
+    Returns
+    -------
+    dict
+        ``shortest`` (Å), ``n_fragments``, ``largest_fragment`` (atoms), ``mean_cn``, ``mean_bond`` (Å),
+        ``n_formula``, ``excess_energy`` (eV/f.u. above the bulk, NaN without energies),
+        ``relaxation_energy`` (energy − start_energy, eV/f.u., NaN without both) and ``problems``
+        (list of str).
     """
-    n_formula = formula_units(atoms)
+    n_formula = formula_units(atoms, formula)
     out = {"shortest": np.nan, "n_fragments": 0, "largest_fragment": 0, "mean_cn": np.nan, "mean_bond": np.nan,
            "n_formula": n_formula, "excess_energy": np.nan, "relaxation_energy": np.nan, "problems": []}
     if not np.all(np.isfinite(atoms.positions)):
@@ -271,7 +427,7 @@ def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: 
     out["shortest"] = shortest_distance(atoms)
     labels = fragments(atoms, cutoffs)
     sizes = np.bincount(labels)
-    out["n_fragments"], out["largest_fragment"] = int(len(sizes)), int(sizes.max())
+    out["n_fragments"], out["largest_fragment"] = len(sizes), int(sizes.max())
     bonds = bond_lengths(atoms, cutoffs)
     out["mean_cn"] = 2.0 * len(bonds) / len(atoms)
     out["mean_bond"] = float(bonds.mean()) if len(bonds) else float("nan")
@@ -286,27 +442,41 @@ def cluster_diagnostics(atoms: Atoms, energy: float | None = None, bulk_energy: 
         elif bulk_energy is not None:
             out["excess_energy"] = float(energy / n_formula - bulk_energy)
             if out["excess_energy"] < 0:
-                out["problems"].append(f"energy {-out['excess_energy']:.3f} eV/ZnO below the bulk crystal")
+                out["problems"].append(f"energy {-out['excess_energy']:.3f} eV/{formula} below the bulk crystal")
         if np.isfinite(energy) and start_energy is not None and np.isfinite(start_energy):
             out["relaxation_energy"] = float((energy - start_energy) / n_formula)
             if out["relaxation_energy"] > 0:
-                out["problems"].append(f"ended {out['relaxation_energy']:.3f} eV/ZnO above its start")
+                out["problems"].append(f"ended {out['relaxation_energy']:.3f} eV/{formula} above its start")
     return out
 
 
-def ring_geometry(atoms: Atoms, cutoffs=None) -> dict:
-    """Shape of a (ZnO)_n ring: ``is_ring`` (one piece, every atom with exactly two Zn–O bonds),
-    ``mean_bond`` and ``bond_range`` (max − min) of the bond lengths (Å), the mean bond angles at Zn
-    (O–Zn–O) and at O (Zn–O–Zn) in degrees (NaN unless ``is_ring``), ``nonplanarity`` (rms distance of
-    the atoms from their best-fit plane, Å) and ``radius_zn``, ``radius_o`` (mean distance of the Zn and
-    of the O atoms from the centroid, Å). Bonds within ``cutoffs`` (default Zn–O < 2.5 Å). For a planar
-    ring of 2n atoms the two mean angles add up to 360° (n − 1)/n.
+def ring_geometry(atoms: Atoms, cutoffs) -> dict:
+    """Shape of an (AB)_n ring. For a planar ring of 2n atoms the two mean angles add up to 360° (n − 1)/n.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The ring (two species, A and B alternating).
+    cutoffs : float or mapping
+        Bond cutoffs (see :func:`~mliplib.properties.structure.coordination_numbers`).
+
+    Returns
+    -------
+    dict
+        ``is_ring`` (one piece, every atom with exactly two bonds); ``mean_bond`` and ``bond_range``
+        (max − min) of the bond lengths (Å); per species X (lower-case symbol, e.g. ``angle_zn`` and
+        ``angle_o`` for ZnO): ``angle_x``, the mean bond angle at the X atoms in degrees (NaN unless
+        ``is_ring``), and ``radius_x``, the mean distance of the X atoms from the centroid (Å);
+        ``nonplanarity``, the rms distance of the atoms from their best-fit plane (Å).
     """
+    species = list(dict.fromkeys(atoms.numbers.tolist()))
+    if len(species) != 2:
+        raise ValueError(f"ring_geometry needs a ring of two species, got {atoms.get_chemical_formula()}")
     i, j, d = _bonds(atoms, cutoffs)
     x = atoms.positions - atoms.positions.mean(axis=0)
     cn = np.bincount(np.concatenate([i, j]), minlength=len(atoms))
     is_ring = bool(len(atoms) >= 4 and np.all(cn == 2) and len(set(fragments(atoms, cutoffs))) == 1)
-    angles = {30: [], 8: []}
+    angles = {z: [] for z in species}
     if is_ring:
         for centre in range(len(atoms)):
             a, b = np.concatenate([j[i == centre], i[j == centre]])
@@ -314,9 +484,9 @@ def ring_geometry(atoms: Atoms, cutoffs=None) -> dict:
             cos = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v))
             angles[atoms.numbers[centre]].append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
     r = np.linalg.norm(x, axis=1)
+    names = {z: chemical_symbols[z].lower() for z in species}
     return {"is_ring": is_ring, "mean_bond": float(d.mean()) if len(d) else float("nan"),
             "bond_range": float(d.max() - d.min()) if len(d) else float("nan"),
-            "angle_zn": float(np.mean(angles[30])) if is_ring else float("nan"),
-            "angle_o": float(np.mean(angles[8])) if is_ring else float("nan"),
+            **{f"angle_{names[z]}": float(np.mean(angles[z])) if is_ring else float("nan") for z in species},
             "nonplanarity": float(np.linalg.svd(x, compute_uv=False)[-1] / np.sqrt(len(atoms))),
-            "radius_zn": float(r[atoms.numbers == 30].mean()), "radius_o": float(r[atoms.numbers == 8].mean())}
+            **{f"radius_{names[z]}": float(r[atoms.numbers == z].mean()) for z in species}}

@@ -17,7 +17,16 @@ from numba import njit
 
 from mliplib.neighbors import neighbor_list
 
-__all__ = ["RDF", "rdf", "coordination_numbers", "BondAngles", "bond_angle_distribution", "shortest_distance"]
+__all__ = [
+    "RDF",
+    "BondAngles",
+    "bond_angle_distribution",
+    "coordination_numbers",
+    "cutoff_matrix",
+    "rdf",
+    "shortest_distance",
+    "shortest_pair_distance",
+]
 
 
 def _frames(atoms_or_frames) -> list[Atoms]:
@@ -30,9 +39,20 @@ def _frames(atoms_or_frames) -> list[Atoms]:
 
 
 def shortest_distance(atoms: Atoms) -> float:
-    """Smallest interatomic distance (Å), periodic images included along the periodic axes of ``atoms``
-    (an atom's own images too, in small cells); inf for an isolated structure of fewer than two atoms.
-    O(N): neighbour lists of growing cutoff, from 2 Å, until one finds a pair."""
+    """Smallest interatomic distance, periodic images included along the periodic axes of ``atoms`` (an
+    atom's own images too, in small cells). O(N): neighbour lists of growing cutoff, from 2 Å, until one
+    finds a pair.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+
+    Returns
+    -------
+    float
+        Distance (Å); inf for an isolated structure of fewer than two atoms.
+    """
     if len(atoms) == 0 or (len(atoms) == 1 and not atoms.pbc.any()):
         return float("inf")
     cutoff = 2.0
@@ -41,6 +61,32 @@ def shortest_distance(atoms: Atoms) -> float:
         if len(pairs.i):
             return float(pairs.distances().min())
         cutoff *= 2
+
+
+def shortest_pair_distance(atoms_or_frames, a: str, b: str, reach: float = 4.0) -> float:
+    """Shortest a–b distance over one structure or several frames, periodic images included.
+
+    Parameters
+    ----------
+    atoms_or_frames : ase.Atoms or sequence of ase.Atoms
+        The structure(s).
+    a, b : str
+        Chemical symbols of the pair (a == b for like atoms).
+    reach : float
+        Largest distance looked at (Å).
+
+    Returns
+    -------
+    float
+        Distance (Å); inf if no a–b pair is closer than ``reach``.
+    """
+    out = np.inf
+    for atoms in _frames(atoms_or_frames):
+        nl = neighbor_list(atoms, reach)
+        keep = (atoms.symbols[nl.i] == a) & (atoms.symbols[nl.j] == b)
+        if keep.any():
+            out = min(out, nl.distances()[keep].min())
+    return float(out)
 
 
 def _number(symbol: str) -> int:
@@ -79,8 +125,40 @@ class RDF:
         raise KeyError(f"no g(r) for {pair!r}; available: {list(self.g)}")
 
     def first_peak(self, pair) -> float:
-        """Position (Å) of the maximum of g for ``pair``."""
+        """Position of the maximum of g for ``pair``.
+
+        Parameters
+        ----------
+        pair : tuple of two str or "total"
+            The species pair.
+
+        Returns
+        -------
+        float
+            r (Å).
+        """
         return float(self.r[np.argmax(self[pair])])
+
+    def first_minimum(self, pair, after: float = 1.5, before: float = 3.5) -> float:
+        """Position of the minimum of g for ``pair`` between its first peak and ``before``.
+
+        Parameters
+        ----------
+        pair : tuple of two str or "total"
+            The species pair.
+        after, before : float
+            The first peak is the maximum of g on (after, before) (Å); the minimum is sought between it
+            and ``before``.
+
+        Returns
+        -------
+        float
+            r (Å).
+        """
+        r, y = self.r, self[pair]
+        peak = np.argmax(np.where((r > after) & (r < before), y, -1))
+        window = (r > r[peak]) & (r < before)
+        return float(r[window][np.argmin(y[window])])
 
 
 def rdf(atoms_or_frames, r_max: float, n_bins: int = 200, pairs: Sequence[tuple[str, str]] | None = None,
@@ -95,6 +173,23 @@ def rdf(atoms_or_frames, r_max: float, n_bins: int = 200, pairs: Sequence[tuple[
     ``density`` (a reference number density, atoms/Å³, e.g. of the bulk) the same formula uses
     N_B/V → density · N_B/N; without it g is the mean number density (Å⁻³) of B atoms at distance r
     from an A atom, n_AB / (N_A · shell volume), and ``normalisation`` is "density".
+
+    Parameters
+    ----------
+    atoms_or_frames : ase.Atoms or sequence of ase.Atoms
+        The frames (all periodic or all not).
+    r_max : float
+        Range (Å).
+    n_bins : int
+        Bins on [0, r_max).
+    pairs : sequence of (str, str), optional
+        Species pairs (default: all pairs present).
+    density : float, optional
+        Reference number density (atoms/Å³) for non-periodic frames.
+
+    Returns
+    -------
+    RDF
     """
     frames = _frames(atoms_or_frames)
     r_max, n_bins = float(r_max), int(n_bins)
@@ -140,8 +235,20 @@ def rdf(atoms_or_frames, r_max: float, n_bins: int = 200, pairs: Sequence[tuple[
     return RDF(0.5 * (edges[1:] + edges[:-1]), edges, g, "ideal-gas" if ideal else "density", len(frames))
 
 
-def _cutoff_matrix(cutoffs) -> tuple[np.ndarray, float]:
-    """(119, 119) cutoff table (0 = pair not counted) and its maximum."""
+def cutoff_matrix(cutoffs: float | Mapping[tuple[str, str], float]) -> tuple[np.ndarray, float]:
+    """Pair cutoffs as a table indexed by atomic numbers.
+
+    Parameters
+    ----------
+    cutoffs : float or mapping
+        One radius (Å) for all pairs, or ``{(A, B): radius}`` (symmetric; pairs not listed get 0).
+
+    Returns
+    -------
+    tuple
+        (numpy.ndarray of shape (119, 119): cutoff of each pair of atomic numbers, 0 = not counted;
+        float: the largest cutoff).
+    """
     table = np.zeros((119, 119))
     if isinstance(cutoffs, Mapping):
         if not cutoffs:
@@ -162,10 +269,19 @@ def _cutoff_matrix(cutoffs) -> tuple[np.ndarray, float]:
 def coordination_numbers(atoms: Atoms, cutoffs: float | Mapping[tuple[str, str], float]) -> np.ndarray:
     """Number of neighbours of each atom, (n_atoms,) int.
 
-    cutoffs: one radius (Å) for all pairs, or {(A, B): radius} (symmetric; pairs not listed are not
-    counted), e.g. ``{("Zn", "O"): 2.5}`` for Zn–O bonds only.
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+    cutoffs : float or mapping
+        One radius (Å) for all pairs, or {(A, B): radius} (symmetric; pairs not listed are not counted),
+        e.g. ``{("Zn", "O"): 2.5}`` for Zn–O bonds only.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_atoms,)
     """
-    table, r_max = _cutoff_matrix(cutoffs)
+    table, r_max = cutoff_matrix(cutoffs)
     nl = neighbor_list(atoms, r_max)
     keep = nl.distances() < table[atoms.numbers[nl.i], atoms.numbers[nl.j]]
     return np.bincount(nl.i[keep], minlength=len(atoms))
@@ -204,7 +320,13 @@ class BondAngles:
     n_triplets: int
 
     def mean(self) -> float:
-        """Mean angle (degrees)."""
+        """Mean angle of the distribution.
+
+        Returns
+        -------
+        float
+            Degrees.
+        """
         return float(np.sum(self.angles * self.density) / np.sum(self.density))
 
 
@@ -213,6 +335,21 @@ def bond_angle_distribution(atoms_or_frames, centre: str | None, neighbour: str 
     """Distribution of the angles neighbour–centre–neighbour (degrees) for neighbours closer than
     ``cutoff`` (Å); ``centre``/``neighbour`` are chemical symbols or None (any species). E.g. the
     O–Zn–O angles of wurtzite: ``bond_angle_distribution(atoms, "Zn", "O", 2.5)`` (≈ 109.5°).
+
+    Parameters
+    ----------
+    atoms_or_frames : ase.Atoms or sequence of ase.Atoms
+        The frames.
+    centre, neighbour : str or None
+        Species of the centre and of its two neighbours (None: any).
+    cutoff : float
+        Neighbour cutoff (Å).
+    n_bins : int
+        Bins on [0°, 180°].
+
+    Returns
+    -------
+    BondAngles
     """
     frames = _frames(atoms_or_frames)
     if not cutoff > 0 or int(n_bins) < 1:

@@ -1,13 +1,13 @@
 """Surface energies of slabs: γ = (E_slab − N E_bulk) / (2 A), in J/m².
 
-:func:`relaxed_surface_energy` builds a non-polar wurtzite ZnO slab with
-:func:`~mliplib.reference.structures.nonpolar_slab` and the bulk cell with the same a, c, u, and
-evaluates both with one calculator, unrelaxed and after relaxing the ions (the in-plane lattice stays
-that of the given a, c, so slab and bulk share the same strain; pass the model's own lattice parameters
-to get its own surface energy). :func:`surface_energies_from_frames` computes the same two numbers from
-stored DFT relaxations (first and final frame of each slab and of the bulk), and
-:func:`surface_relaxation` measures how a relaxation moved the atoms of each face (inward/outward
-displacement per atomic plane, tilt of the Zn–O bonds in the outermost plane).
+:func:`relaxed_surface_energy` evaluates a slab and its bulk cell (e.g. a non-polar wurtzite slab of
+:func:`mliplib.builders.wurtzite_slab` and :func:`mliplib.builders.binary_crystal` with the same a, c,
+u) with one calculator, unrelaxed and after relaxing the ions (the cells stay fixed, so slab and bulk
+share the same strain; build both with the model's own lattice parameters to get its own surface
+energy). :func:`surface_energies_from_frames` computes the same two numbers from stored relaxations
+(first and final frame of each slab and of the bulk), and :func:`surface_relaxation` measures how a
+relaxation moved the atoms of each face of an AB slab (inward/outward displacement per atomic plane,
+tilt of the A–B bonds in the outermost plane).
 """
 
 from __future__ import annotations
@@ -16,13 +16,22 @@ import dataclasses
 
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_numbers
 
 from mliplib.properties.bulk import n_formula_units
 from mliplib.properties.relax import RelaxLog, relax, snapshot
-from mliplib.reference.structures import nonpolar_slab, polymorph
 
-__all__ = ["EV_PER_A2_TO_J_PER_M2", "surface_energy", "surface_area", "SurfaceResult", "relaxed_surface_energy",
-           "slab_layers", "SurfaceRelaxation", "surface_relaxation", "surface_energies_from_frames"]
+__all__ = [
+    "EV_PER_A2_TO_J_PER_M2",
+    "SurfaceRelaxation",
+    "SurfaceResult",
+    "relaxed_surface_energy",
+    "slab_layers",
+    "surface_area",
+    "surface_energies_from_frames",
+    "surface_energy",
+    "surface_relaxation",
+]
 
 #: 1 eV/Å² in J/m² (1.602176634e-19 J / 1e-20 m²).
 EV_PER_A2_TO_J_PER_M2 = 16.02176634
@@ -30,10 +39,23 @@ EV_PER_A2_TO_J_PER_M2 = 16.02176634
 
 def surface_energy(slab_energy: float, n_formula_slab: float, bulk_energy_per_formula: float,
                    area: float) -> float:
-    """γ = (E_slab − N E_bulk) / (2 A) in J/m², for a slab with two equivalent faces.
+    """γ = (E_slab − N E_bulk) / (2 A), for a slab with two equivalent faces.
 
-    slab_energy (eV), n_formula_slab (formula units in the slab), bulk_energy_per_formula (eV/f.u.),
-    area (Å², of one face).
+    Parameters
+    ----------
+    slab_energy : float
+        E_slab (eV).
+    n_formula_slab : float
+        N, formula units in the slab.
+    bulk_energy_per_formula : float
+        E_bulk (eV/f.u.).
+    area : float
+        A, the area of one face (Å²).
+
+    Returns
+    -------
+    float
+        γ (J/m²).
     """
     if not area > 0:
         raise ValueError(f"area must be positive (Å²), got {area}")
@@ -43,7 +65,18 @@ def surface_energy(slab_energy: float, n_formula_slab: float, bulk_energy_per_fo
 
 
 def surface_area(slab: Atoms) -> float:
-    """Area (Å²) of one face of a slab whose surface plane is spanned by cell vectors a1, a2."""
+    """Area of one face of a slab whose surface plane is spanned by cell vectors a1, a2.
+
+    Parameters
+    ----------
+    slab : ase.Atoms
+        The slab.
+
+    Returns
+    -------
+    float
+        |a1 × a2| (Å²).
+    """
     return float(np.linalg.norm(np.cross(slab.cell[0], slab.cell[1])))
 
 
@@ -74,16 +107,31 @@ class SurfaceResult:
         return float(np.max(np.linalg.norm(self.relaxed_slab.positions - self.slab.positions, axis=1)))
 
 
-def relaxed_surface_energy(calc, miller: str, layers: int, vacuum: float, a: float, c: float, u: float,
-                           fmax: float = 0.03, steps: int = 200) -> SurfaceResult:
-    """Surface energy of the non-polar wurtzite ``miller`` ("10-10" or "11-20") surface with ``calc``.
+def relaxed_surface_energy(calc, slab: Atoms, bulk: Atoms, fmax: float = 0.03, steps: int = 200) -> SurfaceResult:
+    """Surface energy of a symmetric slab with ``calc``, unrelaxed and with relaxed ions.
 
-    Slab: ``nonpolar_slab(miller, layers, vacuum, a, c, u)``; bulk: the primitive wurtzite cell with the
-    same a, c (Å), u. Unrelaxed γ uses both as built; relaxed γ relaxes the ions of both (cells fixed,
-    ``fmax`` eV/Å, ``steps``). A failed relaxation gives NaN for the relaxed γ (see the logs).
+    Unrelaxed γ uses slab and bulk as given; relaxed γ relaxes the ions of both (cells fixed). A failed
+    relaxation gives NaN for the relaxed γ (see the logs).
+
+    Parameters
+    ----------
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    slab : ase.Atoms
+        Stoichiometric slab with two equivalent faces, surface plane spanned by a1, a2 (e.g.
+        :func:`mliplib.builders.wurtzite_slab`).
+    bulk : ase.Atoms
+        The bulk cell with the slab's in-plane lattice (e.g. :func:`mliplib.builders.binary_crystal`
+        with the same a, c, u).
+    fmax : float
+        Force criterion (eV/Å).
+    steps : int
+        Most optimiser steps per relaxation.
+
+    Returns
+    -------
+    SurfaceResult
     """
-    slab = nonpolar_slab(miller, layers, vacuum, a, c, u)
-    bulk = polymorph("wurtzite", a=a, c=c, u=u)
     n_slab, n_bulk = n_formula_units(slab), n_formula_units(bulk)
     area = surface_area(slab)
     evaluated = []
@@ -121,6 +169,18 @@ def slab_layers(slab: Atoms, tol: float = 0.3) -> tuple[np.ndarray, np.ndarray, 
     consecutive heights differ by more than ``tol`` (Å). Returns ``(layer, side, height)``, each of shape
     (n_atoms,): ``layer`` counts planes from the atom's own face (0 = outermost), ``side`` is +1 for the
     upper half of the slab (outward normal +n) and −1 for the lower half (outward −n), height in Å.
+
+    Parameters
+    ----------
+    slab : ase.Atoms
+        The slab.
+    tol : float
+        Gap (Å) that separates two planes.
+
+    Returns
+    -------
+    tuple of three numpy.ndarray, shape (n_atoms,)
+        (layer, side, height).
     """
     if len(slab) == 0:
         raise ValueError("empty slab")
@@ -138,13 +198,13 @@ def slab_layers(slab: Atoms, tol: float = 0.3) -> tuple[np.ndarray, np.ndarray, 
 
 @dataclasses.dataclass
 class SurfaceRelaxation:
-    """How a relaxation moved the atoms of a symmetric slab (both faces averaged).
+    """How a relaxation moved the atoms of a symmetric AB slab (both faces averaged).
 
-    displacement: (n_layers, 2) mean outward displacement (Å, > 0 away from the slab) of the Zn (column 0)
-    and O (column 1) atoms of each atomic plane, layer 0 the outermost (NaN where a plane has no such
-    atom); tilt_initial, tilt: mean tilt (degrees) out of the surface plane of the Zn–O bonds within the
-    outermost plane (the dimers of (10-10), the zigzag chains of (11-20)),
-    > 0 when O sits further out than Zn; bond_initial, bond: their mean length (Å); n_bonds: how many
+    displacement: (n_layers, 2) mean outward displacement (Å, > 0 away from the slab) of the A (column 0)
+    and B (column 1) atoms of each atomic plane, layer 0 the outermost (NaN where a plane has no such
+    atom); tilt_initial, tilt: mean tilt (degrees) out of the surface plane of the A–B bonds within the
+    outermost plane (for wurtzite: the dimers of (10-10), the zigzag chains of (11-20)),
+    > 0 when B sits further out than A; bond_initial, bond: their mean length (Å); n_bonds: how many
     such bonds (both faces); max_displacement: largest displacement of any atom (Å).
     """
 
@@ -157,20 +217,20 @@ class SurfaceRelaxation:
     max_displacement: float
 
     @property
-    def surface_zn(self) -> float:
-        """Outward displacement (Å) of the outermost Zn atoms."""
+    def surface_a(self) -> float:
+        """Outward displacement (Å) of the outermost A atoms (Zn in ZnO)."""
         return float(self.displacement[0, 0])
 
     @property
-    def surface_o(self) -> float:
-        """Outward displacement (Å) of the outermost O atoms."""
+    def surface_b(self) -> float:
+        """Outward displacement (Å) of the outermost B atoms (O in ZnO)."""
         return float(self.displacement[0, 1])
 
 
-def _surface_bonds(slab: Atoms, layer: np.ndarray, cutoff: float) -> list[tuple[int, int]]:
-    """(Zn, O) index pairs closer than ``cutoff`` with both atoms in the outermost plane of a face."""
-    zn = np.flatnonzero((layer == 0) & (slab.numbers == 30))
-    ox = np.flatnonzero((layer == 0) & (slab.numbers == 8))
+def _surface_bonds(slab: Atoms, layer: np.ndarray, cutoff: float, species: tuple[int, int]) -> list[tuple[int, int]]:
+    """(A, B) index pairs closer than ``cutoff`` with both atoms in the outermost plane of a face."""
+    zn = np.flatnonzero((layer == 0) & (slab.numbers == species[0]))
+    ox = np.flatnonzero((layer == 0) & (slab.numbers == species[1]))
     pairs = []
     for i in zn:
         if len(ox):
@@ -185,7 +245,7 @@ def _tilt_and_length(slab: Atoms, pairs, side: np.ndarray) -> tuple[float, float
     n = _normal(slab)
     tilts, lengths = [], []
     for i, j in pairs:
-        v = slab.get_distance(i, j, mic=True, vector=True)  # Zn → O
+        v = slab.get_distance(i, j, mic=True, vector=True)  # A → B
         up = side[i] * (v @ n)  # along the outward normal of this face
         along = np.linalg.norm(v - (v @ n) * n)
         tilts.append(np.degrees(np.arctan2(up, along)))
@@ -193,36 +253,64 @@ def _tilt_and_length(slab: Atoms, pairs, side: np.ndarray) -> tuple[float, float
     return float(np.mean(tilts)), float(np.mean(lengths))
 
 
-def surface_relaxation(initial: Atoms, relaxed: Atoms, bond_cutoff: float = 2.4, tol: float = 0.3
-                       ) -> SurfaceRelaxation:
-    """Compare a relaxed slab with its starting structure (same atoms, same order, same cell).
+def surface_relaxation(initial: Atoms, relaxed: Atoms, bond_cutoff: float = 2.4, tol: float = 0.3,
+                       species: tuple[str, str] | None = None) -> SurfaceRelaxation:
+    """Compare a relaxed AB slab with its starting structure (same atoms, same order, same cell).
 
     Planes and faces come from ``initial`` (:func:`slab_layers` with ``tol`` Å), so an atom keeps its
-    plane however far it moves. Surface bonds: Zn–O pairs of the outermost plane closer than
-    ``bond_cutoff`` (Å) in ``initial``; their tilt is measured in both structures.
+    plane however far it moves. Surface bonds: A–B pairs of the outermost plane closer than
+    ``bond_cutoff`` in ``initial``; their tilt is measured in both structures.
+
+    Parameters
+    ----------
+    initial, relaxed : ase.Atoms
+        The slab before and after the relaxation.
+    bond_cutoff : float
+        Largest A–B bond length (Å) counted as a surface bond.
+    tol : float
+        Gap (Å) that separates two planes.
+    species : tuple of two str, optional
+        (A, B); default: the two species in their order of first appearance in ``initial``.
+
+    Returns
+    -------
+    SurfaceRelaxation
     """
     if len(initial) != len(relaxed) or np.any(initial.numbers != relaxed.numbers):
         raise ValueError("initial and relaxed must hold the same atoms in the same order")
+    pair = _species_pair(initial, species)
     if not np.allclose(initial.cell.array, relaxed.cell.array, atol=1e-6):
         raise ValueError("initial and relaxed slabs must share the cell (the surface relaxation keeps it fixed)")
-    layer, side, height = slab_layers(initial, tol)
+    layer, side, _ = slab_layers(initial, tol)
     shift = relaxed.positions - initial.positions
     outward = side * (shift @ _normal(initial))
     n_layers = layer.max() + 1
     displacement = np.full((n_layers, 2), np.nan)
     for k in range(n_layers):
-        for col, z in enumerate((30, 8)):
+        for col, z in enumerate(pair):
             sel = (layer == k) & (initial.numbers == z)
             if sel.any():
                 displacement[k, col] = outward[sel].mean()
-    pairs = _surface_bonds(initial, layer, bond_cutoff)
+    pairs = _surface_bonds(initial, layer, bond_cutoff, pair)
     tilt0, bond0 = _tilt_and_length(initial, pairs, side)
     tilt1, bond1 = _tilt_and_length(relaxed, pairs, side)
     return SurfaceRelaxation(displacement, tilt0, tilt1, bond0, bond1, len(pairs),
                              float(np.max(np.linalg.norm(shift, axis=1))))
 
 
-# ---------------------------------------------------------------------------------------- DFT frames
+def _species_pair(slab: Atoms, species: tuple[str, str] | None) -> tuple[int, int]:
+    """Atomic numbers (A, B): of ``species``, or the two species of ``slab`` in order of first appearance."""
+    if species is None:
+        present = list(dict.fromkeys(slab.numbers.tolist()))
+        if len(present) != 2:
+            raise ValueError(f"expected a slab of two species, got {slab.get_chemical_formula()}; pass species=(A, B)")
+        return present[0], present[1]
+    if len(species) != 2 or not all(s in atomic_numbers for s in species):
+        raise ValueError(f"species must be two chemical symbols (A, B), got {species!r}")
+    return atomic_numbers[species[0]], atomic_numbers[species[1]]
+
+
+# ---------------------------------------------------------------------------------------- stored frames
 def _energy(atoms: Atoms) -> float:
     if "energy" in atoms.info:
         return float(atoms.info["energy"])
@@ -236,7 +324,7 @@ def _relaxation(frames: list[Atoms], task: str) -> list[Atoms]:
 
 def surface_energies_from_frames(frames, bulk_task: str = "surfaces/bulk") -> dict[str, dict]:
     """Surface energies (J/m²) from stored relaxations (frames with ``info["task"]``, ``"relax_step"``,
-    ``"relax_final"`` and the energy in ``info["energy"]`` or a calculator, as :func:`load_zno` gives).
+    ``"relax_final"`` and the energy in ``info["energy"]`` or a calculator, as stored reference data).
 
     The bulk is the relaxation ``bulk_task``; every other task whose frames are slabs (not periodic along
     a3) is one surface, named by ``info["surface"]`` (else the last part of the task name). Unrelaxed γ:
@@ -244,6 +332,17 @@ def surface_energies_from_frames(frames, bulk_task: str = "surfaces/bulk") -> di
     while a relaxation has no ``relax_final`` frame). Returns {surface: {"gamma_unrelaxed",
     "gamma_relaxed", "area" (Å²), "n_formula", "steps", "converged", "e_bulk_unrelaxed",
     "e_bulk_relaxed" (eV/f.u.), "initial", "final" (Atoms), "task"}}.
+
+    Parameters
+    ----------
+    frames : iterable of ase.Atoms
+        The stored relaxation frames.
+    bulk_task : str
+        The task name of the bulk relaxation.
+
+    Returns
+    -------
+    dict of str to dict
     """
     frames = list(frames)
     bulk_frames = _relaxation(frames, bulk_task)

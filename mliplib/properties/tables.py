@@ -9,7 +9,22 @@ __all__ = ["format_table"]
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None, floatfmt: str = ".3f") -> str:
-    """Fixed-width text table of ``rows`` (dicts); ``columns`` default: the keys of the first row."""
+    """Fixed-width text table of rows of dicts, right-aligned.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The rows; a missing key or None gives an empty cell.
+    columns : sequence of str, optional
+        The columns, in order (default: the keys of the first row).
+    floatfmt : str
+        Format of float cells.
+
+    Returns
+    -------
+    str
+        Header, rule and one line per row; "" for no rows.
+    """
     rows = list(rows)
     if not rows:
         return ""

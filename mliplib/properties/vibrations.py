@@ -12,18 +12,44 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
-from scipy.signal import get_window
+from scipy.signal import find_peaks, get_window
 
-__all__ = ["THZ_TO_CM1", "thz_to_cm1", "velocity_autocorrelation", "VDOS", "vdos", "PhononDOS",
-           "phonon_displacements", "phonon_dos", "phonon_dos_from_forces", "phonon_dos_on_mesh",
-           "zone_centre_modes", "harmonic_vdos", "spectrum_overlap", "spectrum_peaks", "peak_shifts", "mean_frequency"]
+__all__ = [
+    "THZ_TO_CM1",
+    "VDOS",
+    "PhononDOS",
+    "harmonic_vdos",
+    "mean_frequency",
+    "peak_shifts",
+    "phonon_displacements",
+    "phonon_dos",
+    "phonon_dos_from_forces",
+    "phonon_dos_on_mesh",
+    "spectrum_overlap",
+    "spectrum_peaks",
+    "thz_to_cm1",
+    "vdos",
+    "velocity_autocorrelation",
+    "zone_centre_modes",
+]
 
 #: 1 THz in cm⁻¹ (1e12 / c, c = 2.99792458e10 cm/s).
 THZ_TO_CM1 = 33.35640951981521
 
 
 def thz_to_cm1(frequencies):
-    """Frequencies ν (THz) → wavenumbers (cm⁻¹)."""
+    """Frequencies to wavenumbers.
+
+    Parameters
+    ----------
+    frequencies : array_like
+        Frequencies ν (THz).
+
+    Returns
+    -------
+    numpy.ndarray
+        Wavenumbers (cm⁻¹), the shape of ``frequencies``.
+    """
     return np.asarray(frequencies, float) * THZ_TO_CM1
 
 
@@ -58,8 +84,23 @@ def velocity_autocorrelation(velocities, max_lag: int | None = None, masses=None
 
     velocities: (n_frames, n_atoms, 3) array (any unit) or a list of Atoms; masses: None (w = 1), an
     (n_atoms,) array in amu, or True (the Atoms' masses), giving the kinetic-energy-weighted VACF.
-    max_lag: default n_frames // 2. normalize: divide by C(0). Returns (max_lag + 1,). Computed by FFT
-    (zero-padded, so no wrap-around).
+    max_lag: default n_frames // 2. normalize: divide by C(0). Computed by FFT (zero-padded, so no
+    wrap-around).
+
+    Parameters
+    ----------
+    velocities : array_like, shape (n_frames, n_atoms, 3), or list of ase.Atoms
+        Velocities (any unit) or frames with velocities.
+    max_lag : int, optional
+        Largest lag (frames), default n_frames // 2.
+    masses : None, True or array_like, shape (n_atoms,)
+        Weights: None (1), the Atoms' masses (True) or masses in amu.
+    normalize : bool
+        Divide by C(0).
+
+    Returns
+    -------
+    numpy.ndarray, shape (max_lag + 1,)
     """
     v, w = _velocities_and_masses(velocities, masses)
     n = v.shape[0]
@@ -102,6 +143,24 @@ def vdos(trajectory_velocities, timestep_fs: float, masses=None, window: str | N
     of a symmetric ``window`` ("hann", "hamming", "blackman", … any scipy window name, or None), mirrored
     to negative lags and Fourier transformed. Small negative values left by the windowing are set to 0,
     then the spectrum is normalised to unit area over ν ≥ 0.
+
+    Parameters
+    ----------
+    trajectory_velocities : array_like, shape (n_frames, n_atoms, 3), or list of ase.Atoms
+        Velocities or frames with velocities.
+    timestep_fs : float
+        Sampling interval (fs).
+    masses : None, True or array_like
+        Weights, as in :func:`velocity_autocorrelation`.
+    window : str or None
+        scipy window name.
+    max_lag : int, optional
+        Largest lag (frames).
+
+    Returns
+    -------
+    VDOS
+        Frequencies (THz) from 0 to the Nyquist frequency and the normalised spectrum (1/THz).
     """
     if not timestep_fs > 0:
         raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
@@ -154,6 +213,7 @@ def _supercell_matrix(supercell) -> np.ndarray:
 
 
 def _phonopy(atoms: Atoms, supercell, displacement: float, symprec: float):
+    # phonopy is an optional dependency (the book, test and dft extras): only the phonon functions need it
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
@@ -175,8 +235,25 @@ def _to_ase(cell) -> Atoms:
 
 def phonon_displacements(atoms: Atoms, supercell, displacement: float = 0.01,
                          symprec: float = 1e-5) -> list[Atoms]:
-    """phonopy's symmetry-reduced displaced supercells of ``atoms`` (Å), in phonopy's order — the
-    structures on which forces are needed by :func:`phonon_dos_from_forces`."""
+    """phonopy's symmetry-reduced displaced supercells of ``atoms``, in phonopy's order — the structures
+    on which forces are needed by :func:`phonon_dos_from_forces`.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The (relaxed) bulk cell.
+    supercell : int, 3 ints or (3, 3) ints
+        Supercell of the finite displacements.
+    displacement : float
+        Displacement length (Å).
+    symprec : float
+        phonopy's symmetry tolerance.
+
+    Returns
+    -------
+    list of ase.Atoms
+        The displaced supercells.
+    """
     phonon = _phonopy(atoms, supercell, displacement, symprec)
     return [_to_ase(cell) for cell in phonon.supercells_with_displacements]
 
@@ -223,6 +300,29 @@ def phonon_dos_from_forces(atoms: Atoms, supercell, displacements_forces, displa
     or Atoms frames with forces (``arrays["forces"]`` or a calculator), matched to the displacements by
     their positions. mesh: q mesh; sigma: Gaussian smearing (THz), None = tetrahedron method;
     freq_pitch: DOS grid spacing (THz). The q mesh is Γ-centred.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The bulk cell the displacements were made for.
+    supercell : int, 3 ints or (3, 3) ints
+        Supercell of the displacements.
+    displacements_forces : sequence
+        Force arrays (n_supercell, 3) in eV/Å, or frames with forces.
+    displacement : float
+        Displacement length (Å).
+    mesh : 3 ints
+        q mesh.
+    sigma : float, optional
+        Gaussian smearing (THz).
+    freq_pitch : float
+        DOS grid spacing (THz).
+    symprec : float
+        phonopy's symmetry tolerance.
+
+    Returns
+    -------
+    PhononDOS
     """
     phonon = _phonopy(atoms, supercell, displacement, symprec)
     n_disp = len(phonon.supercells_with_displacements)
@@ -244,8 +344,26 @@ def phonon_dos_from_forces(atoms: Atoms, supercell, displacements_forces, displa
 
 def phonon_dos(atoms: Atoms, calc, supercell, displacement: float = 0.01, mesh=(20, 20, 20),
                sigma: float | None = None, freq_pitch: float = 0.05, symprec: float = 1e-5) -> PhononDOS:
-    """Harmonic phonon DOS of ``atoms`` (relax it first) by finite displacements (Å) in a ``supercell``
-    (int, 3 ints or 3×3), forces from any ASE calculator. See :func:`phonon_dos_from_forces`."""
+    """Harmonic phonon DOS of ``atoms`` (relax it first) by finite displacements in a supercell, forces
+    from any ASE calculator.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The bulk cell.
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    supercell : int, 3 ints or (3, 3) ints
+        Supercell of the displacements.
+    displacement : float
+        Displacement length (Å).
+    mesh, sigma, freq_pitch, symprec
+        As in :func:`phonon_dos_from_forces`.
+
+    Returns
+    -------
+    PhononDOS
+    """
     forces = []
     for cell in phonon_displacements(atoms, supercell, displacement, symprec):
         cell.calc = calc
@@ -259,6 +377,20 @@ def spectrum_overlap(frequencies, g1, g2, frequencies2=None) -> float:
     1 for identical shapes, 0 for spectra with disjoint support (½ × the L1 distance of two probability
     densities lies in [0, 1]). g2 may be given on its own grid ``frequencies2``; it is then linearly
     interpolated onto ``frequencies`` (zero outside its range). Trapezoidal integration; clipped to [0, 1].
+
+    Parameters
+    ----------
+    frequencies : array_like, shape (n,)
+        Strictly increasing grid (THz).
+    g1, g2 : array_like, shape (n,) (g2: the shape of ``frequencies2`` if given)
+        The spectra.
+    frequencies2 : array_like, optional
+        The grid of ``g2``.
+
+    Returns
+    -------
+    float
+        S in [0, 1].
     """
     f = np.asarray(frequencies, float)
     a = np.clip(np.asarray(g1, float), 0.0, None)
@@ -286,6 +418,21 @@ def phonon_dos_on_mesh(dos: PhononDOS, mesh, sigma: float | None = None, freq_pi
     points that the MD cell can hold, the fair reference for its VDOS. sigma: Gaussian smearing (THz; None =
     tetrahedron method, which needs a finer mesh); freq_pitch: grid spacing (THz). The phonopy object is
     shared with ``dos`` (its mesh is replaced).
+
+    Parameters
+    ----------
+    dos : PhononDOS
+        A DOS with its phonopy object.
+    mesh : 3 ints
+        The q mesh.
+    sigma : float, optional
+        Gaussian smearing (THz).
+    freq_pitch : float
+        DOS grid spacing (THz).
+
+    Returns
+    -------
+    PhononDOS
     """
     m = np.asarray(mesh, dtype=int).ravel()
     if m.shape != (3,) or np.any(m < 1):
@@ -303,6 +450,17 @@ def zone_centre_modes(dos: PhononDOS, degeneracy_tolerance: float = 1e-3) -> lis
     Γ is commensurate with every supercell, so these frequencies are exact for the given forces whatever
     the supercell size (unlike the DOS). No LO–TO (non-analytic) correction: polar LO modes come out at
     their TO frequencies.
+
+    Parameters
+    ----------
+    dos : PhononDOS
+        A DOS with its phonopy object.
+    degeneracy_tolerance : float
+        Frequencies closer than this (THz) form one degenerate set.
+
+    Returns
+    -------
+    list of dict
     """
     phonon = dos.phonopy
     if phonon is None:
@@ -322,9 +480,24 @@ def zone_centre_modes(dos: PhononDOS, degeneracy_tolerance: float = 1e-3) -> lis
 def spectrum_peaks(frequencies, dos, n: int | None = None, prominence: float = 0.05) -> np.ndarray:
     """Positions (THz, ascending) of the peaks of a spectrum: local maxima whose prominence is at least
     ``prominence`` × max(dos), refined to sub-grid accuracy by a parabola through the three highest
-    points; ``n``: keep only the n most prominent. frequencies (m,) strictly increasing, dos (m,)."""
-    from scipy.signal import find_peaks
+    points.
 
+    Parameters
+    ----------
+    frequencies : array_like, shape (m,)
+        Strictly increasing grid (THz).
+    dos : array_like, shape (m,)
+        The spectrum.
+    n : int, optional
+        Keep only the n most prominent peaks.
+    prominence : float
+        Smallest prominence, as a fraction of max(dos).
+
+    Returns
+    -------
+    numpy.ndarray
+        Peak positions (THz), ascending.
+    """
     f = np.asarray(frequencies, float)
     g = np.asarray(dos, float)
     if f.ndim != 1 or f.shape != g.shape or len(f) < 3:
@@ -349,7 +522,20 @@ def spectrum_peaks(frequencies, dos, n: int | None = None, prominence: float = 0
 
 
 def peak_shifts(reference_peaks, peaks) -> np.ndarray:
-    """For each reference peak (THz), the shift (THz) to the nearest of ``peaks``: nearest − reference."""
+    """For each reference peak, the shift to the nearest of ``peaks``.
+
+    Parameters
+    ----------
+    reference_peaks : array_like, shape (m,)
+        Peak positions (THz).
+    peaks : array_like
+        Peak positions (THz) to match (at least one).
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,)
+        nearest − reference (THz).
+    """
     ref = np.asarray(reference_peaks, float).ravel()
     other = np.asarray(peaks, float).ravel()
     if not len(other):
@@ -359,7 +545,20 @@ def peak_shifts(reference_peaks, peaks) -> np.ndarray:
 
 
 def mean_frequency(frequencies, dos) -> float:
-    """First moment ∫ ν g(ν) dν / ∫ g(ν) dν (THz) of a spectrum (negative g clipped to 0)."""
+    """First moment ∫ ν g(ν) dν / ∫ g(ν) dν of a spectrum (negative g clipped to 0).
+
+    Parameters
+    ----------
+    frequencies : array_like, shape (n,)
+        Grid (THz).
+    dos : array_like, shape (n,)
+        The spectrum.
+
+    Returns
+    -------
+    float
+        Mean frequency (THz).
+    """
     f = np.asarray(frequencies, float)
     g = np.clip(np.asarray(dos, float), 0.0, None)
     area = np.trapezoid(g, f)
@@ -377,8 +576,24 @@ def harmonic_vdos(dos: PhononDOS, mesh, timestep_fs: float, max_lag: int, window
     (those an MD cell of that size holds) with their weights; the three Γ acoustic modes (zero
     frequency, removed with the total momentum) are left out. Any difference between this and
     ``vdos(md_frames, timestep_fs, masses=True, max_lag=max_lag, window=window)`` is then anharmonicity or
-    statistical noise, not resolution, windowing or q sampling. timestep_fs: sampling interval of the MD
-    frames (fs); max_lag: frames.
+    statistical noise, not resolution, windowing or q sampling.
+
+    Parameters
+    ----------
+    dos : PhononDOS
+        A DOS with its phonopy object (force constants).
+    mesh : 3 ints
+        Repetitions of the MD supercell.
+    timestep_fs : float
+        Sampling interval of the MD frames (fs).
+    max_lag : int
+        Largest lag (frames).
+    window : str or None
+        As in :func:`vdos`.
+
+    Returns
+    -------
+    VDOS
     """
     if not timestep_fs > 0:
         raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")

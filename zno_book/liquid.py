@@ -2,7 +2,7 @@
 the frames handed to DFT ("the honest test").
 
 One protocol (:class:`LiquidProtocol`) defines a run: a random (ZnO)_n packing at the reference density
-with physical closest distances (:func:`ionic_packing`), Langevin dynamics at the reference temperature to
+with physical closest distances (:func:`~zno_book.structures.ionic_packing`), Langevin dynamics at the reference temperature to
 thermalise it, then Bussi NVT (equilibration, then production), all with the watchdog of
 :func:`mliplib.md.run_md` (atoms closer than ``min_distance``, jumps of E_pot, runaway temperature), so a
 model that fails is reported (``LiquidRun.event``) instead of crashing. :func:`run_liquid` runs it with
@@ -14,6 +14,7 @@ well-separated production frames for DFT single points. Units: K, g/cm³, fs, eV
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -22,61 +23,35 @@ from ase import Atoms
 
 from mliplib.md import MDEvent, MDLog, melt_and_equilibrate
 from mliplib.properties.structure import shortest_distance
-from mliplib.reference.plan import LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_TEMPERATURE
+from zno_book import zoo
+from zno_book.artefacts import load_artefact, store_artefact
+from zno_book.constants import (
+    LIQUID_DENSITY,
+    LIQUID_FORMULA_UNITS,
+    LIQUID_TEMPERATURE,
+    PACKING_DISTANCES,
+)
+from zno_book.structures import ionic_packing
 
-__all__ = ["LiquidProtocol", "LiquidRun", "SMALL_CELL", "LARGE_CELL", "ionic_packing", "PACKING_DISTANCES", "run_liquid",
-           "liquid_trajectory", "pick_candidates", "REPEAT_SEEDS", "repeat_protocol",
-           "liquid_artefact_name", "PROTOCOL_VERSION"]
+__all__ = [
+    "LARGE_CELL",
+    "PACKING_DISTANCES",
+    "PROTOCOL_VERSION",
+    "REPEAT_SEEDS",
+    "SMALL_CELL",
+    "LiquidProtocol",
+    "LiquidRun",
+    "ionic_packing",
+    "liquid_artefact_name",
+    "liquid_trajectory",
+    "pick_candidates",
+    "repeat_protocol",
+    "run_liquid",
+]
 
 #: bumped when the meaning of a protocol changes (part of every cache key)
 PROTOCOL_VERSION = 1
 STAGES = ("melt", "equilibrate", "production")
-#: closest distances (Å) of the starting packing: ~ the shortest Zn–O bond and like-ion contacts of the
-#: crystals (wurtzite: 1.98 Å, 3.2 Å), slightly shortened so that a random packing reaches them
-PACKING_DISTANCES = {("Zn", "O"): 1.9, ("Zn", "Zn"): 2.9, ("O", "O"): 2.7}
-
-
-def ionic_packing(n_formula: int, density: float, seed: int = 0,
-                  min_distances: dict | None = None, max_iterations: int = 5000, tolerance: float = 0.02) -> Atoms:
-    """Random cubic (ZnO)_n cell at ``density`` (g/cm³) whose pairs are no closer than ``min_distances``
-    ({(A, B): Å}, default PACKING_DISTANCES) within ``tolerance`` (Å).
-
-    Uniform random positions (:func:`~mliplib.reference.structures.random_liquid` with 1 Å), then
-    overlapping pairs are pushed apart along their bond (steepest descent on a harmonic overlap penalty)
-    until no pair overlaps by more than ``tolerance``. A start from which any sensible potential can
-    melt: plain random packings put Zn–O at 1.7 Å and O–O or Zn–Zn at 1.7 Å, far inside the repulsive
-    wall, and every model trained on crystals explodes within a few femtoseconds there.
-    """
-    from ase.data import atomic_numbers
-
-    from mliplib.neighbors import neighbor_list
-    from mliplib.reference.structures import random_liquid
-
-    table = np.zeros((119, 119))
-    for (a, b), d in (min_distances or PACKING_DISTANCES).items():
-        if not d > 0:
-            raise ValueError(f"min_distances must be positive lengths (Å), got {(a, b)}: {d}")
-        table[atomic_numbers[a], atomic_numbers[b]] = table[atomic_numbers[b], atomic_numbers[a]] = d
-    atoms = random_liquid(n_formula, density, seed, min_distance=1.0)
-    reach = float(table.max())
-    for _ in range(max_iterations):
-        nl = neighbor_list(atoms, reach)
-        d = nl.distances()
-        overlap = np.clip(table[atoms.numbers[nl.i], atoms.numbers[nl.j]] - d, 0.0, None)
-        if not len(d) or overlap.max() < tolerance:
-            break
-        push = (0.25 * overlap / d)[:, None] * nl.vectors  # each pair appears twice (i→j and j→i)
-        step = np.zeros_like(atoms.positions)
-        np.add.at(step, nl.j, push)
-        np.add.at(step, nl.i, -push)
-        atoms.positions += step
-    else:
-        raise RuntimeError(f"no packing of {n_formula} ZnO at {density} g/cm³ with these closest distances "
-                           f"after {max_iterations} iterations (largest overlap {overlap.max():.2f} Å)")
-    atoms.wrap()
-    return atoms
-
-
 @dataclasses.dataclass(frozen=True)
 class LiquidProtocol:
     """Every parameter of a liquid run (all enter the cache key).
@@ -117,17 +92,36 @@ class LiquidProtocol:
 
     @property
     def n_atoms(self) -> int:
+        """Atoms in the cell (2 per ZnO)."""
         return 2 * self.n_formula
 
     @property
     def total_steps(self) -> int:
+        """MD steps of the whole run."""
         return self.melt_steps + self.equil_steps + self.production_steps
 
     def as_dict(self) -> dict:
+        """Every parameter, as the cache key records it.
+
+        Returns
+        -------
+        dict
+        """
         return dataclasses.asdict(self)
 
     def stage_of(self, step: int) -> str:
-        """"melt", "equilibrate" or "production" for a (continuous) step number."""
+        """The stage a step belongs to.
+
+        Parameters
+        ----------
+        step : int
+            Continuous MD step number.
+
+        Returns
+        -------
+        str
+            "melt", "equilibrate" or "production".
+        """
         if step <= self.melt_steps:
             return "melt"
         return "equilibrate" if step <= self.melt_steps + self.equil_steps else "production"
@@ -148,6 +142,7 @@ class LiquidRun:
 
     @property
     def ok(self) -> bool:
+        """True when the run completed without a watchdog event."""
         return self.event is None
 
     @property
@@ -163,9 +158,21 @@ class LiquidRun:
 
     @property
     def steps_done(self) -> int:
+        """MD steps run (up to the event, if any)."""
         return int(self.event.step) if self.event is not None else self.protocol.total_steps
 
     def summary(self, label: str = "") -> str:
+        """One line: size, state, and how the run ended.
+
+        Parameters
+        ----------
+        label : str
+            Prefix (e.g. the model's name).
+
+        Returns
+        -------
+        str
+        """
         name = f"{label}: " if label else ""
         p = self.protocol
         head = f"{name}{p.n_atoms} atoms, {p.temperature:.0f} K, {p.density} g/cm³"
@@ -174,8 +181,14 @@ class LiquidRun:
         return (f"{head}: STOPPED at step {self.event.step} of {p.total_steps} "
                 f"({p.stage_of(self.event.step)}): {self.event.kind} — {self.event.details}")
 
-    # artefact form: frames as extxyz, everything else as arrays (npz, no pickle)
     def arrays(self) -> dict:
+        """The run without its frames, as arrays for an npz artefact (no pickle): the log, the wall time,
+        the event and the protocol (JSON strings).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
         ev = self.event
         return {**{k: getattr(self.log, k) for k in MDLog.FIELDS}, "n_atoms": np.array(self.log.n_atoms),
                 "wall_time_s": np.array(self.wall_time_s),
@@ -183,7 +196,20 @@ class LiquidRun:
                 "protocol": np.array(json.dumps(self.protocol.as_dict()))}
 
     @classmethod
-    def from_artefacts(cls, frames: list, arrays: dict) -> "LiquidRun":
+    def from_artefacts(cls, frames: list, arrays: dict) -> LiquidRun:
+        """Rebuild a run from its two artefacts.
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+            The stored frames.
+        arrays : dict
+            What :meth:`arrays` returned.
+
+        Returns
+        -------
+        LiquidRun
+        """
         log = MDLog(*(np.asarray(arrays[k]) for k in MDLog.FIELDS), n_atoms=int(arrays["n_atoms"]))
         ev = json.loads(str(arrays["event"]))
         return cls(list(frames), log, MDEvent(**ev) if ev else None, float(arrays["wall_time_s"]),
@@ -207,8 +233,24 @@ def _thin(result, protocol: LiquidProtocol) -> list:
 
 
 def run_liquid(calc, protocol: LiquidProtocol | None = None, progress: bool = True, label: str = "") -> LiquidRun:
-    """Run the liquid ``protocol`` with the ASE calculator ``calc`` (never raises for model failures:
-    see ``LiquidRun.event``). progress: tqdm bars per stage, labelled with ``label``."""
+    """Run the liquid ``protocol`` with an ASE calculator (never raises for model failures: see
+    ``LiquidRun.event``).
+
+    Parameters
+    ----------
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    protocol : LiquidProtocol, optional
+        The run (default: ``LiquidProtocol()``).
+    progress : bool
+        tqdm bars per stage.
+    label : str
+        Their label.
+
+    Returns
+    -------
+    LiquidRun
+    """
     p = protocol or LiquidProtocol()
     atoms = ionic_packing(p.n_formula, p.density, p.seed)
     result = melt_and_equilibrate(atoms, calc, T_melt=p.temperature, T_target=p.temperature,
@@ -222,24 +264,49 @@ def run_liquid(calc, protocol: LiquidProtocol | None = None, progress: bool = Tr
 
 def liquid_artefact_name(kind: str, protocol: LiquidProtocol) -> str:
     """Artefact stem, e.g. ``liquid_md_nnp_36_1a2b3c4d`` (kind, atoms, short hash of the protocol), so
-    that runs with different protocols (sizes, seeds) are cached side by side."""
-    import hashlib
+    that runs with different protocols (sizes, seeds) are cached side by side.
 
+    Parameters
+    ----------
+    kind : str
+        Model kind.
+    protocol : LiquidProtocol
+        The run.
+
+    Returns
+    -------
+    str
+    """
     digest = hashlib.sha256(json.dumps(protocol.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
     return f"liquid_md_{kind}_{protocol.n_atoms}_{digest}"
 
 
 def liquid_trajectory(kind: str, protocol: LiquidProtocol | None = None, progress: bool = True,
-                      root: str | Path | None = None) -> LiquidRun:
+                      root: str | Path | None = None, models_root: str | Path | None = None) -> LiquidRun:
     """:func:`run_liquid` with the shipped ``kind`` model (``zoo.load_or_train``), read from the artefact
-    cache (``artefacts/v1/liquid_md_<kind>_<n_atoms>.{extxyz,npz,json}`` or ``root``) when it was computed
-    with the same model file and protocol, else computed (progress bars) and stored."""
-    from mliplib.artefacts import load_artefact, store_artefact
-    from mliplib.models import zoo
+    cache (``<root>/liquid_md_<kind>_<n_atoms>_<hash>.{extxyz,json}`` and ``..._log.{npz,json}``) when it
+    was computed with the same model file and protocol, else computed (progress bars) and stored.
 
+    Parameters
+    ----------
+    kind : str
+        Model kind.
+    protocol : LiquidProtocol, optional
+        The run (default: ``LiquidProtocol()``).
+    progress : bool
+        Progress bars.
+    root : str or Path, optional
+        The artefact folder (default :func:`zno_book.paths.artefacts_dir`).
+    models_root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+
+    Returns
+    -------
+    LiquidRun
+    """
     p = protocol or LiquidProtocol()
-    model = zoo.load_or_train(kind, progress=progress)
-    key = {"model": kind, "model_sha256": zoo.fingerprint(kind), "protocol": p.as_dict(),
+    model = zoo.load_or_train(kind, root=models_root, progress=progress)
+    key = {"model": kind, "model_sha256": zoo.fingerprint(kind, root=models_root), "protocol": p.as_dict(),
            "protocol_version": PROTOCOL_VERSION}
     name = liquid_artefact_name(kind, p)
     frames, arrays = load_artefact(name, key, root), load_artefact(name + "_log", key, root)
@@ -262,7 +329,26 @@ def pick_candidates(run: LiquidRun, n_frames: int, min_separation_fs: float = 50
     included) are never picked — e.g. the state at a collapse, for a DFT code whose atomic spheres
     would overlap there. ``taken_fs``: MD times (fs) of frames of this run chosen before (a top-up);
     the new frames are then the farthest in time from those and from each other, each at least
-    ``min_separation_fs`` away, whatever the stage."""
+    ``min_separation_fs`` away, whatever the stage.
+
+    Parameters
+    ----------
+    run : LiquidRun
+        The run.
+    n_frames : int
+        Most frames to pick (≥ 1).
+    min_separation_fs : float
+        Smallest MD time between picked frames (fs).
+    min_distance : float, optional
+        Exclude frames with atoms closer than this (Å).
+    taken_fs : sequence of float
+        MD times (fs) of frames picked before.
+
+    Returns
+    -------
+    list of ase.Atoms
+        Copies, in time order.
+    """
     if n_frames < 1:
         raise ValueError(f"n_frames must be ≥ 1, got {n_frames}")
     frames = run.frames
@@ -312,5 +398,17 @@ REPEAT_SEEDS = (1, 2, 3, 4)
 def repeat_protocol(seed: int, base: LiquidProtocol = SMALL_CELL) -> LiquidProtocol:
     """An independent repeat of ``base`` (new packing, velocities and noise from ``seed``) without the
     production stage (melt and equilibration only), storing a frame every 100 steps: the chapter's
-    survival runs, which separate an unstable model from an unlucky run."""
+    survival runs, which separate an unstable model from an unlucky run.
+
+    Parameters
+    ----------
+    seed : int
+        The repeat's seed.
+    base : LiquidProtocol
+        The protocol repeated.
+
+    Returns
+    -------
+    LiquidProtocol
+    """
     return dataclasses.replace(base, seed=seed, production_steps=0, frame_interval=100)

@@ -3,6 +3,8 @@
 Several worker processes may run at once (one core each): a task is claimed with an exclusive lock
 file, results are appended to ``<root>/<dataset>.extxyz`` under a file lock, and a task whose name is
 already in the output is skipped. Relaxations checkpoint every step, so a killed run resumes mid-way.
+Only :func:`work` writes: :func:`dry_run` and the other functions that inspect a data folder leave it
+untouched.
 """
 
 from __future__ import annotations
@@ -21,34 +23,67 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.filters import FrechetCellFilter
 from ase.io import read, write
+from ase.optimize import BFGS
 
-from mliplib.reference import recipes
-from mliplib.reference.engine import DFTSettings, engine_version, kpoint_mesh, make_calculator, single_point
-from mliplib.reference.plan import Task, all_tasks
+from zno_book.reference import recipes
+from zno_book.reference.engine import (
+    DFTSettings,
+    engine_version,
+    kpoint_mesh,
+    make_calculator,
+    single_point,
+)
+from zno_book.reference.plan import Task, all_tasks
 
 MANIFEST_VERSION = 1
 
 
 class Store:
     """The data folder: one extxyz file per data set, a manifest, ``checkpoints/`` (relaxations in
-    progress, committed so a relaxation can resume in a later session) and a scratch ``.work`` folder."""
+    progress, committed so a relaxation can resume in a later session) and a scratch ``.work`` folder.
+
+    Creating a Store writes nothing; :meth:`prepare` (called by :func:`work`) creates the folders.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    settings : DFTSettings
+        The DFT settings of this run.
+    """
 
     def __init__(self, root: str | Path, settings: DFTSettings):
         self.root = Path(root)
         self.work = self.root / ".work"
         self.checkpoints = self.root / "checkpoints"
         self.settings = settings
+
+    def prepare(self) -> None:
+        """Create the data folder, ``.work/claims``, ``.work/txt`` and ``checkpoints`` (before running tasks)."""
         for sub in ("claims", "txt"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
 
     def checkpoint(self, task: Task) -> Path:
-        """Frames of a relaxation in progress (removed once the task's frames are in the data file)."""
+        """Where the frames of a relaxation in progress are kept (removed once the task's frames are in the
+        data file).
+
+        Parameters
+        ----------
+        task : Task
+            A relaxation task.
+
+        Returns
+        -------
+        Path
+        """
         return self.checkpoints / (task.name.replace("/", "__") + ".extxyz")
 
     @contextlib.contextmanager
     def locked(self):
+        """Context manager holding an exclusive lock on the data folder (``.work/lock``)."""
         with open(self.work / "lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -57,27 +92,66 @@ class Store:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def files(self) -> list[Path]:
+        """The data files, ``<root>/*.extxyz``, sorted.
+
+        Returns
+        -------
+        list of Path
+        """
         return sorted(self.root.glob("*.extxyz"))
 
     def frames(self) -> list[Atoms]:
+        """Every frame of every data file.
+
+        Returns
+        -------
+        list of ase.Atoms
+        """
         out = []
         for path in self.files():
             out.extend(read(path, index=":"))
         return out
 
     def finished(self) -> dict[str, list[float]]:
-        """Task name → wall times (s) of its frames, for every task with frames in the output."""
+        """The tasks with frames in the output.
+
+        Returns
+        -------
+        dict of str to list of float
+            Task name → wall times (s) of its frames.
+        """
         done: dict[str, list[float]] = {}
         for atoms in self.frames():
             done.setdefault(atoms.info["task"], []).append(float(atoms.info.get("wall_time_s", 0.0)))
         return done
 
     def append(self, dataset: str, frames: list[Atoms]) -> None:
+        """Append a task's frames to ``<root>/<dataset>.extxyz`` and rewrite the manifest, under the lock.
+
+        Parameters
+        ----------
+        dataset : str
+            The data set (file stem).
+        frames : list of ase.Atoms
+            Labelled frames (:func:`labelled`).
+        """
         with self.locked():
             write(self.root / f"{dataset}.extxyz", frames, format="extxyz", append=True)
             self.write_manifest()
 
     def claim(self, task: Task) -> bool:
+        """Claim ``task`` for this process with an exclusive claim file (a dead claimant's claim is taken over).
+
+        Parameters
+        ----------
+        task : Task
+            The task.
+
+        Returns
+        -------
+        bool
+            True if this process now holds the claim.
+        """
         path = self.work / "claims" / (task.name.replace("/", "__") + ".claim")
         if path.exists():
             pid = int(path.read_text().split()[0] or 0)
@@ -93,6 +167,13 @@ class Store:
         return True
 
     def release(self, task: Task) -> None:
+        """Remove this process's claim on ``task``.
+
+        Parameters
+        ----------
+        task : Task
+            The task.
+        """
         (self.work / "claims" / (task.name.replace("/", "__") + ".claim")).unlink(missing_ok=True)
 
     def check_settings(self) -> None:
@@ -105,6 +186,8 @@ class Store:
                                    f"{self.settings.as_dict()}; use another data folder or the same settings")
 
     def write_manifest(self) -> None:
+        """Rewrite ``<root>/manifest.json``: per file its SHA-256, frames, atoms, tasks and wall time; the
+        settings, the engine version and the frame counts per config_type."""
         frames_by_file, summary = {}, {}
         for path in self.files():
             frames = read(path, index=":")
@@ -130,6 +213,18 @@ class Store:
 
 
 def sha256(path: Path) -> str:
+    """SHA-256 of a file (read in 1 MiB blocks).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -150,11 +245,40 @@ def _alive(pid: int) -> bool:
 
 
 def task_settings(task: Task, base: DFTSettings) -> DFTSettings:
+    """The settings of ``task``: ``base`` with the task's overrides (convergence study).
+
+    Parameters
+    ----------
+    task : Task
+        The task.
+    base : DFTSettings
+        The run's settings.
+
+    Returns
+    -------
+    DFTSettings
+    """
     return DFTSettings(**{**base.as_dict(), **(task.settings or {})})
 
 
 def labelled(atoms: Atoms, result: dict, task: Task, extra: dict) -> Atoms:
-    """A copy of ``atoms`` carrying the DFT result as a single-point calculator and its provenance."""
+    """A copy of ``atoms`` carrying the DFT result as a single-point calculator and its provenance.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure computed.
+    result : dict
+        What :func:`~zno_book.reference.engine.single_point` returns.
+    task : Task
+        The task (name, data set, config_type and recipe go into ``info``).
+    extra : dict
+        More ``info`` entries (relaxation step, ...).
+
+    Returns
+    -------
+    ase.Atoms
+    """
     out = atoms.copy()
     out.info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))}
     out.info.update(task=task.name, dataset=task.dataset, config_type=task.config_type,
@@ -171,6 +295,21 @@ def labelled(atoms: Atoms, result: dict, task: Task, extra: dict) -> Atoms:
 
 
 def run_single(task: Task, store: Store) -> list[Atoms]:
+    """Run a single-point task.
+
+    Parameters
+    ----------
+    task : Task
+        A task of kind ``"single"``.
+    store : Store
+        The data folder (created if needed).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The one labelled frame.
+    """
+    store.prepare()
     atoms = recipes.build(list(task.recipe), root=str(store.root))
     settings = task_settings(task, store.settings)
     result = single_point(atoms, settings, txt=str(store.work / "txt" / (task.name.replace("/", "__") + ".txt")))
@@ -198,10 +337,21 @@ def run_relax(task: Task, store: Store) -> list[Atoms]:
 
     A relaxation of positions only resumes exactly: the BFGS Hessian is rebuilt from the checkpointed
     steps, and the last one is neither recomputed nor stored twice (its stored DFT result starts the
-    run). Cell relaxations restart BFGS from the last checkpointed geometry."""
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
+    run). Cell relaxations restart BFGS from the last checkpointed geometry.
 
+    Parameters
+    ----------
+    task : Task
+        A task of kind ``"relax"``.
+    store : Store
+        The data folder (created if needed).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The labelled frames of every step.
+    """
+    store.prepare()
     settings = task_settings(task, store.settings)
     checkpoint = store.checkpoint(task)
     done = read(checkpoint, index=":") if checkpoint.exists() else []
@@ -256,8 +406,18 @@ def run_relax(task: Task, store: Store) -> list[Atoms]:
 
 
 def measured_seconds(store: Store) -> dict[str, float]:
-    """config_type → median wall time (s) of its finished single points: the cost seen so far on this
-    machine, with the other workers running."""
+    """The cost of single points seen so far on this machine, with the other workers running.
+
+    Parameters
+    ----------
+    store : Store
+        The data folder.
+
+    Returns
+    -------
+    dict of str to float
+        config_type → median wall time (s) of its finished single points.
+    """
     times: dict[str, list[float]] = {}
     for atoms in store.frames():
         if "relax_step" not in atoms.info and atoms.info.get("wall_time_s", 0.0) > 0:
@@ -269,7 +429,24 @@ def estimated_seconds(task: Task, root: str | Path, settings: DFTSettings,
                       measured: dict[str, float] | None = None) -> float:
     """One-core cost (s) of ``task``: for a single point of a config_type in ``measured``
     (:func:`measured_seconds`), the median measured so far; otherwise a rough model (calibrated on 4- and
-    16-atom wurtzite at 800 eV; relaxations ×8). NaN while its inputs do not exist."""
+    16-atom wurtzite at 800 eV; relaxations ×8). NaN while its inputs do not exist.
+
+    Parameters
+    ----------
+    task : Task
+        The task.
+    root : str or Path
+        The data folder (for recipes that read frames).
+    settings : DFTSettings
+        The run's settings.
+    measured : dict, optional
+        :func:`measured_seconds`.
+
+    Returns
+    -------
+    float
+        Seconds on one core.
+    """
     try:
         atoms = recipes.build(list(task.recipe), root=str(root))
     except FileNotFoundError:
@@ -284,27 +461,92 @@ def estimated_seconds(task: Task, root: str | Path, settings: DFTSettings,
 
 
 def pending(store: Store, tasks: list[Task] | None = None) -> list[Task]:
+    """The tasks (default: the whole plan) without frames in the output yet.
+
+    Parameters
+    ----------
+    store : Store
+        The data folder.
+    tasks : list of Task, optional
+        The tasks to consider.
+
+    Returns
+    -------
+    list of Task
+    """
     done = store.finished()
-    return [t for t in (tasks or all_tasks()) if t.name not in done]
+    return [t for t in (all_tasks() if tasks is None else tasks) if t.name not in done]
 
 
 def runnable(task: Task, store: Store, done: dict) -> bool:
     """Input files named by ``frame`` steps exist and relaxations named by ``relaxed`` steps are in
-    ``done`` (:meth:`Store.finished`)."""
+    ``done`` (:meth:`Store.finished`).
+
+    Parameters
+    ----------
+    task : Task
+        The task.
+    store : Store
+        The data folder.
+    done : dict
+        :meth:`Store.finished`.
+
+    Returns
+    -------
+    bool
+    """
     return all(step["index"] < recipes.n_frames(store.root / step["file"])
                for step in task.recipe if step["op"] == "frame") and \
         all(step["task"] in done for step in task.recipe if step["op"] == "relaxed")
 
 
-def work(store: Store, max_priority: int | None = None, only: str | None = None, log=sys.stdout,
+def select(tasks: list[Task], max_priority: int | None = None, only: str | None = None) -> list[Task]:
+    """The tasks of priority ≤ ``max_priority`` whose name starts with ``only`` (None: no limit).
+
+    Parameters
+    ----------
+    tasks : list of Task
+        The tasks.
+    max_priority : int, optional
+        Highest priority kept.
+    only : str, optional
+        Name prefix kept.
+
+    Returns
+    -------
+    list of Task
+    """
+    return [t for t in tasks if (max_priority is None or t.priority <= max_priority)
+            and (only is None or t.name.startswith(only))]
+
+
+def work(store: Store, max_priority: int | None = None, only: str | None = None, log=None,
          tasks: list[Task] | None = None) -> int:
-    """Worker loop: run pending tasks (default: the whole plan) in priority order until none is left;
-    returns the number of tasks completed."""
+    """Worker loop: run the pending tasks of the selection in priority order until none is left.
+
+    Parameters
+    ----------
+    store : Store
+        The data folder (created if needed).
+    max_priority, only : optional
+        The selection, see :func:`select`.
+    log : file-like, optional
+        Where progress lines go (default: the current ``sys.stdout``).
+    tasks : list of Task, optional
+        The tasks (default: the whole plan).
+
+    Returns
+    -------
+    int
+        The number of tasks this worker completed.
+    """
+    log = sys.stdout if log is None else log
+    store.prepare()
+    selection = select(all_tasks() if tasks is None else tasks, max_priority, only)
     completed = 0
     while True:
         done = store.finished()
-        todo = [t for t in pending(store, tasks) if (max_priority is None or t.priority <= max_priority)
-                and (only is None or t.name.startswith(only)) and runnable(t, store, done)]
+        todo = [t for t in pending(store, selection) if runnable(t, store, done)]
         task = next((t for t in todo if store.claim(t)), None)
         if task is None:
             return completed
@@ -325,10 +567,21 @@ def work(store: Store, max_priority: int | None = None, only: str | None = None,
             store.release(task)
 
 
-def dry_run(store: Store, out=sys.stdout) -> None:
-    """Print what remains, per data set, with rough cost estimates."""
+def dry_run(store: Store, max_priority: int | None = None, only: str | None = None, out=None) -> None:
+    """Print what remains of the selection, with rough cost estimates; reads the data folder, writes nothing.
+
+    Parameters
+    ----------
+    store : Store
+        The data folder.
+    max_priority, only : optional
+        The selection, see :func:`select`.
+    out : file-like, optional
+        Where the listing goes (default: the current ``sys.stdout``).
+    """
+    out = sys.stdout if out is None else out
     done = store.finished()
-    rows = pending(store)
+    rows = pending(store, select(all_tasks(), max_priority, only))
     buffer = io.StringIO()
     total = 0.0
     measured = measured_seconds(store)
@@ -337,7 +590,8 @@ def dry_run(store: Store, out=sys.stdout) -> None:
         total += 0 if np.isnan(est) else est
         ready = "" if runnable(t, store, done) else "  (waiting for its inputs: candidate frames or a relaxation)"
         print(f"  p{t.priority} {t.name:45s} {t.kind:6s} ~{est / 60:6.1f} min{ready}", file=buffer)
-    print(f"{len(done)} tasks finished, {len(rows)} remaining, ≈{total / 3600:.1f} CPU-h "
+    selected = "" if max_priority is None and only is None else " in this selection"
+    print(f"{len(done)} tasks finished, {len(rows)} remaining{selected}, ≈{total / 3600:.1f} CPU-h "
           f"(≈{total / 7200:.1f} h with 2 workers; measured medians per config_type where there are any, "
           "else a rough model)", file=out)
     out.write(buffer.getvalue())

@@ -41,11 +41,16 @@ evaluates on ``load_zno("test")`` and writes ``models/v1/<name>.npz`` plus ``mod
 :func:`load_or_train` is what the chapters call: it returns the cached model when its manifest entry
 was trained on the current data (same SHA-256 of ``train.extxyz``) with the current hyperparameters,
 and retrains (with progress bars) and updates the cache otherwise.
+
+The models folder (default :func:`zno_book.paths.models_dir`, ``$ZNO_BOOK_ROOT/models/v1``) and the data
+folder (default :func:`zno_book.paths.data_dir`) are arguments of every function that reads or writes
+them (``root`` and ``data_root``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -54,25 +59,62 @@ import time
 import warnings
 from pathlib import Path
 
+import numba
 import numpy as np
+import sklearn
+import torch
+from sklearn.linear_model import RidgeCV
 
-ZOO_VERSION = "v1"
-#: models/v1 at the repository root (next to data/).
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "models" / ZOO_VERSION
-KINDS = ("linear_bp", "plip", "nnp")
+import mliplib
+from mliplib.descriptors import PLIP, BehlerParrinello, descriptor_from_dict
+from mliplib.models import Committee, LinearPotential, NeuralNetworkPotential, load
+from mliplib.models.lasso_path import LassoLarsPathCV
+from zno_book.constants import MODEL_KINDS, MODEL_LABELS
+from zno_book.datasets import load_zno
+from zno_book.paths import MODELS_VERSION, data_dir, models_dir
+
+ZOO_VERSION = MODELS_VERSION
+KINDS = MODEL_KINDS
 COMMITTEE_SIZE = 5
 #: Seed of the frame shuffle (PLIP cross-validation folds) and base seed of the committees.
 SEED = 0
-LABELS = {"linear_bp": "linear-BP", "plip": "PLIP", "nnp": "NNP"}
+LABELS = MODEL_LABELS
 
-__all__ = ["KINDS", "COMMITTEE_SIZE", "DEFAULT_ROOT", "hyperparameters", "build", "train", "evaluate",
-           "train_all", "load_or_train", "read_manifest", "data_fingerprint", "entry_name"]
+__all__ = [
+    "COMMITTEE_SIZE",
+    "KINDS",
+    "LABELS",
+    "build",
+    "data_fingerprint",
+    "entry_name",
+    "evaluate",
+    "fingerprint",
+    "hyperparameters",
+    "is_current",
+    "load_or_train",
+    "read_manifest",
+    "shuffled",
+    "train",
+    "train_all",
+]
 
 
 def hyperparameters(kind: str, committee: bool = False) -> dict:
-    """Everything that defines a shipped model (JSON-serialisable; recorded in the manifest and compared
-    to decide whether a cached model is still valid)."""
-    from mliplib.descriptors import PLIP, BehlerParrinello
+    """Everything that defines a shipped model (recorded in the manifest and compared to decide whether a
+    cached model is still valid).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    committee : bool
+        The committee of ``kind`` instead of the single model.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable.
+    """
     if kind == "linear_bp":
         hp = {"model": "LinearPotential", "descriptor": BehlerParrinello.default_zno().to_dict(),
               "estimator": "RidgeCV", "alphas": np.logspace(-8, 2, 21).tolist(), "cv": 5,
@@ -99,12 +141,24 @@ def hyperparameters(kind: str, committee: bool = False) -> dict:
 
 def build(kind: str, committee: bool = False, progress: bool = True, **overrides):
     """An unfitted model (or committee) of ``kind`` with the shipped hyperparameters; ``overrides``
-    replace entries of :func:`hyperparameters` (for small test models)."""
-    from sklearn.linear_model import RidgeCV
+    replace entries of :func:`hyperparameters` (for small test models).
 
-    from mliplib.descriptors import descriptor_from_dict
-    from mliplib.models import Committee, LinearPotential, NeuralNetworkPotential
-    from mliplib.models.lasso_path import LassoLarsPathCV
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    committee : bool
+        A committee of ``kind``.
+    progress : bool
+        Progress bars while an NNP trains.
+    **overrides
+        Entries of :func:`hyperparameters` to replace.
+
+    Returns
+    -------
+    mliplib.models.Potential
+        Unfitted.
+    """
     hp = {**hyperparameters(kind, committee), **overrides}
     descriptor = hp["descriptor"] if not isinstance(hp["descriptor"], dict) else descriptor_from_dict(hp["descriptor"])
     if kind == "linear_bp":
@@ -128,13 +182,45 @@ def build(kind: str, committee: bool = False, progress: bool = True, **overrides
 
 
 def shuffled(frames: list, seed: int = SEED) -> list:
-    """The frames in a fixed random order (what every shipped model is fitted on)."""
+    """The frames in a fixed random order (what every shipped model is fitted on).
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        The frames.
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    list of ase.Atoms
+    """
     order = np.random.default_rng(seed).permutation(len(frames))
     return [frames[k] for k in order]
 
 
 def train(kind: str, frames: list, committee: bool = False, progress: bool = True, **overrides):
-    """Fit a shipped model (or committee) on ``frames`` (shuffled with the fixed seed first)."""
+    """Fit a shipped model (or committee) on ``frames`` (shuffled with the fixed seed first), with one
+    PyTorch thread.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    frames : list of ase.Atoms
+        Training frames.
+    committee : bool
+        A committee of ``kind``.
+    progress : bool
+        Progress bars.
+    **overrides
+        Entries of :func:`hyperparameters` to replace.
+
+    Returns
+    -------
+    mliplib.models.Potential
+        Fitted.
+    """
     model = build(kind, committee, progress=progress, **overrides)
     with _torch_threads(1):
         model.fit(shuffled(frames, overrides.get("frame_shuffle_seed", SEED)))
@@ -143,7 +229,6 @@ def train(kind: str, frames: list, committee: bool = False, progress: bool = Tru
 
 @contextlib.contextmanager
 def _torch_threads(n: int):
-    import torch
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -154,7 +239,20 @@ def _torch_threads(n: int):
 
 def evaluate(model, frames: list) -> dict | None:
     """Errors against reference frames: energy per atom (meV/atom) and force components (meV/Å), RMSE,
-    MAE and max; for committees also the mean per-atom force spread (meV/Å). None for no frames."""
+    MAE and max; for committees also the mean per-atom force spread (meV/Å).
+
+    Parameters
+    ----------
+    model : mliplib.models.Potential
+        A fitted model.
+    frames : list of ase.Atoms
+        Reference frames.
+
+    Returns
+    -------
+    dict or None
+        None for no frames.
+    """
     if not frames:
         return None
     de, df, spread = [], [], []
@@ -176,11 +274,25 @@ def evaluate(model, frames: list) -> dict | None:
 
 
 # ---------------------------------------------------------------------------------------------- data
-def data_fingerprint(root: str | Path | None = None) -> dict:
-    """The training file as the data manifest records it: ``{"file", "sha256", "frames"}``. Raises
-    FileNotFoundError when ``train.extxyz`` has not been generated yet."""
-    from mliplib.datasets import DATA_ROOT
-    root = Path(root) if root is not None else DATA_ROOT
+def data_fingerprint(data_root: str | Path | None = None) -> dict:
+    """The training file as the data manifest records it.
+
+    Parameters
+    ----------
+    data_root : str or Path, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+
+    Returns
+    -------
+    dict
+        ``{"file", "sha256", "frames"}``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``train.extxyz`` or the manifest has not been generated yet.
+    """
+    root = Path(data_root) if data_root is not None else data_dir()
     manifest = root / "manifest.json"
     path = root / "train.extxyz"
     if not path.exists() or not manifest.exists():
@@ -193,22 +305,47 @@ def data_fingerprint(root: str | Path | None = None) -> dict:
 
 
 def entry_name(kind: str, committee: bool = False) -> str:
+    """The manifest entry and file stem of a shipped model.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    committee : bool
+        Its committee.
+
+    Returns
+    -------
+    str
+        e.g. ``"nnp"`` or ``"nnp_committee"``.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {KINDS}")
     return f"{kind}_committee" if committee else kind
 
 
+def _models(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else models_dir()
+
+
 def read_manifest(root: str | Path | None = None) -> dict:
-    path = Path(root or DEFAULT_ROOT) / "manifest.json"
+    """The models' manifest.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+
+    Returns
+    -------
+    dict
+        Empty if there is no manifest yet.
+    """
+    path = _models(root) / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _environment() -> dict:
-    import numba
-    import sklearn
-    import torch
-
-    import mliplib
     return {"mliplib": mliplib.__version__, "numpy": np.__version__, "torch": torch.__version__,
             "scikit-learn": sklearn.__version__, "numba": numba.__version__, "python": platform.python_version()}
 
@@ -238,7 +375,6 @@ def _fit_one(kind, committee, train_frames, test_frames, root, data, progress):
 @contextlib.contextmanager
 def _locked(root: Path):
     """An exclusive lock on the cache folder (two notebooks retraining at once)."""
-    import fcntl
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -251,7 +387,7 @@ def _locked(root: Path):
 def _write_manifest(root: Path, entries: dict, data: dict, n_test: int) -> dict:
     manifest = read_manifest(root)
     manifest.update({"zoo_version": ZOO_VERSION, "description": "The three potentials of the book "
-                     "(mliplib.models.zoo); regenerate with `make models`", "units": {
+                     "(zno_book.zoo); regenerate with `make models`", "units": {
                          "energy": "meV/atom (per-frame energy error / atoms)", "forces": "meV/Å per Cartesian component",
                          "train_wall_time_s": "s, wall clock on the machine that trained"}})
     manifest["data"] = {**data, "n_frames_test": n_test}
@@ -267,12 +403,32 @@ def _write_manifest(root: Path, entries: dict, data: dict, n_test: int) -> dict:
 
 
 def train_all(root: str | Path | None = None, kinds=KINDS, committees: bool = True, progress: bool = True,
-              log=print) -> dict:
-    """Train every shipped model (and committee) on the current data and write the cache + manifest."""
-    from mliplib.datasets import load_zno
-    root = Path(root or DEFAULT_ROOT)
-    data = data_fingerprint()
-    train_frames, test_frames = load_zno("train"), load_zno("test")
+              log=print, data_root: str | Path | None = None) -> dict:
+    """Train every shipped model (and committee) on the current data and write the cache and manifest.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+    kinds : sequence of str
+        The kinds to train.
+    committees : bool
+        Also their committees.
+    progress : bool
+        Progress bars.
+    log : callable
+        Receives one progress line at a time.
+    data_root : str or Path, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+
+    Returns
+    -------
+    dict
+        The updated manifest.
+    """
+    root = _models(root)
+    data = data_fingerprint(data_root)
+    train_frames, test_frames = load_zno("train", data_root), load_zno("test", data_root)
     entries = {}
     with _locked(root):
         for kind in kinds:
@@ -293,12 +449,29 @@ def _short(errors: dict | None) -> str:
             f"(RMSE, {errors['n_frames']} frames)")
 
 
-def is_current(kind: str, committee: bool = False, root: str | Path | None = None) -> bool:
-    """True when the cached model exists and was trained on the current data and hyperparameters."""
-    root = Path(root or DEFAULT_ROOT)
+def is_current(kind: str, committee: bool = False, root: str | Path | None = None,
+               data_root: str | Path | None = None) -> bool:
+    """Whether the cached model exists and was trained on the current data and hyperparameters.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    committee : bool
+        Its committee.
+    root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+    data_root : str or Path, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+
+    Returns
+    -------
+    bool
+    """
+    root = _models(root)
     entry = read_manifest(root).get("models", {}).get(entry_name(kind, committee))
     try:
-        data = data_fingerprint()
+        data = data_fingerprint(data_root)
     except FileNotFoundError:
         return False
     return (entry is not None and (root / entry["file"]).exists() and entry.get("data_sha256") == data["sha256"]
@@ -307,8 +480,23 @@ def is_current(kind: str, committee: bool = False, root: str | Path | None = Non
 
 def fingerprint(kind: str, committee: bool = False, root: str | Path | None = None) -> str:
     """SHA-256 of the cached model file (a key for artefacts computed with it; call
-    :func:`load_or_train` first so that the file is current)."""
-    root = Path(root or DEFAULT_ROOT)
+    :func:`load_or_train` first so that the file is current).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    committee : bool
+        Its committee.
+    root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    root = _models(root)
     entry = read_manifest(root).get("models", {}).get(entry_name(kind, committee))
     if entry is None or not (root / entry["file"]).exists():
         raise FileNotFoundError(f"no cached {entry_name(kind, committee)} in {root}; call load_or_train first")
@@ -316,28 +504,45 @@ def fingerprint(kind: str, committee: bool = False, root: str | Path | None = No
 
 
 def load_or_train(kind: str, committee: bool = False, root: str | Path | None = None, retrain: bool = True,
-                  progress: bool = True):
+                  progress: bool = True, data_root: str | Path | None = None):
     """The shipped ``kind`` model (or its committee) for the chapters.
 
     Returns the cached ``models/v1/<kind>[_committee].npz`` when its manifest entry matches the current
     training data (SHA-256 of ``data/zno/train.extxyz``) and hyperparameters. Otherwise retrains it on
     ``load_zno("train")`` (progress bars), saves it and updates the manifest (``retrain=False`` raises
     instead). Without any training data, a cached model is returned with a warning.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    committee : bool
+        Its committee.
+    root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+    retrain : bool
+        Retrain a stale model (else raise RuntimeError).
+    progress : bool
+        Progress bars.
+    data_root : str or Path, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+
+    Returns
+    -------
+    mliplib.models.Potential
     """
-    from mliplib.datasets import load_zno
-    from mliplib.models import load
-    root = Path(root or DEFAULT_ROOT)
+    root = _models(root)
     name = entry_name(kind, committee)
     entry = read_manifest(root).get("models", {}).get(name)
     try:
-        data = data_fingerprint()
+        data = data_fingerprint(data_root)
     except FileNotFoundError:
         if entry is not None and (root / entry["file"]).exists():
             warnings.warn(f"no training data to check the cached {name} against; using the cache as it is",
                           stacklevel=2)
             return load(root / entry["file"])
         raise
-    if is_current(kind, committee, root):
+    if is_current(kind, committee, root, data_root):
         return load(root / entry["file"])
     reason = "not cached" if entry is None else "trained on other data or hyperparameters"
     if not retrain:
@@ -345,9 +550,9 @@ def load_or_train(kind: str, committee: bool = False, root: str | Path | None = 
     if progress:
         print(f"{name}: {reason}; retraining on the current data (a few minutes) ...")
     with _locked(root):
-        if is_current(kind, committee, root):  # someone else retrained while we waited for the lock
+        if is_current(kind, committee, root, data_root):  # someone else retrained while we waited for the lock
             return load(root / read_manifest(root)["models"][name]["file"])
-        train_frames, test_frames = load_zno("train"), load_zno("test")
+        train_frames, test_frames = load_zno("train", data_root), load_zno("test", data_root)
         model, entry = _fit_one(kind, committee, train_frames, test_frames, root, data, progress)
         _write_manifest(root, {name: entry}, data, len(test_frames))
     return model

@@ -5,11 +5,14 @@ gives physically sensible, independent liquid configurations at a tiny fraction 
 Thermal snapshots of the crystals come from Langevin MD with a linear-BP potential fitted to the tier-1
 DFT frames (GFN1-xTB costs ~1 s per step for 16 atoms here, the fit milliseconds): near the minima it
 follows PBE far better than GFN1-xTB does. Only the geometries are used; every reference energy and
-force comes from the DFT engine.
+force comes from the DFT engine. tblite (GFN1-xTB) is an optional dependency (the ``dft`` extra),
+imported by :func:`sample_liquid` only.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +21,70 @@ from ase.constraints import FixCom
 from ase.io import read, write
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from tqdm.auto import tqdm
 
-from mliplib.reference.plan import (LIQUID_DENSITY, LIQUID_FORMULA_UNITS, LIQUID_FRAMES, THERMAL_CELL,
-                                    THERMAL_FRAMES, THERMAL_TEMPERATURES, all_tasks, thermal_sample)
-from mliplib.reference.recipes import build
-from mliplib.reference.structures import random_liquid
+from mliplib.builders import in_box
+from mliplib.properties.nanoparticles import relax_cluster
+from mliplib.properties.structure import shortest_distance
+from zno_book import zoo
+from zno_book.clusters import formula_units
+from zno_book.datasets import load_zno
+from zno_book.liquid import (
+    REPEAT_SEEDS,
+    LiquidProtocol,
+    liquid_trajectory,
+    pick_candidates,
+    repeat_protocol,
+)
+from zno_book.reference.plan import (
+    LIQUID_DENSITY,
+    LIQUID_FORMULA_UNITS,
+    LIQUID_FRAMES,
+    LIQUID_MODEL_FRAMES,
+    LIQUID_TEMPERATURE,
+    MODEL_KINDS,
+    MODEL_OPTIMUM_RELAX,
+    THERMAL_CELL,
+    THERMAL_FRAMES,
+    THERMAL_TEMPERATURES,
+    all_tasks,
+    liquid_model_candidates,
+    model_optimum_candidates,
+    nanoparticle_clusters,
+    thermal_sample,
+)
+from zno_book.reference.recipes import build, dumps
+from zno_book.structures import random_liquid
 
 
-def sample_liquid(path: Path, n_formula: int = LIQUID_FORMULA_UNITS, density: float = LIQUID_DENSITY, temperature: float = 3000.0,
-                  frames: int = LIQUID_FRAMES, equilibration: int = 400, interval: int = 40,
-                  timestep: float = 1.0, seed: int = 0) -> None:
-    """Append ``frames`` liquid (ZnO)_n configurations to ``path`` (extxyz), every ``interval`` MD steps.
+def sample_liquid(path: Path, n_formula: int = LIQUID_FORMULA_UNITS, density: float = LIQUID_DENSITY,
+                  temperature: float = LIQUID_TEMPERATURE, frames: int = LIQUID_FRAMES, equilibration: int = 400,
+                  interval: int = 40, timestep: float = 1.0, seed: int = 0) -> None:
+    """Append liquid (ZnO)_n configurations of GFN1-xTB Langevin MD to an extxyz file.
 
     Resumable: an existing file is continued from its last frame with fresh Maxwell–Boltzmann
-    velocities and a re-equilibration of ``interval`` steps. timestep in fs, temperature in K.
+    velocities and a re-equilibration of ``interval`` steps.
+
+    Parameters
+    ----------
+    path : Path
+        The candidate file.
+    n_formula : int
+        ZnO units.
+    density : float
+        g/cm³.
+    temperature : float
+        K (thermostat and electronic temperature).
+    frames : int
+        Frames the file should hold.
+    equilibration, interval : int
+        MD steps before the first frame and between frames.
+    timestep : float
+        fs.
+    seed : int
+        Random seed (packing and velocities).
     """
-    from tblite.ase import TBLite
+    from tblite.ase import TBLite  # optional dependency (dft extra)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,15 +117,26 @@ def sample_liquid(path: Path, n_formula: int = LIQUID_FORMULA_UNITS, density: fl
 
 def sample_thermal(path: Path, root: Path, equilibration: int = 500, interval: int = 200,
                    timestep: float = 1.0, seed: int = 0) -> None:
-    """Write thermal snapshots of every polymorph (THERMAL_CELL, 16 atoms) at THERMAL_TEMPERATURES to
-    ``path`` (extxyz, the order of :func:`~mliplib.reference.plan.thermal_sample`).
+    """Write thermal snapshots of every polymorph (THERMAL_CELL, 16 atoms) at THERMAL_TEMPERATURES.
 
-    Langevin MD (timestep fs, friction 0.01/fs, fixed cell) with a linear-BP potential fitted to the
-    tier-1 frames (priority 1) of ``root/train.extxyz``; a frame every ``interval`` steps after
-    ``equilibration`` steps. Raises if a snapshot has two atoms closer than 1.5 Å (a broken sampler).
+    Langevin MD (friction 0.01/fs, fixed cell) with a linear-BP potential fitted to the tier-1 frames
+    (priority 1) of ``root/train.extxyz``; a frame every ``interval`` steps after ``equilibration``
+    steps. Raises if a snapshot has two atoms closer than 1.5 Å (a broken sampler).
+
+    Parameters
+    ----------
+    path : Path
+        The candidate file (extxyz, the order of :func:`~zno_book.reference.plan.thermal_sample`); an
+        existing file is kept.
+    root : Path
+        The data folder.
+    equilibration, interval : int
+        MD steps.
+    timestep : float
+        fs.
+    seed : int
+        Base random seed.
     """
-    from mliplib.datasets import load_zno
-    from mliplib.models import zoo
 
     path = Path(path)
     if path.exists():
@@ -126,7 +188,6 @@ DFT_MAX_BOX = 30.0
 
 def _dft_safe(atoms) -> str | None:
     """None if ``atoms`` (boxed) can go to DFT, else why not."""
-    from mliplib.properties.structure import shortest_distance
     if not np.all(np.isfinite(atoms.positions)):
         return "non-finite positions"
     if shortest_distance(atoms) < DFT_MIN_DISTANCE:
@@ -137,10 +198,10 @@ def _dft_safe(atoms) -> str | None:
 
 
 def nanoparticle_optima(kind: str, model=None, fingerprint: str | None = None, for_dft: bool = False,
-                        progress: bool = True):
-    """Relax every cluster of :func:`~mliplib.reference.plan.nanoparticle_clusters` with the shipped
-    model ``kind`` (:func:`~mliplib.properties.nanoparticles.relax_cluster`, settings
-    :data:`~mliplib.reference.plan.MODEL_OPTIMUM_RELAX`), each from its DFT task's own start.
+                        progress: bool = True, relax_settings: dict | None = None):
+    """Relax every cluster of :func:`~zno_book.reference.plan.nanoparticle_clusters` with the shipped
+    model ``kind`` (:func:`~mliplib.properties.nanoparticles.relax_cluster`, settings ``relax_settings``,
+    default :data:`~zno_book.reference.plan.MODEL_OPTIMUM_RELAX`), each from its DFT task's own start.
 
     model/fingerprint: default ``zoo.load_or_train(kind)`` and ``zoo.fingerprint(kind)`` (pass both for
     another model). Returns ``(frames, energies)``: one frame per cluster in plan order, the final
@@ -152,21 +213,33 @@ def nanoparticle_optima(kind: str, model=None, fingerprint: str | None = None, f
     ``for_dft=True`` (the sampler): a final structure that DFT cannot take (atoms < DFT_MIN_DISTANCE
     apart, a box beyond DFT_MAX_BOX, NaN) is replaced by the last optimiser step that it can, and
     ``dft_note`` says why ("none" for the others, which are unchanged).
+
+    Parameters
+    ----------
+    kind : str
+        One of the shipped kinds.
+    model : optional
+        A model with ``calculator()`` (default: the shipped one).
+    fingerprint : str, optional
+        Its file's SHA-256 (required with ``model``).
+    for_dft : bool
+        Replace structures DFT cannot take (see above).
+    progress : bool
+        Progress bars.
+    relax_settings : dict, optional
+        ``{"fmax": eV/Å, "steps": int, "optimizer": str}``; default MODEL_OPTIMUM_RELAX.
+
+    Returns
+    -------
+    tuple
+        (list of ase.Atoms, dict of str to numpy.ndarray).
     """
-    from tqdm.auto import tqdm
-
-    from mliplib.models import zoo
-    from mliplib.properties.nanoparticles import formula_units, relax_cluster
-    from mliplib.reference.plan import MODEL_OPTIMUM_RELAX, nanoparticle_clusters
-    from mliplib.reference.recipes import dumps
-    from mliplib.reference.structures import in_box
-
     if model is None:
         model = zoo.load_or_train(kind, progress=progress)
         fingerprint = zoo.fingerprint(kind) if fingerprint is None else fingerprint
     if fingerprint is None:
         raise ValueError("pass the fingerprint of a model given explicitly (e.g. zoo.fingerprint(kind))")
-    settings = dict(MODEL_OPTIMUM_RELAX)
+    settings = dict(MODEL_OPTIMUM_RELAX if relax_settings is None else relax_settings)
     calc = model.calculator()
     frames, energies = [], {}
     clusters = nanoparticle_clusters()
@@ -207,10 +280,16 @@ def sample_nanoparticle_optima(root: Path, kinds=None, progress: bool = True) ->
     says when it was made with another version of the model than the current one. The models are
     loaded with ``zoo.load_or_train`` (retrained if the training data changed), so sample once the
     models are final: the DFT tasks are named by cluster and model, not by model version.
-    """
-    from mliplib.models import zoo
-    from mliplib.reference.plan import MODEL_KINDS, model_optimum_candidates
 
+    Parameters
+    ----------
+    root : Path
+        The data folder.
+    kinds : sequence of str, optional
+        Model kinds (default: all).
+    progress : bool
+        Progress bars.
+    """
     for kind in MODEL_KINDS if kinds is None else kinds:
         path = Path(root) / model_optimum_candidates(kind)
         if path.exists():
@@ -236,8 +315,8 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
     """Write frames of each shipped model's own 36-atom liquid MD at the reference state (3000 K,
     4.9 g/cm³) to ``root/candidates/liquid_<kind>.extxyz`` for the DFT tasks ``liquid/at_<kind>/frameNN``.
 
-    The trajectory is :func:`mliplib.properties.liquid.liquid_trajectory` (the liquid chapter's run,
-    read from the artefact cache when current, else computed); :func:`~mliplib.properties.liquid.pick_candidates`
+    The trajectory is :func:`zno_book.liquid.liquid_trajectory` (the liquid chapter's run,
+    read from the artefact cache when current, else computed); :func:`~zno_book.liquid.pick_candidates`
     takes ``n_frames`` (default LIQUID_MODEL_FRAMES) production frames ≥ ``min_separation_fs`` apart,
     never one with atoms closer than DFT_MIN_DISTANCE (the state at a collapse can be). Each frame
     records ``sampled_by`` (the kind), ``model_sha256`` (``zoo.fingerprint``), temperature, density, MD
@@ -245,7 +324,7 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
     (``md_event_fs``, −1 if none), and the protocol of its run (JSON, with the seed) in its info.
 
     A run that stops early (a collapse) leaves fewer frames than ``n_frames``. The rest then come from
-    the independent repeats :func:`~mliplib.properties.liquid.repeat_protocol` of ``protocol`` with
+    the independent repeats :func:`~zno_book.liquid.repeat_protocol` of ``protocol`` with
     ``repeat_seeds`` (default REPEAT_SEEDS, the liquid chapter's survival runs, so usually cached, then
     further seeds), one frame each — the last DFT-safe state of that run, i.e. the moment of its own
     collapse or the end of its 2 ps — in seed order, until there are ``n_frames``: several independent
@@ -254,16 +333,30 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
     An existing file is topped up, never rewritten: its frames (perhaps labelled already) keep their
     order and the new ones are appended — frames of the main run ≥ ``min_separation_fs`` from those
     taken, then repeats with seeds not used yet. A file sampled with another model version or protocol
-    is kept as it is (delete it to resample). Returns {kind: number of frames in the file}.
+    is kept as it is (delete it to resample).
+
+    Parameters
+    ----------
+    root : Path
+        The data folder.
+    kinds : sequence of str, optional
+        Model kinds (default: all).
+    n_frames : int, optional
+        Frames per model (default LIQUID_MODEL_FRAMES).
+    protocol : LiquidProtocol, optional
+        The main run (default: the liquid chapter's 36-atom run).
+    min_separation_fs : float
+        Smallest MD time between two frames of one run (fs).
+    artefact_root : Path, optional
+        The artefact cache of the trajectories.
+    repeat_seeds : sequence of int, optional
+        Seeds of the repeats, in the order they are tried.
+
+    Returns
+    -------
+    dict of str to int
+        Kind → number of frames in its file.
     """
-    import json
-    import os
-
-    from mliplib.models import zoo
-    from mliplib.properties.liquid import (REPEAT_SEEDS, LiquidProtocol, liquid_trajectory, pick_candidates,
-                                           repeat_protocol)
-    from mliplib.reference.plan import LIQUID_MODEL_FRAMES, MODEL_KINDS, liquid_model_candidates
-
     protocol = protocol or LiquidProtocol()
     n_frames = LIQUID_MODEL_FRAMES if n_frames is None else n_frames
     if repeat_seeds is None:
@@ -301,7 +394,7 @@ def sample_liquid_models(root: Path, kinds=None, n_frames: int | None = None, pr
         for frame, source in picked:
             p = source.protocol
             frame.info["temperature_K_inst"] = frame.info.pop("temperature_K")
-            frame.info.update(sampler=f"{zoo.LABELS[kind]} Langevin + Bussi NVT (mliplib.properties.liquid)",
+            frame.info.update(sampler=f"{zoo.LABELS[kind]} Langevin + Bussi NVT (zno_book.liquid)",
                               sampled_by=kind, model_sha256=fingerprint, temperature_K=p.temperature,
                               density_g_cm3=p.density, md_step=int(frame.info.pop("step")),
                               timestep_fs=p.timestep_fs, md_event=source.event.kind if source.event else "none",

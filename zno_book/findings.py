@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from mliplib.artefacts import ARTEFACT_ROOT
-from mliplib.datasets import DATA_ROOT, split_file
-from mliplib.models import zoo
+from zno_book import zoo
+from zno_book.datasets import split_file
+from zno_book.paths import data_dir, findings_dir
 
-FINDINGS_ROOT = ARTEFACT_ROOT / "findings"
+__all__ = ["MODEL_COLUMNS", "RANKINGS", "StaleFindings", "collect", "current_key", "ranks", "record"]
+
 RANKINGS = ("closer", "lower", "higher", None)
 MODEL_COLUMNS = tuple(zoo.LABELS[k] for k in zoo.KINDS)
 
@@ -33,15 +34,31 @@ class StaleFindings(RuntimeError):
     """Raised by :func:`collect` when a chapter's findings are missing or were made from other models or data."""
 
 
-def current_key(data: Sequence[str]) -> dict:
+def current_key(data: Sequence[str], data_root: str | Path | None = None, models_root: str | Path | None = None) -> dict:
     """The checksums the findings depend on: every shipped model and committee file, and the files of the
-    data splits ``data`` (such as ``"liquid"``, ``"test"``) as ``data/zno/manifest.json`` records them."""
-    files = json.loads((DATA_ROOT / "manifest.json").read_text())["files"]
+    data splits ``data`` as the data manifest records them.
+
+    Parameters
+    ----------
+    data : sequence of str
+        Data splits, such as ``"liquid"``, ``"test"``.
+    data_root : str or Path, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+    models_root : str or Path, optional
+        The models folder (default :func:`zno_book.paths.models_dir`).
+
+    Returns
+    -------
+    dict
+        ``{"models": {entry: sha256}, "data": {file: sha256}}``.
+    """
+    manifest = (Path(data_root) if data_root is not None else data_dir()) / "manifest.json"
+    files = json.loads(manifest.read_text())["files"]
     names = {split_file(d) for d in data}
     missing = sorted(names - set(files))
     if missing:
-        raise ValueError(f"{missing} not listed in {DATA_ROOT / 'manifest.json'}: generate those data first")
-    models = {zoo.entry_name(k, c): zoo.fingerprint(k, c) for k in zoo.KINDS for c in (False, True)}
+        raise ValueError(f"{missing} not listed in {manifest}: generate those data first")
+    models = {zoo.entry_name(k, c): zoo.fingerprint(k, c, models_root) for k in zoo.KINDS for c in (False, True)}
     return {"models": models, "data": {name: files[name]["sha256"] for name in sorted(names)}}
 
 
@@ -65,10 +82,32 @@ def _check_row(chapter: str, row: dict) -> dict:
             "DFT": _number(row.get("DFT")), **{m: _number(row.get(m)) for m in MODEL_COLUMNS}}
 
 
+def _folder(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else findings_dir()
+
+
 def record(chapter: str, rows: Sequence[dict], data: Sequence[str], root: str | Path | None = None) -> Path:
-    """Store ``rows`` as the findings of ``chapter`` (a notebook stem), keyed by the current models and the
-    data files ``data``. The file is rewritten only when its content changes. Returns its path."""
-    path = Path(root or FINDINGS_ROOT) / f"{chapter}.json"
+    """Store ``rows`` as the findings of ``chapter``, keyed by the current models and data files.
+
+    The file is rewritten only when its content changes.
+
+    Parameters
+    ----------
+    chapter : str
+        The notebook stem.
+    rows : sequence of dict
+        Findings rows (see the module docstring).
+    data : sequence of str
+        The data splits the chapter read.
+    root : str or Path, optional
+        The findings folder (default :func:`zno_book.paths.findings_dir`).
+
+    Returns
+    -------
+    Path
+        The findings file.
+    """
+    path = _folder(root) / f"{chapter}.json"
     content = {"chapter": chapter, "key": current_key(data), "rows": [_check_row(chapter, r) for r in rows]}
     text = json.dumps(content, indent=1, ensure_ascii=False) + "\n"
     if not path.exists() or path.read_text() != text:
@@ -78,11 +117,27 @@ def record(chapter: str, rows: Sequence[dict], data: Sequence[str], root: str | 
 
 
 def collect(chapters: Sequence[str], root: str | Path | None = None) -> list[dict]:
-    """The findings rows of ``chapters``, each with its ``chapter``; raises StaleFindings listing every
-    chapter whose findings are missing or were recorded for other models or data."""
+    """The findings rows of ``chapters``, each with its ``chapter``.
+
+    Parameters
+    ----------
+    chapters : sequence of str
+        Notebook stems.
+    root : str or Path, optional
+        The findings folder (default :func:`zno_book.paths.findings_dir`).
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    StaleFindings
+        Listing every chapter whose findings are missing or were recorded for other models or data.
+    """
     rows, problems = [], []
     for chapter in chapters:
-        path = Path(root or FINDINGS_ROOT) / f"{chapter}.json"
+        path = _folder(root) / f"{chapter}.json"
         if not path.exists():
             problems.append(f"{chapter}: no findings recorded ({path} is missing)")
             continue
@@ -102,8 +157,18 @@ def collect(chapters: Sequence[str], root: str | Path | None = None) -> list[dic
 
 
 def ranks(row: dict) -> dict[str, int | None]:
-    """Rank of each model on one findings row (1 = best; ties share a rank); None for a model without a
-    number, and for every model when the row has ``better=None``."""
+    """Rank of each model on one findings row (1 = best; ties share a rank).
+
+    Parameters
+    ----------
+    row : dict
+        A findings row.
+
+    Returns
+    -------
+    dict of str to int or None
+        None for a model without a number, and for every model when the row has ``better=None``.
+    """
     if row.get("better") is None:
         return {m: None for m in MODEL_COLUMNS}
     score = {}

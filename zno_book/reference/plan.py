@@ -12,7 +12,51 @@ from __future__ import annotations
 
 import dataclasses
 
-from mliplib.reference.structures import POLYMORPHS
+from mliplib.properties.vibrations import phonon_displacements
+from zno_book.constants import (
+    LIQUID_DENSITY,
+    LIQUID_FORMULA_UNITS,
+    LIQUID_TEMPERATURE,
+    MODEL_KINDS,
+    POLYMORPHS,
+    SURFACE,
+)
+from zno_book.structures import polymorph
+
+__all__ = [
+    "EOS_RELAX",
+    "EOS_VOLUMES",
+    "LIQUID_DENSITY",
+    "LIQUID_FORMULA_UNITS",
+    "LIQUID_FRAMES",
+    "LIQUID_GFN1_TASKS",
+    "LIQUID_MODEL_FRAMES",
+    "LIQUID_TEMPERATURE",
+    "MODEL_KINDS",
+    "MODEL_OPTIMUM_RELAX",
+    "PHONON_DISPLACEMENT",
+    "PHONON_SUPERCELL",
+    "SURFACE",
+    "THERMAL_CANDIDATES",
+    "THERMAL_CELL",
+    "THERMAL_FRAMES",
+    "THERMAL_TEMPERATURES",
+    "Task",
+    "all_tasks",
+    "convergence_tasks",
+    "eos_tasks",
+    "liquid_model_candidates",
+    "liquid_model_tasks",
+    "liquid_tasks",
+    "model_optimum_candidates",
+    "model_optimum_tasks",
+    "nanoparticle_clusters",
+    "nanoparticle_tasks",
+    "phonon_tasks",
+    "surface_tasks",
+    "thermal_sample",
+    "training_tasks",
+]
 
 #: Cells used per phase: small (primitive) for strains, 8 atoms for rattles, 16 atoms for thermal frames.
 SMALL = {p: [{"op": "polymorph", "name": p}] for p in POLYMORPHS}
@@ -24,7 +68,7 @@ RATTLE_CELL = {
     "hbn": SMALL["hbn"] + [{"op": "supercell", "reps": [2, 1, 1]}],
     "bct": SMALL["bct"],
 }
-#: 16-atom cells for the thermal snapshots (sampled by MD, see mliplib.reference.sampling.sample_thermal)
+#: 16-atom cells for the thermal snapshots (sampled by MD, see zno_book.reference.sampling.sample_thermal)
 THERMAL_CELL = {
     "wurtzite": SMALL["wurtzite"] + [{"op": "supercell", "reps": [2, 2, 1]}],
     "zincblende": RATTLE_CELL["zincblende"] + [{"op": "supercell", "reps": [2, 1, 1]}],
@@ -42,18 +86,8 @@ EOS_VOLUMES = (0.88, 0.92, 0.96, 1.00, 1.04, 1.08, 1.12)  # V/V0
 EOS_RELAX = {"wurtzite", "hbn", "bct"}  # phases with free c/a or internal parameters
 LIQUID_FRAMES = 24  # sampled by GFN1-xTB (candidates/liquid_gfn1.extxyz)
 LIQUID_GFN1_TASKS = 4  # of them labelled by DFT (see liquid_tasks)
-LIQUID_DENSITY = 4.9  # g/cm³, estimate ~13 % below wurtzite (5.61); see data/zno/README.md
-#: 18 ZnO (36 atoms): the smallest liquid cell (edge 7.92 Å ≥ 7.85 Å) whose k-mesh at density 2.5 is
-#: 2×2×2 instead of 3×3×3, a 3× saving per frame over 32 atoms (edge 7.61 Å)
-LIQUID_FORMULA_UNITS = 18
-SURFACE = {"a": 3.29, "c": 5.30, "u": 0.38}
 PHONON_SUPERCELL = (2, 2, 2)  # 32 atoms; the vibrations chapter checks with the models that it suffices
 PHONON_DISPLACEMENT = 0.01  # Å
-
-
-#: The shipped potentials (mliplib.models.zoo.KINDS, spelled out to keep this module light) whose own
-#: nanoparticle optima and liquid frames get DFT single points.
-MODEL_KINDS = ("linear_bp", "plip", "nnp")
 
 
 def _check_kind(kind: str) -> None:
@@ -66,7 +100,7 @@ class Task:
     """One DFT job. kind: "single" (one frame) or "relax" (BFGS; every step stored as a frame).
 
     relax: {"fmax": eV/Å, "steps": int, "cell": None | "constant_volume"}; settings: overrides of
-    :class:`~mliplib.reference.engine.DFTSettings` (convergence study only).
+    :class:`~zno_book.reference.engine.DFTSettings` (convergence study only).
     """
 
     name: str
@@ -79,6 +113,12 @@ class Task:
     settings: dict | None = None
 
     def as_dict(self) -> dict:
+        """The task's fields as a dict (:func:`dataclasses.asdict`).
+
+        Returns
+        -------
+        dict
+        """
         return dataclasses.asdict(self)
 
 
@@ -87,6 +127,13 @@ def _task(name, dataset, config_type, recipe, priority, **kw) -> Task:
 
 
 def convergence_tasks() -> list[Task]:
+    """The convergence study: a sheared, rattled wurtzite and rocksalt cell at five plane-wave cutoffs
+    (k density 3.0) and four k-point densities (800 eV), priority 0.
+
+    Returns
+    -------
+    list of Task
+    """
     tasks = []
     for phase in ("wurtzite", "rocksalt"):
         recipe = SMALL[phase] + [{"op": "shear", "magnitude": 0.02, "seed": 0},
@@ -104,13 +151,31 @@ THERMAL_CANDIDATES = "candidates/thermal_linear_bp.extxyz"
 
 
 def thermal_sample(index: int) -> tuple[str, float, int]:
-    """(phase, temperature K, frame number) of frame ``index`` in THERMAL_CANDIDATES (phase-major)."""
+    """Which thermal snapshot a frame of THERMAL_CANDIDATES is (phase-major order).
+
+    Parameters
+    ----------
+    index : int
+        Frame index in the candidate file.
+
+    Returns
+    -------
+    tuple
+        (phase, temperature in K, frame number at that phase and temperature).
+    """
     per_phase = len(THERMAL_TEMPERATURES) * THERMAL_FRAMES
     phase, rest = divmod(index, per_phase)
     return POLYMORPHS[phase], THERMAL_TEMPERATURES[rest // THERMAL_FRAMES], rest % THERMAL_FRAMES
 
 
 def training_tasks() -> list[Task]:
+    """The training pool: strained, sheared and rattled cells of every polymorph, the isolated atoms, the
+    wurtzite → h-BN path and the thermal snapshots (tier 1 = priority 1, the rest later).
+
+    Returns
+    -------
+    list of Task
+    """
     tasks = []
     for phase in POLYMORPHS:
         for n, eps in enumerate(STRAINS):
@@ -143,6 +208,13 @@ def training_tasks() -> list[Task]:
 
 
 def eos_tasks() -> list[Task]:
+    """The energy–volume scans: every polymorph at EOS_VOLUMES, relaxed at constant volume for the phases
+    in EOS_RELAX (single points first).
+
+    Returns
+    -------
+    list of Task
+    """
     tasks = []
     for phase in POLYMORPHS:
         for v in EOS_VOLUMES:
@@ -159,13 +231,24 @@ def liquid_tasks() -> list[Task]:
     """DFT single points on the first LIQUID_GFN1_TASKS GFN1-xTB "liquid" frames. Only a few: the GFN1
     sampler turned out not to make liquid ZnO (O–O bonded pairs, Zn–Zn at metallic distances; the
     liquid chapter shows it), so these frames are an extreme out-of-domain test, and the models' own
-    liquids (:func:`liquid_model_tasks`) are the liquid reference."""
+    liquids (:func:`liquid_model_tasks`) are the liquid reference.
+
+    Returns
+    -------
+    list of Task
+    """
     return [_task(f"liquid/frame{k:02d}", "liquid", "liquid",
                   [{"op": "frame", "file": "candidates/liquid_gfn1.extxyz", "index": k}], 6)
             for k in range(LIQUID_GFN1_TASKS)]
 
 
 def surface_tasks() -> list[Task]:
+    """Ion relaxations of the wurtzite bulk cell and of the (10-10) and (11-20) slabs at the SURFACE lattice.
+
+    Returns
+    -------
+    list of Task
+    """
     relax = {"fmax": 0.03, "steps": 40, "cell": None}
     bulk = [{"op": "polymorph", "name": "wurtzite", **SURFACE}]
     tasks = [_task("surfaces/bulk", "surfaces", "surface_bulk", bulk, 4, kind="relax", relax=relax)]
@@ -177,6 +260,13 @@ def surface_tasks() -> list[Task]:
 
 
 def nanoparticle_tasks() -> list[Task]:
+    """The clusters: relaxations of the two rings and the sodalite cage, single points of the wurtzite
+    cuts (ZnO)_8, _12 and _16.
+
+    Returns
+    -------
+    list of Task
+    """
     relax = {"fmax": 0.05, "steps": 60, "cell": None}
     clusters = {"ring3": {"op": "ring_cluster", "n_formula": 3},
                 "ring6": {"op": "ring_cluster", "n_formula": 6},
@@ -197,10 +287,12 @@ def nanoparticle_tasks() -> list[Task]:
 
 def phonon_tasks() -> list[Task]:
     """Finite displacements (phonopy, symmetry-reduced) of the DFT-relaxed wurtzite cell of the E–V scan
-    at V/V0 = 1.00, in a PHONON_SUPERCELL supercell; they wait until that relaxation is done."""
-    from mliplib.properties.vibrations import phonon_displacements
-    from mliplib.reference.structures import polymorph
+    at V/V0 = 1.00, in a PHONON_SUPERCELL supercell; they wait until that relaxation is done.
 
+    Returns
+    -------
+    list of Task
+    """
     n_displacements = len(phonon_displacements(polymorph("wurtzite"), PHONON_SUPERCELL, PHONON_DISPLACEMENT))
     base = [{"op": "relaxed", "file": "eos.extxyz", "task": "eos/wurtzite/v1.00"}]
     return [_task(f"phonons/wurtzite/disp{k}", "phonons", "phonon_wurtzite",
@@ -210,6 +302,12 @@ def phonon_tasks() -> list[Task]:
 
 
 def all_tasks() -> list[Task]:
+    """Every task of the plan, in priority order (names are unique).
+
+    Returns
+    -------
+    list of Task
+    """
     tasks = (convergence_tasks() + training_tasks() + eos_tasks() + phonon_tasks() + nanoparticle_tasks()
              + surface_tasks() + liquid_tasks())
     tasks += model_optimum_tasks()
@@ -220,20 +318,35 @@ def all_tasks() -> list[Task]:
 
 
 # ------------------------------------------------------------------ DFT at the models' nanoparticle optima
-#: How a model relaxes each cluster of nanoparticle_tasks (mliplib.reference.sampling.nanoparticle_optima):
+#: How a model relaxes each cluster of nanoparticle_tasks (zno_book.reference.sampling.nanoparticle_optima):
 #: positions only, to fmax (eV/Å) or at most `steps` optimiser steps, from the task's own start.
 MODEL_OPTIMUM_RELAX = {"fmax": 0.05, "steps": 300, "optimizer": "BFGS"}
 
 
 def nanoparticle_clusters() -> dict[str, list]:
     """Cluster name → start recipe, in the order of :func:`nanoparticle_tasks` (the frame order of the
-    candidate files of :func:`model_optimum_tasks`)."""
+    candidate files of :func:`model_optimum_tasks`).
+
+    Returns
+    -------
+    dict of str to list of dict
+    """
     return {t.name.split("/", 1)[1]: list(t.recipe) for t in nanoparticle_tasks()}
 
 
 def model_optimum_candidates(kind: str) -> str:
     """Candidate file (relative to the data folder) holding the optima of model ``kind``, one frame per
-    cluster of :func:`nanoparticle_clusters`, written by ``python -m mliplib.reference sample``."""
+    cluster of :func:`nanoparticle_clusters`, written by ``python -m zno_book.reference sample``.
+
+    Parameters
+    ----------
+    kind : str
+        One of MODEL_KINDS.
+
+    Returns
+    -------
+    str
+    """
     _check_kind(kind)
     return f"candidates/nanoparticles_{kind}.extxyz"
 
@@ -241,20 +354,33 @@ def model_optimum_candidates(kind: str) -> str:
 def model_optimum_tasks() -> list[Task]:
     """"The honest test": a DFT single point (Γ, the data set's settings) at each model's own optimum of
     each cluster, ``nanoparticles/<cluster>/at_<kind>``. The frames wait for the sampler
-    (:func:`mliplib.reference.sampling.sample_nanoparticle_optima`)."""
+    (:func:`zno_book.reference.sampling.sample_nanoparticle_optima`).
+
+    Returns
+    -------
+    list of Task
+    """
     return [_task(f"nanoparticles/{cluster}/at_{kind}", "nanoparticles", "cluster_model_optimum",
                   [{"op": "frame", "file": model_optimum_candidates(kind), "index": k}], 5)
             for kind in MODEL_KINDS for k, cluster in enumerate(nanoparticle_clusters())]
 
 # ------------------------------------------------------------------ the liquid of each model (honest test)
-#: the reference liquid state (GFN1-xTB sampling and every model's liquid MD)
-LIQUID_TEMPERATURE = 3000.0  # K
 LIQUID_MODEL_FRAMES = 10  # DFT single points per model on frames of its own 36-atom liquid trajectory (issue: 10–20)
 
 
 def liquid_model_candidates(kind: str) -> str:
-    """Candidate file (relative to the data root) with frames of ``kind``'s own liquid MD, written by
-    :func:`mliplib.reference.sampling.sample_liquid_models`."""
+    """Candidate file (relative to the data folder) with frames of ``kind``'s own liquid MD, written by
+    :func:`zno_book.reference.sampling.sample_liquid_models`.
+
+    Parameters
+    ----------
+    kind : str
+        One of MODEL_KINDS.
+
+    Returns
+    -------
+    str
+    """
     _check_kind(kind)
     return f"candidates/liquid_{kind}.extxyz"
 
@@ -262,7 +388,12 @@ def liquid_model_candidates(kind: str) -> str:
 def liquid_model_tasks() -> list[Task]:
     """DFT single points (same settings as everything else) on LIQUID_MODEL_FRAMES frames of each
     model's own liquid trajectory at the reference state; they wait until the sampler has written them.
-    Frame-major order (frame k of every model before frame k + 1), so the models' counts grow together."""
+    Frame-major order (frame k of every model before frame k + 1), so the models' counts grow together.
+
+    Returns
+    -------
+    list of Task
+    """
     return [_task(f"liquid/at_{kind}/frame{k:02d}", "liquid", f"liquid_model_{kind}",
                   [{"op": "frame", "file": liquid_model_candidates(kind), "index": k}], 5)
             for k in range(LIQUID_MODEL_FRAMES) for kind in MODEL_KINDS]

@@ -2,7 +2,8 @@
 
 ``load_zno(split)`` returns a list of ``ase.Atoms`` with ``info["energy"]`` (eV), ``arrays["forces"]``
 (eV/Å), ``info["stress"]`` (eV/Å³, Voigt xx yy zz yz xz xy, ASE sign; periodic frames only) and
-``info["config_type"]``. Files are checked against the SHA-256 sums in ``manifest.json``.
+``info["config_type"]``. Files are checked against the SHA-256 sums in ``manifest.json``. The data
+folder is an argument; by default :func:`zno_book.paths.data_dir` (``$ZNO_BOOK_ROOT/data/zno``).
 """
 
 from __future__ import annotations
@@ -15,18 +16,43 @@ import numpy as np
 from ase import Atoms
 from ase.io import read
 
-DATA_ROOT = Path(__file__).resolve().parents[1] / "data" / "zno"
+from zno_book.paths import data_dir
+
+__all__ = ["SPLITS", "is_test_task", "load_zno", "split_file", "verify_checksum"]
+
 #: "train" and "test" partition train.extxyz (test: ~10 %, by task name); the others are one file each.
 SPLITS = ("train", "test", "all_train", "eos", "surfaces", "nanoparticles", "liquid", "convergence", "phonons")
 
 
 def is_test_task(name: str) -> bool:
-    """Deterministic ~10 % hold-out of the training pool, by a hash of the task name."""
+    """Deterministic ~10 % hold-out of the training pool, by a hash of the task name.
+
+    Parameters
+    ----------
+    name : str
+        A task name.
+
+    Returns
+    -------
+    bool
+        True for a held-out task.
+    """
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10 == 0
 
 
 def split_file(split: str) -> str:
-    """The file name (in ``data/zno``) that holds ``split``."""
+    """The file that holds a split.
+
+    Parameters
+    ----------
+    split : str
+        One of :data:`SPLITS`.
+
+    Returns
+    -------
+    str
+        File name in the data folder, e.g. ``"train.extxyz"``.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     return f"{'train' if split in ('test', 'all_train') else split}.extxyz"
@@ -36,12 +62,26 @@ def load_zno(split: str = "train", root: str | Path | None = None, verify: bool 
     """Frames of one split: ``"train"`` (training pool minus the hold-out), ``"test"`` (the hold-out),
     ``"all_train"`` (both), or a file split ``"eos"``, ``"surfaces"``, ``"nanoparticles"``, ``"liquid"``,
     ``"convergence"``, ``"phonons"``.
+
+    Parameters
+    ----------
+    split : str
+        One of :data:`SPLITS`.
+    root : str or Path, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+    verify : bool
+        Check the file against its SHA-256 in ``manifest.json`` first.
+
+    Returns
+    -------
+    list of ase.Atoms
+        Frames with ``info["energy"]``, ``arrays["forces"]`` and, for periodic ones, ``info["stress"]``.
     """
-    root = Path(root) if root is not None else DATA_ROOT
+    root = Path(root) if root is not None else data_dir()
     path = root / split_file(split)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the '{split}' data have not been generated or shipped; "
-                                f"see {root / 'README.md'} (python -m mliplib.reference run)")
+                                f"see {root / 'README.md'} (python -m zno_book.reference run)")
     if verify:
         verify_checksum(path, root / "manifest.json")
     frames = [_as_reference(a) for a in read(path, index=":")]
@@ -53,8 +93,17 @@ def load_zno(split: str = "train", root: str | Path | None = None, verify: bool 
 
 
 def verify_checksum(path: Path, manifest: Path) -> None:
+    """Raise unless ``path`` matches the SHA-256 that ``manifest`` records for it.
+
+    Parameters
+    ----------
+    path : Path
+        A data file.
+    manifest : Path
+        The data manifest (``manifest.json``).
+    """
     if not manifest.exists():
-        raise FileNotFoundError(f"{manifest} is missing; rebuild it with `python -m mliplib.reference manifest`")
+        raise FileNotFoundError(f"{manifest} is missing; rebuild it with `python -m zno_book.reference manifest`")
     entry = json.loads(manifest.read_text())["files"].get(path.name)
     if entry is None:
         raise ValueError(f"{path.name} is not listed in {manifest}; rebuild the manifest")

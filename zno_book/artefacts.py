@@ -1,7 +1,8 @@
 """Versioned cache of the chapters' expensive results (long MD, relaxations of many structures).
 
 An artefact is a list of ``ase.Atoms`` (stored as extxyz) or a dict of numpy arrays (stored as ``.npz``,
-loaded without pickle) under ``artefacts/v1/<name>.*`` at the repository root, with ``<name>.json``
+loaded without pickle) under ``artefacts/v1/<name>.*`` of the book's root (:mod:`zno_book.paths`; every
+function also takes the folder as ``root``), with ``<name>.json``
 recording the *key* it was computed for (the models' file checksums, the parameters) and the wall time.
 :func:`cached` returns the stored result when the key matches and otherwise recomputes, stores and
 returns it, so a chapter reads the cache when it is current and regenerates it when a model or a
@@ -14,18 +15,31 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-VERSION = "v1"
-ARTEFACT_ROOT = Path(__file__).resolve().parents[1] / "artefacts" / VERSION
+from zno_book.paths import artefacts_dir
+
+__all__ = ["cached", "file_sha256", "load_artefact", "store_artefact"]
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -42,9 +56,27 @@ def _paths(name: str, root: Path) -> tuple[Path, Path, Path]:
     return root / f"{name}.json", root / f"{name}.extxyz", root / f"{name}.npz"
 
 
+def _folder(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else artefacts_dir()
+
+
 def load_artefact(name: str, key: dict, root: str | Path | None = None):
-    """The stored artefact ``name`` if it was computed for ``key``, else None."""
-    meta_path, xyz, npz = _paths(name, Path(root or ARTEFACT_ROOT))
+    """The stored artefact ``name`` if it was computed for ``key``, else None.
+
+    Parameters
+    ----------
+    name : str
+        Plain file stem, e.g. ``"liquid_md_nnp"``.
+    key : dict
+        What it must have been computed for (JSON-serialisable).
+    root : str or Path, optional
+        The artefact folder (default :func:`zno_book.paths.artefacts_dir`).
+
+    Returns
+    -------
+    list of ase.Atoms or dict of numpy.ndarray or None
+    """
+    meta_path, xyz, npz = _paths(name, _folder(root))
     if not meta_path.exists():
         return None
     meta = json.loads(meta_path.read_text())
@@ -60,8 +92,22 @@ def load_artefact(name: str, key: dict, root: str | Path | None = None):
 
 def store_artefact(name: str, key: dict, value, seconds: float = float("nan"),
                    root: str | Path | None = None) -> None:
-    """Write ``value`` (list of Atoms or dict of arrays) and its key; replaces an older version."""
-    root = Path(root or ARTEFACT_ROOT)
+    """Write an artefact and its key; replaces an older version.
+
+    Parameters
+    ----------
+    name : str
+        Plain file stem.
+    key : dict
+        What it was computed for (JSON-serialisable).
+    value : list of ase.Atoms or dict of array_like
+        Stored as extxyz or compressed npz.
+    seconds : float
+        The computation's wall time (s), recorded.
+    root : str or Path, optional
+        The artefact folder (default :func:`zno_book.paths.artefacts_dir`).
+    """
+    root = _folder(root)
     root.mkdir(parents=True, exist_ok=True)
     meta_path, xyz, npz = _paths(name, root)
     if isinstance(value, dict):
@@ -78,7 +124,24 @@ def store_artefact(name: str, key: dict, value, seconds: float = float("nan"),
 
 
 def cached(name: str, key: dict, compute: Callable[[], object], root: str | Path | None = None):
-    """``compute()`` once per ``key``: the stored artefact when current, else computed and stored."""
+    """``compute()`` once per ``key``: the stored artefact when current, else computed and stored.
+
+    Parameters
+    ----------
+    name : str
+        Plain file stem.
+    key : dict
+        Everything the result depends on (JSON-serialisable).
+    compute : callable
+        Returns a list of ase.Atoms or a dict of arrays.
+    root : str or Path, optional
+        The artefact folder (default :func:`zno_book.paths.artefacts_dir`).
+
+    Returns
+    -------
+    list of ase.Atoms or dict of numpy.ndarray
+        As later runs will read it (after the file round trip).
+    """
     value = load_artefact(name, key, root)
     if value is not None:
         return value

@@ -16,15 +16,29 @@ import numpy as np
 from ase import Atoms
 from ase.io import read
 
-from mliplib.reference import structures as st
+from mliplib import builders
+from mliplib.properties.vibrations import phonon_displacements
+from zno_book import structures as st
 
 
 def n_frames(path: Path) -> int:
-    """Frames in an extxyz file (0 if it does not exist)."""
+    """Frames in an extxyz file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    int
+        Number of frames; 0 if the file does not exist.
+    """
     return len(read(path, index=":")) if path.exists() else 0
 
 
 def _frame(atoms, file: str, index: int, root: str):
+    """Frame ``index`` of ``root/file`` (FileNotFoundError while the sampler has not written it)."""
     path = Path(root) / file
     if index >= n_frames(path):
         raise FileNotFoundError(f"frame {index} of {path} does not exist yet (run the sampler)")
@@ -47,7 +61,7 @@ def _relaxed(atoms, file: str, task: str, root: str):
 
 
 def _phonon_displacement(atoms, supercell, index: int, displacement: float):
-    from mliplib.properties.vibrations import phonon_displacements
+    """Displaced supercell ``index`` of phonopy's symmetry-reduced set for ``atoms``."""
     return phonon_displacements(atoms, supercell, displacement)[index]
 
 
@@ -60,21 +74,34 @@ STEPS = {
     "wurtzite_cluster": lambda _, n_formula, seed=0: st.wurtzite_cluster(n_formula, seed),
     "ring_cluster": lambda _, n_formula: st.ring_cluster(n_formula),
     "cage_cluster": lambda _, kind: st.cage_cluster(kind),
-    "atom": lambda _, symbol: st.isolated_atom(symbol),
+    "atom": lambda _, symbol: builders.isolated_atom(symbol),
     "frame": _frame,
     "relaxed": _relaxed,
     # modifiers
-    "supercell": lambda a, reps: st.supercell_of(a, reps),
-    "strain": lambda a, strain: st.strained(a, strain),
-    "shear": lambda a, magnitude, seed: st.strained(a, st.random_shear(magnitude, seed)),
-    "rattle": lambda a, sigma, seed: st.rattled(a, sigma, seed),
-    "box": lambda a, vacuum: st.in_box(a, vacuum),
+    "supercell": lambda a, reps: builders.supercell_of(a, reps),
+    "strain": lambda a, strain: builders.strained(a, strain),
+    "shear": lambda a, magnitude, seed: builders.strained(a, builders.random_shear(magnitude, seed)),
+    "rattle": lambda a, sigma, seed: builders.rattled(a, sigma, seed),
+    "box": lambda a, vacuum: builders.in_box(a, vacuum),
     "phonon_displacement": _phonon_displacement,
 }
 
 
-def build(recipe: list[dict], root: str = ".") -> Atoms:
-    """Build the structure described by ``recipe``; ``root`` resolves files named by ``frame`` steps."""
+def build(recipe: list[dict], root: str | Path = ".") -> Atoms:
+    """Build the structure a recipe describes.
+
+    Parameters
+    ----------
+    recipe : list of dict
+        Steps ``{"op": name, **arguments}`` (see :data:`STEPS`); the first one creates the structure.
+    root : str or Path
+        The data folder, against which the files named by ``frame`` and ``relaxed`` steps are resolved.
+
+    Returns
+    -------
+    ase.Atoms
+        The structure (wrapped into its cell when periodic along x, y and z).
+    """
     atoms = None
     for step in recipe:
         args = dict(step)
@@ -90,4 +117,15 @@ def build(recipe: list[dict], root: str = ".") -> Atoms:
 
 
 def dumps(recipe: list[dict]) -> str:
+    """Compact JSON of a recipe (what a frame stores in ``info["recipe"]``).
+
+    Parameters
+    ----------
+    recipe : list of dict
+        The steps.
+
+    Returns
+    -------
+    str
+    """
     return json.dumps(recipe, separators=(",", ":"))
