@@ -1,0 +1,1 @@
+"""The ZnO book's project: DFT plan and data, shipped models, artefacts, findings."""
