@@ -158,7 +158,8 @@ def dask(workers: int | None = None, address: str | None = None, cluster=None, t
     threads : int
         BLAS/OpenMP/Numba threads per ``LocalCluster`` worker process (default 1).
     **cluster_kwargs
-        Passed to ``LocalCluster`` (e.g. ``memory_limit="2GB"``, ``dashboard_address=":8787"``).
+        Passed to ``LocalCluster`` (e.g. ``memory_limit="2GB"``); the dashboard listens on a free port
+        (``executor.client.dashboard_link``) unless ``dashboard_address`` is given.
 
     Returns
     -------
@@ -178,7 +179,7 @@ def dask(workers: int | None = None, address: str | None = None, cluster=None, t
         pre_spawn = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **environment}
         with dask.config.set({"distributed.nanny.pre-spawn-environ": pre_spawn}):
             cluster = LocalCluster(**{"n_workers": workers or available_cores(), "threads_per_worker": 1,
-                                      "processes": True, "dashboard_address": None, "env": environment,
+                                      "processes": True, "dashboard_address": ":0", "env": environment,
                                       **cluster_kwargs})
     return DaskExecutor(Client(cluster), cluster)
 
@@ -208,7 +209,8 @@ def slurm_dask(jobs: int = 1, cores: int = 32, memory: str = "64GB", walltime: s
     prologue : tuple of str
         Extra shell lines before the worker starts (``module load ...``, ``source .venv/bin/activate``).
     **kwargs
-        Passed to ``SLURMCluster`` (e.g. ``job_extra_directives=["--exclusive"]``, ``interface="ib0"``).
+        Passed to ``SLURMCluster`` (e.g. ``job_extra_directives=["--exclusive"]``, ``interface="ib0"``); the
+        dashboard listens on a free port (``cluster.dashboard_link``) unless ``scheduler_options`` says otherwise.
 
     Returns
     -------
@@ -217,6 +219,7 @@ def slurm_dask(jobs: int = 1, cores: int = 32, memory: str = "64GB", walltime: s
     from dask_jobqueue import SLURMCluster  # optional extra (cluster), see the module docstring
 
     exports = [f"export {name}={value}" for name, value in thread_environment(1).items()]
+    kwargs = {"scheduler_options": {"dashboard_address": ":0"}, **kwargs}  # a free port: cluster.dashboard_link
     cluster = SLURMCluster(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=partition,
                            account=account, job_script_prologue=[*exports, *prologue], **kwargs)
     if jobs:
