@@ -11,8 +11,9 @@ the same folder, then ``os.replace``), so a crash leaves either the whole result
 - A task that raises is retried ``task.retries`` times, then reported as failed; the others go on, and
   :func:`run` returns a :class:`Report` listing the failures (the command line exits non-zero).
 - A task whose worker dies (killed, out of memory, node lost: ``BrokenProcessPool`` for local processes,
-  ``KilledWorker`` for Dask) is resubmitted, on a new process pool if the old one broke: nothing is lost,
-  and a result is saved once even if it arrives twice.
+  ``KilledWorker`` for Dask) is resubmitted, on a new process pool if the old one broke: nothing is lost.
+  Each submission's future is read once and a task is resubmitted only after its future failed, so a
+  result is saved once. One driver per store: two drivers on one store would run the same tasks twice.
 - Progress: one line per finished task on stderr, with done/total, elapsed time and an ETA from the
   tasks' estimated costs (one-core seconds), scaled by the throughput measured so far.
 
@@ -461,9 +462,6 @@ class _Run:
             self.complete(task, outcome)
 
     def complete(self, task: Task, outcome: Outcome) -> None:
-        if task.name in self.finished:
-            self.say(f"again {task.name}: a second result of a finished task, not saved")
-            return
         try:
             self.store.save(task, outcome.result)
         except Exception as exc:  # noqa: BLE001 - a result the store refuses fails that task only
