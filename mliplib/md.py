@@ -3,9 +3,10 @@
 ``run_md`` integrates NVE (velocity Verlet), NVT (Bussi stochastic velocity rescaling or a Nosé–Hoover
 chain) or Langevin dynamics and samples T, E_pot, E_kin, E_tot every ``interval`` steps. After every
 ``check_interval`` steps it checks for non-finite energies/forces/positions, atoms closer than
-``min_distance``, a jump of E_pot, an NVE drift of E_tot, or a calculator exception; the first such event
-stops the run cleanly and is returned as an :class:`MDEvent` ("model X failed at step N") instead of
-raising. Units: fs, K, eV, Å; friction in 1/fs.
+``min_distance``, a jump of E_pot, an NVE drift of E_tot, or a calculator that gives up (one of
+:data:`CALCULATOR_FAILURES`); the first such event stops the run cleanly and is returned as an
+:class:`MDEvent` ("model X failed at step N") instead of raising. Any other exception (a TypeError, an
+AttributeError: a bug, not a failing model) propagates. Units: fs, K, eV, Å; friction in 1/fs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
+from ase.calculators.calculator import CalculatorError
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixCom
 from ase.io import Trajectory, write
@@ -36,10 +38,16 @@ except ImportError:  # older ASE
     def thermalize_momenta(atoms, temperature_K, exact_temperature=False, rng=None):
         MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, force_temp=exact_temperature, rng=rng)
 
-__all__ = ["MDEvent", "MDLog", "MDResult", "run_md", "melt_and_equilibrate", "energy_drift", "ENSEMBLES"]
+__all__ = ["MDEvent", "MDLog", "MDResult", "run_md", "melt_and_equilibrate", "energy_drift", "ENSEMBLES",
+           "CALCULATOR_FAILURES"]
 
 ENSEMBLES = ("nve", "nvt", "langevin")
 THERMOSTATS = ("bussi", "nose-hoover")
+#: What a calculator raises when it cannot handle a structure: ASE's CalculatorError (CalculationFailed,
+#: e.g. an SCF that did not converge), NotImplementedError (PropertyNotImplementedError; EMT without
+#: parameters for an element), ValueError (mliplib: overlapping atoms, NaN positions; LinAlgError) and
+#: ArithmeticError (FloatingPointError, OverflowError).
+CALCULATOR_FAILURES = (CalculatorError, NotImplementedError, ValueError, ArithmeticError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +309,7 @@ def run_md(atoms: Atoms, calc, temperature_K: float, steps: int, timestep_fs: fl
                 bar.update(1)
             if event is not None:
                 break
-    except Exception as error:  # a calculator that gives up (SCF failure, NaN positions, …) ends the run
+    except CALCULATOR_FAILURES as error:  # a calculator that gives up ends the run
         tb = traceback.format_exception_only(type(error), error)[-1].strip()
         event = MDEvent("calculator_error", dyn.nsteps, dyn.nsteps * timestep_fs, tb)
     finally:
@@ -313,7 +321,7 @@ def run_md(atoms: Atoms, calc, temperature_K: float, steps: int, timestep_fs: fl
         try:  # record the state of the failure (energies are finite here)
             if not samples["step"] or samples["step"][-1] != event.step:
                 sample(event.step, atoms.get_potential_energy())
-        except Exception:
+        except CALCULATOR_FAILURES:  # the calculator refuses the failed state (e.g. overlapping atoms)
             pass
     log = MDLog(*(np.array(samples[k]) for k in MDLog.FIELDS), n_atoms=n)
     done = event.step if event is not None else steps

@@ -4,12 +4,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from ase.build import bulk
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LassoLars, Ridge
 
 import mliplib
 from mliplib.descriptors import PLIP, BehlerParrinello
-from mliplib.models import Committee, LinearPotential, NeuralNetworkPotential
+from mliplib.models import Committee, LinearPotential, ModelFileError, NeuralNetworkPotential
+from mliplib.models.base import DIGEST, METADATA, content_digest
 from mliplib.reference.structures import polymorph, rattled, strained, supercell_of
 
 BP = BehlerParrinello(["Zn", "O"], 4.5, g2=[(0.8, 0.0), (0.3, 2.0), (0.3, 3.2)], g4=[(0.02, 1, 1), (0.02, 2, -1)],
@@ -34,10 +37,12 @@ def synthetic_frames(truth, n=10, seed=0):
 
 
 def known_linear(descriptor, seed=1):
+    """A linear potential with random weights, set by hand (the truth that labels synthetic frames)."""
     rng = np.random.default_rng(seed)
     model = LinearPotential(descriptor)
-    model.weights = rng.normal(0, 0.05, (model.n_groups, descriptor.n_features))
-    model.offsets = np.array([-2.0, -3.0])
+    model.weights_ = rng.normal(0, 0.05, (model.n_groups, descriptor.n_features))
+    model.offsets_ = np.array([-2.0, -3.0])
+    model.trained_species_ = descriptor.species
     return model
 
 
@@ -113,9 +118,9 @@ def test_linear_fit_recovers_known_potential():
     truth = known_linear(descriptor, seed=4)
     data = synthetic_frames(truth, n=12, seed=5)
     fit = LinearPotential(descriptor, Ridge(alpha=1e-12)).fit(data)
-    np.testing.assert_allclose(fit.weights, truth.weights, atol=1e-6)
+    np.testing.assert_allclose(fit.weights_, truth.weights_, atol=1e-6)
     # offsets: only their composition-weighted sum is defined for stoichiometric data
-    assert fit.offsets.mean() == pytest.approx(truth.offsets.mean(), abs=1e-6)
+    assert fit.offsets_.mean() == pytest.approx(truth.offsets_.mean(), abs=1e-6)
     test = rattled(polymorph("zincblende", cubic=True), 0.1, 99)
     np.testing.assert_allclose(fit.predict(test)["forces"], truth.predict(test)["forces"], atol=1e-8)
 
@@ -123,7 +128,7 @@ def test_linear_fit_recovers_known_potential():
 def test_forces_only_fit_then_offsets(frames):
     """The PLIP protocol: weights from forces only, offsets from energies afterwards."""
     model = LinearPotential(BP, Ridge(alpha=1e-12), sigma_energy=None).fit(frames)
-    assert model.fit_info["rows"]["energy"] == 0
+    assert model.fit_info_["rows"]["energy"] == 0
     errors = [model.predict(a)["energy"] - a.info["energy"] for a in frames]
     assert np.abs(errors).max() < 1e-6
 
@@ -163,7 +168,7 @@ def test_nnp_is_deterministic(frames):
     b = NeuralNetworkPotential(BP, hidden=(6,), epochs=3, seed=11, progress=False).fit(frames)
     atoms = frames[0]
     assert a.predict(atoms)["energy"] == b.predict(atoms)["energy"]
-    assert len(a.history) == 3 and "val_rmse_forces" in a.history[0]
+    assert len(a.history_) == 3 and "val_rmse_forces" in a.history_[0]
 
 
 def test_nnp_switches_off_inputs_the_data_never_vary(frames, tmp_path):
@@ -171,7 +176,7 @@ def test_nnp_switches_off_inputs_the_data_never_vary(frames, tmp_path):
     value of it, however far from the data, reaches the untrained weights; the other inputs stay on."""
     bp = BehlerParrinello(["Zn", "O"], 4.5, g2=[(0.8, 0.0), (20.0, 0.8)], g4=[(0.02, 1, 1)])
     model = NeuralNetworkPotential(bp, hidden=(6,), epochs=2, progress=False).fit(frames)
-    off = ~np.isfinite(model.std.numpy())  # (species, features)
+    off = ~np.isfinite(model.input_statistics()[1])  # (species, features)
     G = np.vstack([bp.compute(a) for a in frames])
     species = np.concatenate([bp.species_index(a) for a in frames])
     spread = np.array([G[species == s].std(0) for s in range(2)])
@@ -185,14 +190,18 @@ def test_nnp_switches_off_inputs_the_data_never_vary(frames, tmp_path):
     again = mliplib.load(model.save(tmp_path / "off"))
     np.testing.assert_array_equal(again.energies_and_gradient(shifted, species)[0], e1)
     with pytest.raises(ValueError, match="min_input_std"):
-        NeuralNetworkPotential(bp, min_input_std=0.0)
+        NeuralNetworkPotential(bp, min_input_std=0.0).fit(frames)
+
+
+def frames_for_errors():
+    return synthetic_frames(known_linear(BP), n=2)
 
 
 def test_clear_errors(fitted, tmp_path):
     model = fitted["linear"]
     with pytest.raises(ValueError, match="does not know"):
         model.predict(bulk("Cu", "fcc", a=3.6))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         LinearPotential(BP).predict(polymorph("wurtzite"))
     atoms = polymorph("wurtzite")
     atoms.positions[1] = atoms.positions[0] + 0.01
@@ -204,39 +213,27 @@ def test_clear_errors(fitted, tmp_path):
         model.predict(atoms)
     path = model.save(tmp_path / "model")
     with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(str(arrays["__metadata__"]))
+        arrays = {k: data[k] for k in data.files if k not in (METADATA, DIGEST)}
+        meta = json.loads(str(data[METADATA]))
     meta["format_version"] = 999
-    arrays["__metadata__"] = np.array(json.dumps(meta))
-    np.savez(tmp_path / "future.npz", **arrays)
-    with pytest.raises(ValueError, match="format version 999"):
+    text = json.dumps(meta)
+    np.savez(tmp_path / "future.npz", **{METADATA: np.array(text), DIGEST: np.array(content_digest(text, arrays))},
+             **arrays)
+    with pytest.raises(ModelFileError, match="format version 999"):
         mliplib.load(tmp_path / "future.npz")
+    unfit = LinearPotential(BP, sigma_energy=None, sigma_forces=None)  # parameters are checked by fit
     with pytest.raises(ValueError, match="nothing to fit"):
-        LinearPotential(BP, sigma_energy=None, sigma_forces=None)
-
-
-@pytest.mark.parametrize("descriptor", [BP, SMALL_PLIP, BehlerParrinello.default_zno()], ids=["bp", "plip", "bp-zno"])
-def test_single_pass_values_forces_virial(descriptor):
-    """The one-pass path of linear models (force kernel also fills G) equals compute + forces_and_virial."""
-    from mliplib.models.linear import values_forces_and_virial
-    atoms = rattled(supercell_of(polymorph("wurtzite"), (2, 1, 1)), 0.1, 5)
-    dE_dG = np.random.default_rng(0).normal(size=(len(atoms), descriptor.n_features))
-    G, forces, virial = values_forces_and_virial(descriptor, atoms, dE_dG)
-    np.testing.assert_allclose(G, descriptor.compute(atoms), rtol=1e-13, atol=1e-13)
-    f2, w2 = descriptor.forces_and_virial(atoms, dE_dG)
-    np.testing.assert_allclose(forces, f2, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(virial, w2, rtol=1e-13, atol=1e-13)
+        unfit.fit(frames_for_errors())
 
 
 @pytest.mark.parametrize("activation", ["tanh", "softplus", "silu"])
 def test_nnp_numpy_prediction_matches_torch(frames, activation):
     """Prediction runs the networks in NumPy; it must equal the PyTorch graph used in training."""
-    import torch
     model = NeuralNetworkPotential(BP, hidden=(7, 5), activation=activation, epochs=2, progress=False).fit(frames)
     atoms = frames[3]
     G = torch.from_numpy(BP.compute(atoms) * 3.0).requires_grad_(True)  # ×3: reach softplus's linear branch too
     species = torch.from_numpy(BP.species_index(atoms))
-    energies = model._atomic_energies(G, species)
+    energies = model.networks_(G, species)
     (grad,) = torch.autograd.grad(energies.sum(), G)
     e2, g2 = model.energies_and_gradient(G.detach().numpy(), species.numpy())
     np.testing.assert_allclose(e2, energies.detach().numpy(), rtol=1e-12, atol=1e-12)
@@ -249,8 +246,8 @@ def test_nnp_lbfgs_training(frames, tmp_path):
     a = NeuralNetworkPotential(BP, **kw).fit(frames)
     b = NeuralNetworkPotential(BP, **kw).fit(frames)
     assert a.predict(frames[0])["energy"] == b.predict(frames[0])["energy"]
-    assert a.history[-1]["loss"] < a.history[0]["loss"]
+    assert a.history_[-1]["loss"] < a.history_[0]["loss"]
     again = mliplib.load(a.save(tmp_path / "lbfgs"))
     assert again.optimizer == "lbfgs" and again.lbfgs_iterations == 5
     with pytest.raises(ValueError, match="optimizer"):
-        NeuralNetworkPotential(BP, optimizer="sgd")
+        NeuralNetworkPotential(BP, optimizer="sgd").fit(frames)
