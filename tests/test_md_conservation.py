@@ -14,12 +14,11 @@ excursion); a 5 fs step fails (1.8 / 2.2 meV/atom), and so do forces 3 % off the
 
 import numpy as np
 import pytest
+from zno_pair import ZnOPair, relaxed_wurtzite
 
 from mliplib.md import run_md
 from mliplib.models import zoo
 from mliplib.reference.structures import rattled, strained, supercell_of
-
-from zno_pair import ZnOPair, relaxed_wurtzite
 
 TEMPERATURE_K = 300.0
 TIMESTEP_FS = 0.5

@@ -1,49 +1,30 @@
 """Models: forces and stress are exact derivatives, saving is lossless and safe, fits recover known truths."""
 
-import json
 
 import numpy as np
 import pytest
 import torch
 from ase.build import bulk
+from potentials import (
+    BP,
+    SMALL_PLIP,
+    known_linear,
+    read_model_file,
+    synthetic_frames,
+    write_model_file,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LassoLars, Ridge
 
 import mliplib
 from mliplib.descriptors import PLIP, BehlerParrinello
-from mliplib.models import Committee, LinearPotential, ModelFileError, NeuralNetworkPotential
-from mliplib.models.base import DIGEST, METADATA, content_digest
+from mliplib.models import (
+    Committee,
+    LinearPotential,
+    ModelFileError,
+    NeuralNetworkPotential,
+)
 from mliplib.reference.structures import polymorph, rattled, strained, supercell_of
-
-BP = BehlerParrinello(["Zn", "O"], 4.5, g2=[(0.8, 0.0), (0.3, 2.0), (0.3, 3.2)], g4=[(0.02, 1, 1), (0.02, 2, -1)],
-                      g5=[(0.01, 1, 1)])
-SMALL_PLIP = PLIP(["Zn", "O"], cutoff=4.5, a=(1.0,), b=(2.0, 3.0), l_max=2, m_max=5,
-                  r_short={("Zn", "O"): 2.3, ("Zn", "Zn"): 3.3, ("O", "O"): 3.3})
-
-
-def synthetic_frames(truth, n=10, seed=0):
-    """Rattled, strained polymorphs labelled by a known model (the truth)."""
-    rng = np.random.default_rng(seed)
-    phases = ["wurtzite", "rocksalt", "zincblende", "bct"]
-    frames = []
-    for k in range(n):
-        atoms = polymorph(phases[k % 4], cubic=phases[k % 4] in ("rocksalt", "zincblende"))
-        atoms = rattled(strained(atoms, rng.uniform(-0.03, 0.03)), 0.08, k)
-        out = truth.predict(atoms)
-        atoms.info.update(energy=out["energy"], stress=out["stress"])
-        atoms.arrays["forces"] = out["forces"]
-        frames.append(atoms)
-    return frames
-
-
-def known_linear(descriptor, seed=1):
-    """A linear potential with random weights, set by hand (the truth that labels synthetic frames)."""
-    rng = np.random.default_rng(seed)
-    model = LinearPotential(descriptor)
-    model.weights_ = rng.normal(0, 0.05, (model.n_groups, descriptor.n_features))
-    model.offsets_ = np.array([-2.0, -3.0])
-    model.trained_species_ = descriptor.species
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +164,7 @@ def test_nnp_switches_off_inputs_the_data_never_vary(frames, tmp_path):
     np.testing.assert_array_equal(off, spread <= model.min_input_std)
     assert off.any() and not off.all()
     shifted = G + 5.0 * off[species]  # move every switched-off input far outside its training range
-    e0, g0 = model.energies_and_gradient(G, species)
+    e0, _ = model.energies_and_gradient(G, species)
     e1, g1 = model.energies_and_gradient(shifted, species)
     np.testing.assert_array_equal(e0, e1)
     assert np.all(g1[off[species]] == 0) and np.all(np.isfinite(g1))
@@ -211,14 +192,9 @@ def test_clear_errors(fitted, tmp_path):
     atoms.positions[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         model.predict(atoms)
-    path = model.save(tmp_path / "model")
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files if k not in (METADATA, DIGEST)}
-        meta = json.loads(str(data[METADATA]))
+    meta, arrays = read_model_file(model.save(tmp_path / "model"))
     meta["format_version"] = 999
-    text = json.dumps(meta)
-    np.savez(tmp_path / "future.npz", **{METADATA: np.array(text), DIGEST: np.array(content_digest(text, arrays))},
-             **arrays)
+    write_model_file(tmp_path / "future.npz", meta, arrays)
     with pytest.raises(ModelFileError, match="format version 999"):
         mliplib.load(tmp_path / "future.npz")
     unfit = LinearPotential(BP, sigma_energy=None, sigma_forces=None)  # parameters are checked by fit
@@ -242,7 +218,8 @@ def test_nnp_numpy_prediction_matches_torch(frames, activation):
 
 def test_nnp_lbfgs_training(frames, tmp_path):
     """Full-batch L-BFGS: deterministic, lowers the loss, and its settings survive save/load."""
-    kw = dict(hidden=(6,), epochs=4, patience=4, optimizer="lbfgs", lbfgs_iterations=5, seed=3, progress=False)
+    kw = {"hidden": (6,), "epochs": 4, "patience": 4, "optimizer": "lbfgs", "lbfgs_iterations": 5, "seed": 3,
+          "progress": False}
     a = NeuralNetworkPotential(BP, **kw).fit(frames)
     b = NeuralNetworkPotential(BP, **kw).fit(frames)
     assert a.predict(frames[0])["energy"] == b.predict(frames[0])["energy"]

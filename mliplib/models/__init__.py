@@ -14,5 +14,13 @@ from mliplib.models.committee import Committee
 from mliplib.models.linear import LinearPotential
 from mliplib.models.nnp import AtomicNetworks, NeuralNetworkPotential
 
-__all__ = ["Potential", "LinearPotential", "NeuralNetworkPotential", "AtomicNetworks", "Committee",
-           "MLIPCalculator", "ModelFileError", "load"]
+__all__ = [
+           "AtomicNetworks",
+           "Committee",
+           "LinearPotential",
+           "MLIPCalculator",
+           "ModelFileError",
+           "NeuralNetworkPotential",
+           "Potential",
+           "load",
+]

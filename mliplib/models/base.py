@@ -23,10 +23,15 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import (
+    Calculator,
+    PropertyNotImplementedError,
+    all_changes,
+)
 from ase.data import chemical_symbols
 from sklearn import linear_model
 from sklearn.base import BaseEstimator
@@ -161,7 +166,7 @@ class Potential(BaseEstimator):
     def _predict(self, atoms: Atoms, neighbors) -> dict:
         raise NotImplementedError
 
-    def calculator(self, skin: float = 0.5) -> "MLIPCalculator":
+    def calculator(self, skin: float = 0.5) -> MLIPCalculator:
         """An ASE calculator for this model.
 
         Parameters
@@ -200,7 +205,14 @@ class Potential(BaseEstimator):
         return metadata, arrays
 
     def digest(self) -> str:
-        """SHA-256 (hex) of the model's content: parameters and fitted state, as its model file records it."""
+        """SHA-256 of the model's content: parameters and fitted state.
+
+        Returns
+        -------
+        str
+            Hex digest, equal to the ``__digest__`` its model file records (and independent of when or
+            where the file was written).
+        """
         metadata, arrays = self.to_state()
         return content_digest(_metadata_text(metadata), arrays)
 
@@ -233,7 +245,20 @@ class Potential(BaseEstimator):
 
 
 def frame_label(index: int, atoms: Atoms) -> str:
-    """How error messages name a training frame: index, formula and task or config type."""
+    """How error messages name a training frame.
+
+    Parameters
+    ----------
+    index : int
+        Position of the frame in the training list.
+    atoms : ase.Atoms
+        The frame.
+
+    Returns
+    -------
+    str
+        "frame <index> (<formula>[, <task or config_type>])".
+    """
     name = atoms.info.get("task") or atoms.info.get("config_type")
     return f"frame {index} ({atoms.get_chemical_formula()}" + (f", {name})" if name else ")")
 
@@ -256,7 +281,7 @@ def check_labels(frames, energy: bool, forces: bool, stress: bool = False, descr
         raise ValueError("fit needs at least one reference frame, got none")
     for s, atoms in enumerate(frames):
         if not isinstance(atoms, Atoms):
-            raise ValueError(f"training frames must be ase.Atoms; frame {s} is a {type(atoms).__name__}")
+            raise TypeError(f"training frames must be ase.Atoms; frame {s} is a {type(atoms).__name__}")
         label = frame_label(s, atoms)
         try:
             check_atoms(atoms)
@@ -285,7 +310,17 @@ def check_labels(frames, energy: bool, forces: bool, stress: bool = False, descr
 
 
 def trained_species(frames) -> list[str]:
-    """Element symbols present in ``frames``, sorted by atomic number."""
+    """The elements present in training frames.
+
+    Parameters
+    ----------
+    frames : sequence of ase.Atoms
+
+    Returns
+    -------
+    list of str
+        Chemical symbols, sorted by atomic number.
+    """
     numbers = sorted(set(np.concatenate([atoms.numbers for atoms in frames]).tolist()))
     return [chemical_symbols[z] for z in numbers]
 
@@ -311,7 +346,18 @@ def stress_from_virial(atoms: Atoms, virial: np.ndarray) -> np.ndarray:
 
 # -- parameters as JSON ---------------------------------------------------------------------------
 def encode_params(estimator) -> dict:
-    """``estimator.get_params(deep=False)`` as JSON-serialisable values (see :func:`encode_value`)."""
+    """An estimator's parameters as JSON-serialisable values.
+
+    Parameters
+    ----------
+    estimator : sklearn.base.BaseEstimator
+        A potential or a scikit-learn estimator.
+
+    Returns
+    -------
+    dict
+        ``get_params(deep=False)`` with every value passed through :func:`encode_value`.
+    """
     return {name: encode_value(value, f"{type(estimator).__name__}.{name}")
             for name, value in estimator.get_params(deep=False).items()}
 
@@ -360,7 +406,22 @@ def encode_value(value, where: str = "parameter"):
 
 
 def decode_value(value):
-    """Inverse of :func:`encode_value`; raises ValueError for unknown estimators, descriptors or kinds."""
+    """Inverse of :func:`encode_value`.
+
+    Parameters
+    ----------
+    value
+        A JSON value written by :func:`encode_value`.
+
+    Returns
+    -------
+    The parameter value (descriptor, potential and estimator objects rebuilt).
+
+    Raises
+    ------
+    ValueError
+        Unknown estimator, descriptor kind or potential kind.
+    """
     if isinstance(value, list):
         return [decode_value(v) for v in value]
     if not isinstance(value, dict):
@@ -382,14 +443,34 @@ def decode_value(value):
 
 
 def decode_params(params: dict) -> dict:
-    """Keyword arguments from :func:`encode_params` output."""
+    """Constructor keyword arguments from :func:`encode_params` output.
+
+    Parameters
+    ----------
+    params : dict
+        Encoded parameters.
+
+    Returns
+    -------
+    dict
+    """
     if not isinstance(params, dict):
-        raise ValueError(f"parameters must be a JSON object, got {type(params).__name__}")
+        raise TypeError(f"parameters must be a JSON object, got {type(params).__name__}")
     return {name: decode_value(value) for name, value in params.items()}
 
 
 def potential_class(kind: str) -> type:
-    """The :class:`Potential` subclass written as ``kind`` in model files."""
+    """The :class:`Potential` subclass written as ``kind`` in model files.
+
+    Parameters
+    ----------
+    kind : str
+        E.g. "LinearPotential".
+
+    Returns
+    -------
+    type
+    """
     if kind not in POTENTIALS:
         raise ValueError(f"unknown model kind {kind!r}; this mliplib reads {sorted(POTENTIALS)}")
     return POTENTIALS[kind]
@@ -430,14 +511,44 @@ def potential_from_state(metadata: dict, arrays: dict) -> Potential:
 
 
 def check_array_names(arrays: dict, expected: set) -> None:
-    """Raise ValueError unless the fitted arrays are exactly ``expected`` (by name)."""
+    """Raise ValueError unless the fitted arrays are exactly the ``expected`` ones.
+
+    Parameters
+    ----------
+    arrays : dict of str to numpy.ndarray
+        Arrays read from a model file.
+    expected : set of str
+        The names the parameters call for.
+    """
     missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
     if missing or extra:
         raise ValueError(f"the arrays do not match the parameters: missing {missing}, unexpected {extra}")
 
 
 def check_array(arrays: dict, name: str, shape: tuple, finite: bool = True) -> np.ndarray:
-    """The float array ``arrays[name]`` after checking its shape (and, by default, that it is finite)."""
+    """One fitted array, checked against the shape the parameters call for.
+
+    Parameters
+    ----------
+    arrays : dict of str to numpy.ndarray
+        Arrays read from a model file.
+    name : str
+        The array's name.
+    shape : tuple of int
+        The expected shape.
+    finite : bool
+        Also require every value to be finite.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``arrays[name]``.
+
+    Raises
+    ------
+    ValueError
+        Missing, not float, of another shape or (with ``finite``) containing NaN or inf.
+    """
     if name not in arrays:
         raise ValueError(f"array {name!r} is missing")
     array = arrays[name]
@@ -454,8 +565,21 @@ def _metadata_text(metadata: dict) -> str:
 
 
 def content_digest(metadata_text: str, arrays: dict) -> str:
-    """SHA-256 (hex) of a model file's content: the metadata string and every array's name, dtype, shape
-    and bytes, in name order."""
+    """SHA-256 of a model file's content, as stored in its ``__digest__`` entry.
+
+    Parameters
+    ----------
+    metadata_text : str
+        The metadata JSON string.
+    arrays : dict of str to numpy.ndarray
+        The fitted arrays.
+
+    Returns
+    -------
+    str
+        Hex digest over the metadata string and every array's name, dtype, shape and bytes, in name
+        order.
+    """
     h = hashlib.sha256(metadata_text.encode())
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
@@ -465,7 +589,19 @@ def content_digest(metadata_text: str, arrays: dict) -> str:
 
 
 def model_path(path: str | Path) -> Path:
-    """The file ``path`` names: as given if it exists, else with ``.npz`` appended (as ``save`` does)."""
+    """The model file ``path`` names.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        As given to :func:`load`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` if it exists or ends in ``.npz``, else ``path`` with ``.npz`` appended (as ``save``
+        does).
+    """
     path = Path(path)
     if path.exists() or path.suffix == ".npz":
         return path
@@ -499,7 +635,7 @@ def load(path: str | Path) -> Potential:
         text, arrays = _read(path)
         metadata = json.loads(text)
         if not isinstance(metadata, dict):
-            raise ValueError("its metadata is not a JSON object")
+            raise TypeError("its metadata is not a JSON object")
         version = metadata.get("format_version")
         if type(version) is not int:
             raise ValueError(f"its format_version is {version!r}, not an integer")
@@ -558,7 +694,7 @@ class MLIPCalculator(Calculator):
     raises :class:`~ase.calculators.calculator.PropertyNotImplementedError` (ASE's rule).
     """
 
-    implemented_properties = ["energy", "energies", "free_energy", "forces", "stress"]
+    implemented_properties: ClassVar[list[str]] = ["energy", "energies", "free_energy", "forces", "stress"]
 
     def __init__(self, model: Potential, skin: float = 0.5, **kwargs):
         super().__init__(**kwargs)
@@ -595,6 +731,13 @@ class MLIPCalculator(Calculator):
             self.results["stress"] = out["stress"]
 
     def todict(self) -> dict:
-        """The calculator's parameters: the model's kind and content digest (:meth:`Potential.digest`), and the skin."""
+        """The calculator's parameters (ASE records them, e.g. in trajectories).
+
+        Returns
+        -------
+        dict
+            ``model`` (kind), ``model_sha256`` (:meth:`Potential.digest`; None if unfitted) and ``skin``
+            (Å).
+        """
         return {"model": self.model.kind, "model_sha256": self.model.digest() if self.model.is_fitted else None,
                 "skin": self.skin}

@@ -55,7 +55,7 @@ class Committee(Potential):
 
     @classmethod
     def of(cls, model: Potential, size: int, subsample: float | None = None, seed: int = 0,
-           always_include: tuple[str, ...] = ()) -> "Committee":
+           always_include: tuple[str, ...] = ()) -> Committee:
         """A committee of ``size`` unfitted clones of ``model``.
 
         Parameters
@@ -101,7 +101,7 @@ class Committee(Potential):
         for member in self.members:
             member.check_frames(frames)
 
-    def fit(self, frames: list[Atoms]) -> "Committee":
+    def fit(self, frames: list[Atoms]) -> Committee:
         """Train a clone of every member on its subsample.
 
         Parameters
@@ -119,7 +119,7 @@ class Committee(Potential):
         rng = np.random.default_rng(self.seed)
         always = np.array([a.info.get("config_type") in self.always_include for a in frames], dtype=bool)
         pool = np.flatnonzero(~always)
-        n_draw = None if self.subsample is None else max(2, int(round(self.subsample * len(pool))))
+        n_draw = None if self.subsample is None else max(2, round(self.subsample * len(pool)))
         if n_draw is not None and n_draw > len(pool):
             raise ValueError(f"subsample={self.subsample} draws {n_draw} frames, but only {len(pool)} frames are "
                              f"not in always_include; give more frames or no subsample")

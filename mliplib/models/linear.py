@@ -30,8 +30,14 @@ from numba import njit
 from sklearn.base import clone
 from sklearn.linear_model import RidgeCV
 
-from mliplib.models.base import (Potential, check_array, check_array_names, check_labels, stress_from_virial,
-                                 trained_species)
+from mliplib.models.base import (
+    Potential,
+    check_array,
+    check_array_names,
+    check_labels,
+    stress_from_virial,
+    trained_species,
+)
 
 DEFAULT_ALPHAS = np.logspace(-8, 2, 21)
 DEFAULT_FOLDS = 5
@@ -298,7 +304,7 @@ class LinearPotential(Potential):
                 np.array(owners, dtype=np.int64))
 
     # -- fitting --------------------------------------------------------------------------------------
-    def fit(self, frames: list[Atoms]) -> "LinearPotential":
+    def fit(self, frames: list[Atoms]) -> LinearPotential:
         """Fit the weights and the per-element offsets.
 
         Parameters
@@ -377,5 +383,5 @@ class LinearPotential(Potential):
         self.weights_ = check_array(arrays, "weights", (self.n_groups, self.descriptor.n_features))
         self.offsets_ = check_array(arrays, "offsets", (len(self.descriptor.species_z),))
         if not isinstance(fitted.get("fit_info"), dict):
-            raise ValueError("fitted metadata has no fit_info object")
+            raise TypeError("fitted metadata has no fit_info object")
         self.fit_info_ = fitted["fit_info"]

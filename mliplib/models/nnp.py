@@ -26,8 +26,14 @@ import torch
 from ase import Atoms
 from tqdm.auto import tqdm
 
-from mliplib.models.base import (Potential, check_array, check_array_names, check_labels, stress_from_virial,
-                                 trained_species)
+from mliplib.models.base import (
+    Potential,
+    check_array,
+    check_array_names,
+    check_labels,
+    stress_from_virial,
+    trained_species,
+)
 
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU}
 
@@ -376,7 +382,7 @@ class NeuralNetworkPotential(Potential):
             raise ValueError("fit needs at least two reference frames (one may be held out for validation)")
 
     # -- training ---------------------------------------------------------------------------------------
-    def fit(self, frames: list[Atoms]) -> "NeuralNetworkPotential":
+    def fit(self, frames: list[Atoms]) -> NeuralNetworkPotential:
         """Train the networks.
 
         Parameters
@@ -405,7 +411,7 @@ class NeuralNetworkPotential(Potential):
         rng = np.random.default_rng(self.seed)
         data = _frame_tensors(self.descriptor, frames, self.progress)
         order = rng.permutation(len(data))
-        n_val = int(round(self.validation_fraction * len(data)))
+        n_val = round(self.validation_fraction * len(data))
         val, train = [data[k] for k in order[:n_val]], [data[k] for k in order[n_val:]]
         n_species = len(self.descriptor.species_z)
         mean, std, offsets = _standardisation(train, n_species, self.min_input_std)
@@ -423,6 +429,14 @@ class NeuralNetworkPotential(Potential):
             optimiser = torch.optim.LBFGS(networks.parameters(), lr=1.0, max_iter=self.lbfgs_iterations,
                                           history_size=20, line_search_fn="strong_wolfe")
             everything = _collate(train)
+            last = {}  # the sums at the last point the line search evaluated
+
+            def closure():
+                optimiser.zero_grad()
+                loss, se, sf, nf = loss_of(everything)
+                loss.backward()
+                last["sums"] = (loss.item() * len(train), se, sf, nf)
+                return loss
         else:
             optimiser = torch.optim.Adam(networks.parameters(), lr=self.learning_rate)
             schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=self.lr_patience)
@@ -433,17 +447,8 @@ class NeuralNetworkPotential(Potential):
         for epoch in bar:
             sums = np.zeros(4)
             if lbfgs:
-                last = {}
-
-                def closure():
-                    optimiser.zero_grad()
-                    loss, se, sf, nf = loss_of(everything)
-                    loss.backward()
-                    last["sums"] = (loss.item() * len(train), se, sf, nf)
-                    return loss
-
                 optimiser.step(closure)
-                sums += last["sums"]  # at the last point the line search evaluated
+                sums += last["sums"]
             else:
                 perm = rng.permutation(len(train))
                 for start in range(0, len(train), self.batch_size):
@@ -599,5 +604,5 @@ class NeuralNetworkPotential(Potential):
             raise ValueError("array 'networks.std' must be positive (inf for switched-off inputs)")
         networks.load_state_dict(state)
         if not isinstance(fitted.get("history"), list):
-            raise ValueError("fitted metadata has no history list")
+            raise TypeError("fitted metadata has no history list")
         self.networks_, self.history_ = networks, fitted["history"]
