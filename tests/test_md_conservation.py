@@ -1,6 +1,6 @@
 """NVE energy conservation of the three model kinds in MD: 96-atom wurtzite, 300 K, 0.5 fs, 2 ps.
 
-The models are the shipped kinds (:mod:`mliplib.models.zoo`: linear-BP/RidgeCV, PLIP/LassoLarsCV on
+The models are the shipped kinds (:mod:`mliplib.models.zoo`: linear-BP/RidgeCV, PLIP/LassoLarsPathCV on
 forces, NNP 2×25) with the shipped descriptors — except the PLIP Gaussian basis, cut from 27 to 4
 functions (220 instead of 1485 terms, same cutoff, R_short, l and m) to keep the test fast — trained on
 16 rattled and strained 32-atom wurtzite frames (NNP: 15 L-BFGS epochs) labelled by a smooth model potential

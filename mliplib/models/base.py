@@ -32,7 +32,7 @@ from ase.calculators.calculator import (
     PropertyNotImplementedError,
     all_changes,
 )
-from ase.data import chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols
 from sklearn import linear_model
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
@@ -117,7 +117,8 @@ class Potential(BaseEstimator):
             raise NotFittedError(f"this {self.kind} is not fitted yet; call .fit(frames) or load a saved model")
         check_atoms(atoms)
         self.descriptor.species_index(atoms)  # elements the descriptor does not know
-        untrained = sorted(set(atoms.get_chemical_symbols()) - set(self.trained_species_))
+        trained = {atomic_numbers[symbol] for symbol in self.trained_species_}
+        untrained = [chemical_symbols[z] for z in sorted(set(np.unique(atoms.numbers).tolist()) - trained)]
         if untrained:
             raise ValueError(f"atoms contain {', '.join(untrained)}, absent from this {self.kind}'s training "
                              f"data (trained on {', '.join(self.trained_species_)}): its weights for them were "
