@@ -3,9 +3,10 @@
 ``run_md`` integrates NVE (velocity Verlet), NVT (Bussi stochastic velocity rescaling or a Nosé–Hoover
 chain) or Langevin dynamics and samples T, E_pot, E_kin, E_tot every ``interval`` steps. After every
 ``check_interval`` steps it checks for non-finite energies/forces/positions, atoms closer than
-``min_distance``, a jump of E_pot, an NVE drift of E_tot, or a calculator exception; the first such event
-stops the run cleanly and is returned as an :class:`MDEvent` ("model X failed at step N") instead of
-raising. Units: fs, K, eV, Å; friction in 1/fs.
+``min_distance``, a jump of E_pot, an NVE drift of E_tot, or a calculator that gives up (one of
+:data:`CALCULATOR_FAILURES`); the first such event stops the run cleanly and is returned as an
+:class:`MDEvent` ("model X failed at step N") instead of raising. Any other exception (a TypeError, an
+AttributeError: a bug, not a failing model) propagates. Units: fs, K, eV, Å; friction in 1/fs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
+from ase.calculators.calculator import CalculatorError
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixCom
 from ase.io import Trajectory, write
@@ -36,17 +38,44 @@ except ImportError:  # older ASE
     def thermalize_momenta(atoms, temperature_K, exact_temperature=False, rng=None):
         MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, force_temp=exact_temperature, rng=rng)
 
-__all__ = ["MDEvent", "MDLog", "MDResult", "run_md", "melt_and_equilibrate", "energy_drift", "ENSEMBLES"]
+__all__ = [
+    "CALCULATOR_FAILURES",
+    "ENSEMBLES",
+    "MDEvent",
+    "MDLog",
+    "MDResult",
+    "energy_drift",
+    "melt_and_equilibrate",
+    "run_md",
+]
 
 ENSEMBLES = ("nve", "nvt", "langevin")
 THERMOSTATS = ("bussi", "nose-hoover")
+#: What a calculator raises when it cannot handle a structure: ASE's CalculatorError (CalculationFailed,
+#: e.g. an SCF that did not converge), NotImplementedError (PropertyNotImplementedError; EMT without
+#: parameters for an element), ValueError (mliplib: overlapping atoms, NaN positions; LinAlgError) and
+#: ArithmeticError (FloatingPointError, OverflowError).
+CALCULATOR_FAILURES = (CalculatorError, NotImplementedError, ValueError, ArithmeticError)
 
 
 @dataclasses.dataclass(frozen=True)
 class MDEvent:
-    """An unphysical event that stopped a run. kind: "non_finite", "min_distance", "energy_jump",
-    "energy_drift", "max_temperature" or "calculator_error"; step: MD step (0 = initial structure);
-    time_fs; details: a readable explanation; value: the offending number (Å, eV/atom, K) or NaN."""
+    """An unphysical event that stopped a run.
+
+    Attributes
+    ----------
+    kind : str
+        "non_finite", "min_distance", "energy_jump", "energy_drift", "max_temperature" or
+        "calculator_error".
+    step : int
+        MD step (0 = initial structure).
+    time_fs : float
+        Simulation time of the event, fs.
+    details : str
+        A readable explanation.
+    value : float
+        The offending number (Å, eV/atom or K), NaN if none.
+    """
 
     kind: str
     step: int
@@ -60,8 +89,17 @@ class MDEvent:
 
 @dataclasses.dataclass
 class MDLog:
-    """Samples every ``interval`` steps (and at the last step): step, time_fs (fs), temperature (K),
-    energy_potential, energy_kinetic, energy_total (eV, whole system), all (n_samples,); n_atoms."""
+    """Samples of a run, every ``interval`` steps and at the last step.
+
+    Attributes
+    ----------
+    step, time_fs, temperature : numpy.ndarray
+        (n_samples,) MD step, time (fs) and temperature (K).
+    energy_potential, energy_kinetic, energy_total : numpy.ndarray
+        (n_samples,) energies of the whole system, eV.
+    n_atoms : int
+        Number of atoms.
+    """
 
     step: np.ndarray
     time_fs: np.ndarray
@@ -74,18 +112,46 @@ class MDLog:
     FIELDS = ("step", "time_fs", "temperature", "energy_potential", "energy_kinetic", "energy_total")
 
     @classmethod
-    def empty(cls, n_atoms: int) -> "MDLog":
+    def empty(cls, n_atoms: int) -> MDLog:
+        """A log without samples.
+
+        Parameters
+        ----------
+        n_atoms : int
+            Number of atoms of the system.
+
+        Returns
+        -------
+        MDLog
+        """
         return cls(*(np.zeros(0) for _ in cls.FIELDS), n_atoms=n_atoms)
 
     def as_dict(self) -> dict:
+        """The fields as a dict of arrays plus ``n_atoms`` (what the artefact cache stores).
+
+        Returns
+        -------
+        dict
+        """
         return {k: getattr(self, k) for k in self.FIELDS} | {"n_atoms": self.n_atoms}
 
     def __len__(self) -> int:
         return len(self.step)
 
     @classmethod
-    def concatenate(cls, logs: list["MDLog"]) -> "MDLog":
-        """Join consecutive runs; steps and times of later runs are offset to follow on."""
+    def concatenate(cls, logs: list[MDLog]) -> MDLog:
+        """Join consecutive runs; steps and times of later runs are offset to follow on.
+
+        Parameters
+        ----------
+        logs : list of MDLog
+            Logs of consecutive runs; a later run's initial sample (step 0), shared with the end of the
+            previous run, is dropped.
+
+        Returns
+        -------
+        MDLog
+        """
         out = {k: [] for k in cls.FIELDS}
         step0 = time0 = 0.0
         for log in logs:
@@ -102,10 +168,26 @@ class MDLog:
 
 @dataclasses.dataclass
 class MDResult:
-    """atoms: the final state (calculator attached, velocities kept; continue with it); log: :class:`MDLog`;
-    frames: snapshots every ``interval`` steps (energy/forces in a single-point calculator, velocities
-    kept) if ``keep_frames``; event: None or the :class:`MDEvent` that stopped the run; steps_done;
-    wall_time_s; stages: the individual runs of :func:`melt_and_equilibrate`."""
+    """The outcome of :func:`run_md`.
+
+    Attributes
+    ----------
+    atoms : ase.Atoms
+        The final state (calculator attached, velocities kept; continue with it).
+    log : MDLog
+        The samples.
+    frames : list of ase.Atoms
+        Snapshots every ``interval`` steps (energy/forces in a single-point calculator, velocities
+        kept) if ``keep_frames``.
+    event : MDEvent or None
+        The event that stopped the run.
+    steps_done, steps_requested : int
+        Steps run and asked for.
+    wall_time_s : float
+        Wall time, s.
+    stages : dict
+        The individual runs of :func:`melt_and_equilibrate` by name.
+    """
 
     atoms: Atoms
     log: MDLog
@@ -122,6 +204,17 @@ class MDResult:
         return self.event is None
 
     def summary(self, label: str = "") -> str:
+        """One line: completed, or where and why the run stopped.
+
+        Parameters
+        ----------
+        label : str
+            Prefix (e.g. the model's name).
+
+        Returns
+        -------
+        str
+        """
         name = f"{label}: " if label else ""
         if self.ok:
             return f"{name}completed {self.steps_done} steps in {self.wall_time_s:.1f} s"
@@ -138,7 +231,7 @@ class _Writer:
         if self.path.suffix == ".traj":
             self.traj = Trajectory(str(self.path), "a" if append else "w")
         else:
-            self.handle = open(self.path, "a" if append else "w")
+            self.handle = open(self.path, "a" if append else "w")  # noqa: SIM115 (open for the run; close() closes it)
 
     def write(self, atoms: Atoms) -> None:
         if self.traj is not None:
@@ -181,20 +274,63 @@ def run_md(atoms: Atoms, calc, temperature_K: float, steps: int, timestep_fs: fl
            label: str = "") -> MDResult:
     """Run ``steps`` MD steps of a copy of ``atoms`` with ``calc``; never raises for model failures.
 
-    ensemble: "nve" (velocity Verlet), "nvt" (``thermostat`` "bussi" — stochastic velocity rescaling — or
-    "nose-hoover" chain, time constant ``taut_fs``) or "langevin" (``friction`` in 1/fs, e.g. 0.01).
-    temperature_K: thermostat target and, for ``init_velocities``, the Maxwell–Boltzmann temperature
-    ("auto": only if the atoms have no velocities; True: always; False: never). Velocities get zero total
-    momentum (and zero angular momentum for clusters); Langevin runs add :class:`ase.constraints.FixCom`
-    when ``fix_com`` (ASE's advice instead of the deprecated ``fixcm``). interval: sampling/frame/trajectory
-    period in steps; trajectory: path (.traj → ASE Trajectory, else extxyz) written as the run goes
-    (``append`` to continue a file); progress: tqdm bar with T and E_pot; seed: RNG seed (velocities,
-    thermostat noise); sample_first: also sample the initial state (step 0).
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Start structure (not modified).
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    temperature_K : float
+        Thermostat target and, for ``init_velocities``, the Maxwell–Boltzmann temperature, K.
+    steps : int
+        Number of MD steps.
+    timestep_fs : float
+        Time step, fs.
+    ensemble : str
+        "nve" (velocity Verlet), "nvt" (see ``thermostat``) or "langevin".
+    thermostat : str
+        NVT thermostat: "bussi" (stochastic velocity rescaling) or "nose-hoover" (chain).
+    friction : float
+        Langevin friction, 1/fs (e.g. 0.01).
+    taut_fs : float
+        NVT time constant, fs.
+    interval : int
+        Sampling, frame and trajectory period, steps.
+    trajectory : str or pathlib.Path, optional
+        File written as the run goes (.traj: ASE Trajectory, else extxyz).
+    append : bool
+        Continue an existing trajectory file.
+    keep_frames : bool
+        Keep the sampled frames in ``result.frames``.
+    progress : bool
+        tqdm bar with T and E_pot.
+    seed : int
+        RNG seed (velocities, thermostat noise).
+    init_velocities : {"auto", True, False}
+        Draw Maxwell–Boltzmann velocities: "auto" only if the atoms have none. Velocities get zero total
+        momentum (and zero angular momentum for clusters).
+    fix_com : bool
+        Langevin runs add :class:`ase.constraints.FixCom` (ASE's advice instead of ``fixcm``).
+    sample_first : bool
+        Also sample the initial state (step 0).
+    min_distance : float or None
+        Watchdog: an interatomic distance below this, Å, stops the run.
+    max_energy_jump : float or None
+        Watchdog: a change of E_pot per atom between checks above this, eV/atom.
+    max_drift : float or None
+        Watchdog, NVE only: |E_tot − E_tot(0)| per atom above this, eV/atom.
+    max_temperature_K : float or None
+        Watchdog: a temperature above this, K.
+    check_interval : int
+        Watchdog period, steps (non-finite energy, forces or positions are always checked then).
+    label : str
+        Progress-bar label.
 
-    Watchdog (every ``check_interval`` steps, None disables a check): non-finite energy/forces/positions;
-    interatomic distance < ``min_distance`` (Å); |ΔE_pot| per atom between checks > ``max_energy_jump``
-    (eV/atom); NVE only: |E_tot − E_tot(0)| per atom > ``max_drift`` (eV/atom); T > ``max_temperature_K``;
-    an exception in the calculator. The first event ends the run and is returned in ``result.event``.
+    Returns
+    -------
+    MDResult
+        The first watchdog event, or a calculator failure (one of :data:`CALCULATOR_FAILURES`), ends the
+        run and is returned in ``result.event``; None of the watchdog thresholds disables that check.
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
@@ -301,7 +437,7 @@ def run_md(atoms: Atoms, calc, temperature_K: float, steps: int, timestep_fs: fl
                 bar.update(1)
             if event is not None:
                 break
-    except Exception as error:  # a calculator that gives up (SCF failure, NaN positions, …) ends the run
+    except CALCULATOR_FAILURES as error:  # a calculator that gives up ends the run
         tb = traceback.format_exception_only(type(error), error)[-1].strip()
         event = MDEvent("calculator_error", dyn.nsteps, dyn.nsteps * timestep_fs, tb)
     finally:
@@ -313,7 +449,7 @@ def run_md(atoms: Atoms, calc, temperature_K: float, steps: int, timestep_fs: fl
         try:  # record the state of the failure (energies are finite here)
             if not samples["step"] or samples["step"][-1] != event.step:
                 sample(event.step, atoms.get_potential_energy())
-        except Exception:
+        except CALCULATOR_FAILURES:  # the calculator refuses the failed state (e.g. overlapping atoms)
             pass
     log = MDLog(*(np.array(samples[k]) for k in MDLog.FIELDS), n_atoms=n)
     done = event.step if event is not None else steps
@@ -325,12 +461,42 @@ def melt_and_equilibrate(atoms: Atoms, calc, T_melt: float, T_target: float, mel
                          thermostat: str = "bussi", taut_fs: float = 100.0, interval: int = 10,
                          trajectory: str | Path | None = None, progress: bool = True, seed: int = 0,
                          **checks) -> MDResult:
-    """Melt with Langevin dynamics at ``T_melt`` (``melt_steps``), then equilibrate with an NVT thermostat
-    (``thermostat`` "bussi" or "nose-hoover", ``taut_fs``) at ``T_target`` (``equil_steps``).
+    """Melt with Langevin dynamics, then equilibrate with an NVT thermostat.
 
-    Both stages go to one ``trajectory`` file. Returns one :class:`MDResult` with the joined log and frames
-    (steps numbered continuously) and ``stages = {"melt": …, "equilibrate": …}``; a watchdog event
-    (``checks``: the watchdog arguments of :func:`run_md`) in the melt stage skips the second stage.
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Start structure.
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    T_melt, T_target : float
+        Langevin temperature of the melt and NVT target, K.
+    melt_steps, equil_steps : int
+        Steps of the two stages.
+    timestep_fs : float
+        Time step, fs.
+    friction : float
+        Langevin friction, 1/fs.
+    thermostat : str
+        "bussi" or "nose-hoover".
+    taut_fs : float
+        NVT time constant, fs.
+    interval : int
+        Sampling period, steps.
+    trajectory : str or pathlib.Path, optional
+        One file for both stages.
+    progress : bool
+        Progress bars.
+    seed : int
+        RNG seed of the melt (the equilibration uses ``seed + 1``).
+    **checks
+        Watchdog arguments of :func:`run_md`.
+
+    Returns
+    -------
+    MDResult
+        The joined log and frames (steps numbered continuously) and ``stages = {"melt": …,
+        "equilibrate": …}``; a watchdog event in the melt stage skips the second stage.
     """
     common = dict(timestep_fs=timestep_fs, interval=interval, trajectory=trajectory, progress=progress, **checks)
     melt = run_md(atoms, calc, T_melt, melt_steps, ensemble="langevin", friction=friction, seed=seed,
@@ -353,8 +519,20 @@ def melt_and_equilibrate(atoms: Atoms, calc, T_melt: float, T_target: float, mel
 
 
 def energy_drift(log: MDLog | MDResult, n_atoms: int | None = None) -> float:
-    """Linear drift of E_tot in meV/atom/ps (least-squares slope over the sampled log); for NVE checks.
-    A :class:`MDResult` or :class:`MDLog` (which knows its n_atoms); ``n_atoms`` overrides."""
+    """Linear drift of E_tot (least-squares slope over the sampled log), for NVE checks.
+
+    Parameters
+    ----------
+    log : MDLog, MDResult or dict
+        The samples (a dict as :meth:`MDLog.as_dict` gives).
+    n_atoms : int, optional
+        Overrides the log's number of atoms.
+
+    Returns
+    -------
+    float
+        Drift, meV/atom/ps.
+    """
     if isinstance(log, MDResult):
         log = log.log
     if isinstance(log, dict):

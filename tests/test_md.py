@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from ase import units
 from ase.build import bulk
+from ase.calculators.calculator import CalculationFailed
 from ase.calculators.emt import EMT
 from ase.io import read
 from threadpoolctl import threadpool_limits
@@ -74,9 +75,37 @@ def test_collision_during_run_is_caught(copper):
 
 
 def test_calculator_error_is_reported():
-    zinc = bulk("Zn", "hcp", a=2.66, c=4.95)  # EMT has no Zn parameters
+    zinc = bulk("Zn", "hcp", a=2.66, c=4.95)  # EMT has no Zn parameters (NotImplementedError)
     result = run_md(zinc, EMT(), 300, 10, progress=False)
     assert result.event.kind == "calculator_error" and result.event.step == 0
+
+
+class FailingEMT(EMT):
+    """EMT that raises ``error`` from the third evaluation on."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error, self.calls = error, 0
+
+    def calculate(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls > 2:
+            raise self.error
+        super().calculate(*args, **kwargs)
+
+
+@pytest.mark.parametrize("error", [ValueError("atoms 0 and 1 overlap"), CalculationFailed("SCF did not converge"),
+                                   FloatingPointError("overflow")], ids=lambda e: type(e).__name__)
+def test_a_calculator_that_gives_up_ends_the_run(copper, error):
+    result = run_md(copper, FailingEMT(error), 300, 10, progress=False)
+    assert result.event.kind == "calculator_error" and str(error) in result.event.details
+    assert 0 < result.event.step < 10
+
+
+def test_a_bug_is_not_mistaken_for_a_failing_model(copper):
+    """Only what calculators raise when they give up is caught; a TypeError is a bug and propagates."""
+    with pytest.raises(TypeError, match="a bug"):
+        run_md(copper, FailingEMT(TypeError("a bug")), 300, 10, progress=False)
 
 
 def test_energy_jump_watchdog(copper):

@@ -1,6 +1,6 @@
 """NVE energy conservation of the three model kinds in MD: 96-atom wurtzite, 300 K, 0.5 fs, 2 ps.
 
-The models are the shipped kinds (:mod:`zno_book.zoo`: linear-BP/RidgeCV, PLIP/LassoLarsCV on
+The models are the shipped kinds (:mod:`zno_book.zoo`: linear-BP/RidgeCV, PLIP/LassoLarsPathCV on
 forces, NNP 2×25) with the shipped descriptors — except the PLIP Gaussian basis, cut from 27 to 4
 functions (220 instead of 1485 terms, same cutoff, R_short, l and m) to keep the test fast — trained on
 16 rattled and strained 32-atom wurtzite frames (NNP: 15 L-BFGS epochs) labelled by a smooth model potential
@@ -14,12 +14,11 @@ excursion); a 5 fs step fails (1.8 / 2.2 meV/atom), and so do forces 3 % off the
 
 import numpy as np
 import pytest
+from zno_pair import ZnOPair, relaxed_wurtzite
 
 from mliplib.md import run_md
 from zno_book import zoo
 from mliplib.builders import rattled, strained, supercell_of
-
-from zno_pair import ZnOPair, relaxed_wurtzite
 
 TEMPERATURE_K = 300.0
 TIMESTEP_FS = 0.5

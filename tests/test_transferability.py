@@ -400,12 +400,12 @@ def test_force_spread_of_identical_members_is_zero(cluster):
 
 def test_force_spread_of_an_mliplib_committee(cu_committee, cluster):
     sigma = force_spread(cu_committee, cluster)
-    F = np.array([m.predict(cluster)["forces"] for m in cu_committee.members])
+    F = np.array([m.predict(cluster)["forces"] for m in cu_committee.members_])
     hand = np.sqrt(np.mean(np.sum((F - F.mean(axis=0)) ** 2, axis=2), axis=0))
     assert hand.max() > 1e-3  # members fitted on different subsamples really differ
     np.testing.assert_allclose(sigma, hand, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(sigma, cu_committee.predict(cluster)["forces_spread"], rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(force_spread(cu_committee.members, cluster), hand, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(force_spread(cu_committee.members_, cluster), hand, rtol=1e-9, atol=1e-12)
 
 
 def test_force_spread_matches_hand_computation(cluster):

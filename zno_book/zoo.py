@@ -364,11 +364,11 @@ def _fit_one(kind, committee, train_frames, test_frames, root, data, progress):
              "n_atoms_train": int(sum(len(a) for a in train_frames)), "hyperparameters": hyperparameters(kind, committee),
              "train_wall_time_s": round(wall, 2), "environment": _environment(),
              "train_errors": evaluate(model, train_frames), "test_errors": evaluate(model, test_frames)}
-    members = model.members if committee else [model]
+    members = model.members_ if committee else [model]
     if kind in ("linear_bp", "plip"):
-        entry["fit_info"] = [m.fit_info for m in members]
+        entry["fit_info"] = [m.fit_info_ for m in members]
     else:
-        entry["epochs_run"] = [len(m.history) for m in members]
+        entry["epochs_run"] = [len(m.history_) for m in members]
     return model, entry
 
 

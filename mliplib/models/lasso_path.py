@@ -20,8 +20,22 @@ from sklearn.linear_model import lars_path
 
 
 def path_coefficients(alphas: np.ndarray, coefs: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Weights of a LARS path (piecewise linear in α; alphas decreasing, coefs (n_features, n_steps)) at
-    the α values of ``grid``, shape (n_features, len(grid)); constant beyond the path's ends."""
+    """Weights of a LARS path (piecewise linear in α) at given α values.
+
+    Parameters
+    ----------
+    alphas : numpy.ndarray
+        (n_steps,) the path's breakpoints, decreasing.
+    coefs : numpy.ndarray
+        (n_features, n_steps) weights at the breakpoints.
+    grid : numpy.ndarray
+        α values to read the path at.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_features, len(grid)); constant beyond the path's ends.
+    """
     a = alphas[::-1]
     return np.stack([np.interp(grid, a, c[::-1]) for c in coefs])
 
@@ -29,16 +43,43 @@ def path_coefficients(alphas: np.ndarray, coefs: np.ndarray, grid: np.ndarray) -
 class LassoLarsPathCV(RegressorMixin, BaseEstimator):
     """Lasso (LARS) with α minimising the K-fold validation MSE on ``n_alphas`` log-spaced values.
 
-    cv: int (K contiguous-free random folds, seed 0) or a list of (train_rows, test_rows);
-    alpha_min_ratio: the grid spans [ratio·α_max, α_max] of the full-data path, ``n_alphas`` values; when
-    the validation error is smallest at the grid's end, the grid grows by a decade at a time (same
-    points per decade) down to ``min_ratio_floor``, with a warning if it is still smallest there.
-    rule: ``"min"`` takes the α of the smallest validation error; ``"1se"`` the largest α (sparsest
-    model) whose error is within one standard error (over the folds) of that minimum — the
-    "one-standard-error rule" of Hastie, Tibshirani and Friedman (fewer terms unless the data clearly
-    ask for more). No intercept (centre y and X yourself, or let :class:`~mliplib.models.LinearPotential` carry the
-    offsets). Fitted: ``coef_`` (n_features,), ``alpha_``, ``alphas_`` (grid, decreasing), ``mse_path_``
-    (len(alphas_), n_folds), ``alpha_min_ratio_`` (the ratio the grid finally spans).
+    No intercept: centre y and X yourself, or let :class:`~mliplib.models.LinearPotential` carry the
+    offsets (it also replaces an integer ``cv`` by folds that keep each frame's rows together).
+
+    Parameters
+    ----------
+    cv : int or list of (array, array)
+        K random folds of the rows (seed 0), or explicit (train_rows, test_rows) splits.
+    n_alphas : int
+        Values of the initial α grid, log-spaced over [alpha_min_ratio·α_max, α_max] of the full-data
+        path.
+    alpha_min_ratio : float
+        Lower end of the initial grid relative to α_max, in (0, 1). When the validation error is
+        smallest at the grid's end, the grid grows by a decade at a time (same points per decade) down
+        to ``min_ratio_floor``, with a warning if it is still smallest there.
+    max_iter : int
+        LARS step limit of every path.
+    fit_intercept : bool
+        Must be False (present so that scikit-learn tools can switch it off).
+    min_ratio_floor : float
+        Lowest ratio the grid may be extended to.
+    rule : {"min", "1se"}
+        "min": the α of the smallest validation error; "1se": the largest α (sparsest model) whose error
+        is within one standard error (over the folds) of that minimum — the one-standard-error rule of
+        Hastie, Tibshirani and Friedman (fewer terms unless the data clearly ask for more).
+
+    Attributes
+    ----------
+    coef_ : numpy.ndarray
+        (n_features,) weights of the full-data path stopped exactly at ``alpha_``.
+    alpha_ : float
+        The chosen α.
+    alphas_ : numpy.ndarray
+        The grid, decreasing.
+    mse_path_ : numpy.ndarray
+        (len(alphas_), n_folds) validation MSE.
+    alpha_min_ratio_ : float
+        The ratio the grid finally spans.
     """
 
     def __init__(self, cv=5, n_alphas: int = 60, alpha_min_ratio: float = 1e-5, max_iter: int = 100_000,
@@ -62,6 +103,20 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
         return [(np.asarray(tr), np.asarray(te)) for tr, te in self.cv]
 
     def fit(self, X, y):
+        """Cross-validate α along the folds' LARS paths, then fit the full-data path down to it.
+
+        Parameters
+        ----------
+        X : array-like
+            (n_rows, n_features) design matrix.
+        y : array-like
+            (n_rows,) targets.
+
+        Returns
+        -------
+        LassoLarsPathCV
+            self, fitted.
+        """
         if self.fit_intercept:
             raise ValueError("LassoLarsPathCV fits without an intercept; centre the data or set fit_intercept=False")
         X = np.asarray(X, dtype=float)
@@ -83,7 +138,7 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
         per_decade = (self.n_alphas - 1) / -np.log10(self.alpha_min_ratio)
         ratio = self.alpha_min_ratio
         while True:
-            n = int(round(-np.log10(ratio) * per_decade)) + 1
+            n = round(-np.log10(ratio) * per_decade) + 1
             self.alphas_ = np.logspace(np.log10(alpha_max), np.log10(alpha_max * ratio), n)
             self.mse_path_ = np.empty((n, len(folds)))
             for f, (train, test) in enumerate(folds):
@@ -112,4 +167,16 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
+        """Linear prediction X · coef_.
+
+        Parameters
+        ----------
+        X : array-like
+            (n_rows, n_features).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_rows,).
+        """
         return np.asarray(X, dtype=float) @ self.coef_

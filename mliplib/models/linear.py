@@ -13,15 +13,16 @@ squares on the energies, so a sparse estimator never penalises them (minimum-nor
 frames only, b_Zn + b_O is defined but not the split; the shipped ZnO set includes the isolated atoms,
 which fix both).
 
-Estimators that cross-validate with an integer ``cv`` (``RidgeCV(cv=5)``, ``LassoLarsPathCV``, ``LassoLarsCV``)
-are cross-validated *by frame*: the rows of one frame (its energy, forces, stress) always fall in the
-same fold (frames dealt to folds at random, seed ``cv_seed``). Row-wise folds would put a frame's other
-force components in the training part and reward over-fitting.
+Estimators that cross-validate (any with a ``cv`` parameter: ``RidgeCV``, ``LassoLarsCV``,
+:class:`~mliplib.models.lasso_path.LassoLarsPathCV`, …) are cross-validated *by frame*: ``cv=k`` (or
+``None``, meaning 5) becomes k folds in which the rows of one frame (its energy, forces, stress) always
+fall together (frames dealt to folds at random, seed ``cv_seed``). Row-wise folds — including
+``RidgeCV``'s efficient leave-one-row-out default — put a frame's other force components in the training
+part and reward over-fitting. The default estimator is ``RidgeCV`` over α = 10⁻⁸…10² (21 values, in the
+scaled problem) with 5 frame-wise folds.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 from ase import Atoms
@@ -29,15 +30,39 @@ from numba import njit
 from sklearn.base import clone
 from sklearn.linear_model import RidgeCV
 
-from mliplib.descriptors.base import descriptor_from_dict
-from mliplib.models.base import Potential, stress_from_virial
+from mliplib.models.base import (
+    Potential,
+    check_array,
+    check_array_names,
+    check_labels,
+    stress_from_virial,
+    trained_species,
+)
 
-VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+DEFAULT_ALPHAS = np.logspace(-8, 2, 21)
+DEFAULT_FOLDS = 5
+ROW_KINDS = ("energy", "forces", "stress")
 
 
 @njit(cache=True)
 def force_design(i, j, values, group, n_groups, n_atoms):
-    """Force rows (3·n_atoms, n_groups·n_features): column (g, f) is −∂(Σ_{i∈g} G_if)/∂r_a."""
+    """Force rows of one structure: column (g, f) of row (a, k) is −∂(Σ_{i∈g} G_if)/∂r_ak.
+
+    Parameters
+    ----------
+    i, j : numpy.ndarray
+        (n_pairs,) int64 centre and neighbour indices.
+    values : numpy.ndarray
+        (n_pairs, n_features, 3) per-pair gradients ∂G_i/∂r_ij, [G]/Å.
+    group : numpy.ndarray
+        (n_atoms,) int64 weight group of every atom.
+    n_groups, n_atoms : int
+
+    Returns
+    -------
+    numpy.ndarray
+        (3·n_atoms, n_groups·n_features), [G]/Å.
+    """
     n_feat = values.shape[1]
     x = np.zeros((3 * n_atoms, n_groups * n_feat))
     for p in range(i.shape[0]):
@@ -53,7 +78,27 @@ def force_design(i, j, values, group, n_groups, n_atoms):
 
 @njit(cache=True)
 def stress_design(i, vectors, values, group, n_groups, volume):
-    """Stress rows (6 Voigt, n_groups·n_features): column (g, f) is (1/V) Σ_{p: i_p∈g} r_p ⊗ ∂G_if/∂r_p."""
+    """Stress rows of one structure: column (g, f) is (1/V) Σ_{p: i_p∈g} sym(r_p ⊗ ∂G_{i_p f}/∂r_p).
+
+    Parameters
+    ----------
+    i : numpy.ndarray
+        (n_pairs,) int64 centre indices.
+    vectors : numpy.ndarray
+        (n_pairs, 3) pair vectors r_ij, Å.
+    values : numpy.ndarray
+        (n_pairs, n_features, 3) per-pair gradients, [G]/Å.
+    group : numpy.ndarray
+        (n_atoms,) int64 weight group of every atom.
+    n_groups : int
+    volume : float
+        Cell volume, Å³.
+
+    Returns
+    -------
+    numpy.ndarray
+        (6, n_groups·n_features), Voigt rows xx yy zz yz xz xy, [G]/Å³; rows · weights = ASE stress.
+    """
     n_feat = values.shape[1]
     x = np.zeros((6, n_groups * n_feat))
     rows = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -67,96 +112,174 @@ def stress_design(i, vectors, values, group, n_groups, volume):
     return x
 
 
-def values_forces_and_virial(descriptor, atoms: Atoms, dE_dG: np.ndarray, neighbors=None):
-    """(G, forces, virial) with a single descriptor kernel pass where the descriptor allows it.
+def frame_folds(n_splits: int, row_frames: np.ndarray, n_frames: int, seed: int) -> list:
+    """K-fold cross-validation splits that keep every frame's rows together.
 
-    Descriptors that override :meth:`Descriptor.values_forces_and_virial` (PLIP) are used as they are. The
-    Behler–Parrinello force kernel (mode 2 of ``bp._bp_kernel``) fills G as well, but bp.py does not
-    expose that publicly yet, so it is reached here through ``BehlerParrinello._run``; a test
-    (tests/test_models.py) checks that this path equals ``compute`` + ``forces_and_virial`` exactly, and
-    any descriptor without these internals falls back to the two-pass default.
+    Parameters
+    ----------
+    n_splits : int
+        Number of folds, ≥ 2.
+    row_frames : numpy.ndarray
+        (n_rows,) index of the frame each design-matrix row belongs to.
+    n_frames : int
+        Number of frames (≥ n_splits).
+    seed : int
+        Seed of the random deal of frames to folds.
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray)
+        (training rows, validation rows) of every fold, as scikit-learn's ``cv`` accepts them.
     """
-    from mliplib.descriptors import bp as _bp
-    from mliplib.descriptors.base import Descriptor
-    own = type(descriptor).values_forces_and_virial is not Descriptor.values_forces_and_virial
-    if not own and isinstance(descriptor, _bp.BehlerParrinello) and hasattr(_bp, "_MODE_FORCES") \
-            and hasattr(descriptor, "_run") and hasattr(_bp, "_scatter"):
-        dE_dG = np.ascontiguousarray(dE_dG, dtype=np.float64)
-        if dE_dG.shape != (len(atoms), descriptor.n_features):
-            raise ValueError(f"dE_dG must have shape (n_atoms, n_features) = ({len(atoms)}, "
-                             f"{descriptor.n_features}); got {dE_dG.shape}")
-        G, pairs, vectors, _, gpair = descriptor._run(atoms, _bp._MODE_FORCES, neighbors, dE_dG)
-        forces, virial = _bp._scatter(np.ascontiguousarray(pairs.i, dtype=np.int64),
-                                      np.ascontiguousarray(pairs.j, dtype=np.int64), vectors, gpair, len(atoms))
-        return G, forces, virial
-    return descriptor.values_forces_and_virial(atoms, dE_dG, neighbors=neighbors)
+    if n_frames < n_splits:
+        raise ValueError(f"{n_splits}-fold cross-validation by frame needs at least {n_splits} frames, "
+                         f"got {n_frames}; lower the estimator's cv or use one without cross-validation")
+    fold_of_frame = np.random.default_rng(seed).permutation(n_frames) % n_splits
+    fold = fold_of_frame[row_frames]
+    rows = np.arange(len(fold))
+    return [(rows[fold != k], rows[fold == k]) for k in range(n_splits)]
 
 
 class LinearPotential(Potential):
-    """Linear model on any mliplib descriptor (see module docstring).
+    """Linear model on any mliplib descriptor (see the module docstring).
 
-    descriptor: a :class:`~mliplib.descriptors.base.Descriptor`. estimator: a scikit-learn linear
-    regressor (default ``RidgeCV`` over 10⁻⁸…10² in the scaled problem); its intercept is switched off
-    (a constant added to every energy and force row has no physical meaning). sigma_energy (eV/atom),
-    sigma_forces (eV/Å), sigma_stress (eV/Å³): target accuracies weighting each kind of row; None
-    leaves that kind out of the fit (the PLIP protocol of Kandy et al. fits forces only).
+    Parameters
+    ----------
+    descriptor : mliplib.descriptors.base.Descriptor
+        The features (Behler–Parrinello: one weight vector per centre element; PLIP: one shared vector).
+    estimator : scikit-learn linear regressor, optional
+        Fits the weights on the weighted design matrix, columns scaled to unit RMS. Its intercept is
+        switched off (a constant added to every energy and force row has no physical meaning) and a
+        ``cv`` parameter (``None`` or an int) is replaced by that many frame-wise folds (``None``: 5).
+        None (default): ``RidgeCV(alphas=DEFAULT_ALPHAS)``, α by 5-fold cross-validation by frame. Only
+        the estimators of :data:`mliplib.models.base.ESTIMATORS` can be saved.
+    sigma_energy : float or None
+        Target accuracy of the energies, eV/atom, weighting their rows; None leaves energies out of the
+        weights' fit (the offsets still come from the energies when every frame has one).
+    sigma_forces : float or None
+        Target accuracy of the force components, eV/Å; None leaves forces out.
+    sigma_stress : float or None
+        Target accuracy of the stress components, eV/Å³ (frames periodic in 3 directions with
+        ``info["stress"]``); None leaves stress out.
+    cv_seed : int
+        Seed of the random deal of frames to cross-validation folds.
+    min_column_scale : float
+        A column whose RMS is at most this fraction of the median column RMS gets weight 0: scaled to
+        unit RMS, a column of RMS ~3e-8 (a G2 shell at 0.75 Å when no bond is that short) received a
+        weight of ~1e7 that exploded on the first structure where it was not tiny.
+
+    Attributes
+    ----------
+    weights_ : numpy.ndarray
+        (n_groups, n_features) weights, eV per descriptor unit.
+    offsets_ : numpy.ndarray
+        (n_species,) energy per atom of each element of the descriptor, eV (0 for elements absent from
+        the training frames, which ``predict`` refuses).
+    fit_info_ : dict
+        Rows per kind, number of non-zero and of all weights, empty columns, weighted RMSE per row kind
+        and, for cross-validating estimators, the chosen ``alpha`` (and ``alpha_grid``: first, last,
+        number of values).
+    trained_species_ : list of str
+        Elements present in the training frames.
     """
 
     kind = "LinearPotential"
 
     def __init__(self, descriptor, estimator=None, sigma_energy: float | None = 0.002,
-                 sigma_forces: float | None = 0.1, sigma_stress: float | None = None, cv_seed: int = 0):
-        if all(s is None for s in (sigma_energy, sigma_forces, sigma_stress)):
-            raise ValueError("nothing to fit: give at least one of sigma_energy, sigma_forces, sigma_stress")
-        for name, s in (("sigma_energy", sigma_energy), ("sigma_forces", sigma_forces),
-                        ("sigma_stress", sigma_stress)):
-            if s is not None and not s > 0:
-                raise ValueError(f"{name} must be a positive accuracy or None, got {s}")
+                 sigma_forces: float | None = 0.1, sigma_stress: float | None = None, cv_seed: int = 0,
+                 min_column_scale: float = 1e-4):
         self.descriptor = descriptor
-        self.estimator = estimator if estimator is not None else RidgeCV(alphas=np.logspace(-8, 2, 21))
-        self.sigma_energy, self.sigma_forces, self.sigma_stress = sigma_energy, sigma_forces, sigma_stress
+        self.estimator = estimator
+        self.sigma_energy = sigma_energy
+        self.sigma_forces = sigma_forces
+        self.sigma_stress = sigma_stress
         self.cv_seed = cv_seed
-        self.min_column_scale = 1e-4  # columns with an RMS below this × the median column RMS are left out
-        self.weights = None  # (n_groups, n_features)
-        self.offsets = None  # (n_species,) eV per atom of each element
-        self.fit_info = {}
+        self.min_column_scale = min_column_scale
 
     @property
     def n_groups(self) -> int:
+        """Number of weight vectors: 1 for centre-resolved descriptors (PLIP), else one per element."""
         return 1 if self.descriptor.centre_resolved else len(self.descriptor.species_z)
-
-    @property
-    def is_fitted(self) -> bool:
-        return self.weights is not None
 
     @property
     def n_nonzero(self) -> int:
         """Number of non-zero weights (the sparsity LassoLars buys)."""
-        return int(np.count_nonzero(self.weights))
+        return int(np.count_nonzero(self.weights_))
 
-    def _groups(self, atoms: Atoms) -> np.ndarray:
-        species = self.descriptor.species_index(atoms)
+    def _groups(self, species: np.ndarray) -> np.ndarray:
         return np.zeros_like(species) if self.descriptor.centre_resolved else species
+
+    # -- checks -------------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        sigmas = {"sigma_energy": self.sigma_energy, "sigma_forces": self.sigma_forces,
+                  "sigma_stress": self.sigma_stress}
+        if all(s is None for s in sigmas.values()):
+            raise ValueError("nothing to fit: give at least one of sigma_energy, sigma_forces, sigma_stress")
+        for name, s in sigmas.items():
+            if s is not None and not (isinstance(s, (int, float, np.number)) and np.isfinite(s) and s > 0):
+                raise ValueError(f"{name} must be a positive finite accuracy or None, got {s!r}")
+        if not (isinstance(self.min_column_scale, (int, float, np.number)) and 0 <= self.min_column_scale < 1):
+            raise ValueError(f"min_column_scale must be a fraction in [0, 1), got {self.min_column_scale!r}")
+        if self.estimator is not None:
+            if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "get_params")):
+                raise TypeError(f"estimator must be a scikit-learn regressor, got {type(self.estimator).__name__}")
+            cv = self.estimator.get_params(deep=False).get("cv")
+            if cv is not None and (isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2):
+                raise ValueError(f"the estimator's cv must be None or a number of folds ≥ 2 (LinearPotential "
+                                 f"builds the folds by frame), got {cv!r}")
+
+    def check_frames(self, frames) -> None:
+        """Raise ValueError naming the first frame this model cannot be fitted on.
+
+        Parameters
+        ----------
+        frames : sequence of ase.Atoms
+            Reference frames: elements the descriptor knows, finite positions and finite labels for the
+            row kinds fitted (``info["energy"]`` eV, ``arrays["forces"]`` eV/Å, ``info["stress"]`` eV/Å³);
+            energies present on every frame are checked too, since they fit the offsets.
+        """
+        energies = self.sigma_energy is not None or (len(frames) > 0 and all("energy" in a.info for a in frames))
+        check_labels(frames, energy=energies, forces=self.sigma_forces is not None,
+                     stress=self.sigma_stress is not None, descriptor=self.descriptor)
 
     # -- design matrix ------------------------------------------------------------------------------
     def design_matrix(self, frames: list[Atoms]):
-        """Weighted rows of all frames: X (n_rows, n_groups·n_features), y (n_rows,), row kind
-        (n_rows,) in {"energy", "forces", "stress"}, and the composition matrix (n_frames, n_species)
-        per atom. Energy rows are per atom and already exclude the offsets (see module docstring).
-        ``self.row_frames_`` is set to the frame index of every row."""
+        """The weighted rows of all frames (what ``fit`` hands the estimator, before column scaling).
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+            Reference frames.
+
+        Returns
+        -------
+        X : numpy.ndarray
+            (n_rows, n_groups·n_features): energy rows (one per frame, per atom, projected off the
+            composition space so that they exclude the offsets), then each frame's force rows
+            (3·n_atoms) and stress rows (6), each divided by its ``sigma_*``.
+        y : numpy.ndarray
+            (n_rows,) targets, scaled alike.
+        kinds : numpy.ndarray
+            (n_rows,) "energy", "forces" or "stress".
+        counts : numpy.ndarray
+            (n_frames, n_species) composition, fraction of atoms of each element.
+        energy_rows : numpy.ndarray
+            (n_frames, n_groups·n_features) per-atom descriptor sums, unprojected and unweighted.
+        """
+        return self._rows(frames)[:5]
+
+    def _rows(self, frames):
         blocks, targets, kinds, owners = [], [], [], []
         counts = np.zeros((len(frames), len(self.descriptor.species_z)))
-        n_cols = self.n_groups * self.descriptor.n_features
-        energy_rows = []
+        nf = self.descriptor.n_features
+        energy_rows = np.zeros((len(frames), self.n_groups * nf))
         for s, atoms in enumerate(frames):
             G, grads = self.descriptor.compute(atoms, gradients=True)
-            group = self._groups(atoms)
-            counts[s] = np.bincount(self.descriptor.species_index(atoms), minlength=counts.shape[1]) / len(atoms)
-            row = np.zeros(n_cols)
-            nf = self.descriptor.n_features
+            species = self.descriptor.species_index(atoms)
+            group = self._groups(species)
+            counts[s] = np.bincount(species, minlength=counts.shape[1]) / len(atoms)
             for g in range(self.n_groups):
-                row[g * nf:(g + 1) * nf] = G[group == g].sum(axis=0) / len(atoms)
-            energy_rows.append(row)
+                energy_rows[s, g * nf:(g + 1) * nf] = G[group == g].sum(axis=0) / len(atoms)
             if self.sigma_forces is not None:
                 blocks.append(force_design(grads.i, grads.j, grads.values, group, self.n_groups, len(atoms))
                               / self.sigma_forces)
@@ -169,98 +292,96 @@ class LinearPotential(Potential):
                 targets.append(np.asarray(atoms.info["stress"]) / self.sigma_stress)
                 kinds += ["stress"] * 6
                 owners += [s] * 6
-        energy_rows = np.array(energy_rows)
-        energies = np.array([a.info["energy"] / len(a) for a in frames]) if self.sigma_energy is not None else None
-        if energies is not None:
+        if self.sigma_energy is not None:
+            energies = np.array([a.info["energy"] / len(a) for a in frames])
             # remove the offsets' part: project energies and rows off the composition space
             proj = counts @ np.linalg.pinv(counts)
             blocks.insert(0, (energy_rows - proj @ energy_rows) / self.sigma_energy)
             targets.insert(0, (energies - proj @ energies) / self.sigma_energy)
             kinds = ["energy"] * len(frames) + kinds
             owners = list(range(len(frames))) + owners
-        self.row_frames_ = np.array(owners, dtype=np.int64)
-        return np.vstack(blocks), np.concatenate(targets), np.array(kinds), counts, energy_rows
+        return (np.vstack(blocks), np.concatenate(targets), np.array(kinds), counts, energy_rows,
+                np.array(owners, dtype=np.int64))
 
     # -- fitting --------------------------------------------------------------------------------------
-    def fit(self, frames: list[Atoms]) -> "LinearPotential":
-        """Fit on reference frames (``info["energy"]``, ``arrays["forces"]``, optional ``info["stress"]``)."""
-        if not frames:
-            raise ValueError("fit needs at least one reference frame")
-        for atoms in frames:
-            self.descriptor.species_index(atoms)
-            if self.sigma_energy is not None and "energy" not in atoms.info:
-                raise ValueError("a frame has no info['energy']; pass sigma_energy=None to fit forces only")
-            if self.sigma_forces is not None and "forces" not in atoms.arrays:
-                raise ValueError("a frame has no arrays['forces']; pass sigma_forces=None to fit energies only")
-        X, y, kinds, counts, energy_rows = self.design_matrix(frames)
+    def fit(self, frames: list[Atoms]) -> LinearPotential:
+        """Fit the weights and the per-element offsets.
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+            Reference frames with ``info["energy"]`` (eV), ``arrays["forces"]`` (eV/Å) and optionally
+            ``info["stress"]`` (eV/Å³), as the ``sigma_*`` parameters ask.
+
+        Returns
+        -------
+        LinearPotential
+            self, fitted.
+        """
+        self._check_params()
+        self.check_frames(frames)
+        X, y, kinds, counts, energy_rows, row_frames = self._rows(frames)
         scale = np.sqrt(np.mean(X ** 2, axis=0))
-        # columns (nearly) empty in the training data get no weight: scaled to unit RMS, a column of
-        # RMS ~3e-8 (a G2 centred at 0.75 Å when no bond is that short) received a weight of ~1e7 that
-        # exploded on the first structure where it was not tiny
         nonzero = scale[scale > 0]
         active = scale > self.min_column_scale * (np.median(nonzero) if nonzero.size else 0.0)
-        estimator = clone(self.estimator)
-        params = estimator.get_params()
-        if "fit_intercept" in params:
-            estimator.set_params(fit_intercept=False)
-        if "cv" in params and params["cv"] is not None and np.ndim(params["cv"]) == 0 \
-                and isinstance(params["cv"], (int, np.integer)):
-            estimator.set_params(cv=self._frame_folds(int(params["cv"]), len(frames)))
-        elif "cv" in params and params["cv"] is None and type(estimator).__name__ != "RidgeCV":
-            estimator.set_params(cv=self._frame_folds(5, len(frames)))  # sklearn's default 5 folds, by frame
+        estimator = self._prepared_estimator(row_frames, len(frames))
         estimator.fit(X[:, active] / scale[active], y)
         coef = np.zeros(X.shape[1])
         coef[active] = np.ravel(estimator.coef_) / scale[active]
-        self.weights = coef.reshape(self.n_groups, self.descriptor.n_features)
         # offsets: least squares of the per-atom energies on the composition (minimum norm)
         if all("energy" in a.info for a in frames):
             energies = np.array([a.info["energy"] / len(a) for a in frames])
-            self.offsets = np.linalg.lstsq(counts, energies - energy_rows @ coef, rcond=None)[0]
+            offsets = np.linalg.lstsq(counts, energies - energy_rows @ coef, rcond=None)[0]
         else:
-            self.offsets = np.zeros(counts.shape[1])
+            offsets = np.zeros(counts.shape[1])
         residual = X @ coef - y
-        self.fit_info = {"rows": {k: int(np.sum(kinds == k)) for k in ("energy", "forces", "stress")},
-                         "n_nonzero": self.n_nonzero, "n_weights": int(coef.size),
-                         "n_empty_columns": int(np.sum(~active)),
-                         "weighted_rmse": {k: float(np.sqrt(np.mean(residual[kinds == k] ** 2)))
-                                           for k in ("energy", "forces", "stress") if np.any(kinds == k)}}
+        fit_info = {"rows": {k: int(np.sum(kinds == k)) for k in ROW_KINDS},
+                    "n_nonzero": int(np.count_nonzero(coef)), "n_weights": int(coef.size),
+                    "n_empty_columns": int(np.sum(~active)),
+                    "weighted_rmse": {k: float(np.sqrt(np.mean(residual[kinds == k] ** 2)))
+                                      for k in ROW_KINDS if np.any(kinds == k)}}
         if hasattr(estimator, "alpha_"):
-            self.fit_info["alpha"] = float(estimator.alpha_)
+            fit_info["alpha"] = float(estimator.alpha_)
         if hasattr(estimator, "alphas_") and hasattr(estimator, "mse_path_"):  # the cross-validation grid
-            self.fit_info["alpha_grid"] = [float(estimator.alphas_[0]), float(estimator.alphas_[-1]), len(estimator.alphas_)]
+            fit_info["alpha_grid"] = [float(estimator.alphas_[0]), float(estimator.alphas_[-1]),
+                                      len(estimator.alphas_)]
+        self.weights_ = coef.reshape(self.n_groups, self.descriptor.n_features)
+        self.offsets_ = offsets
+        self.fit_info_ = fit_info
+        self.trained_species_ = trained_species(frames)
         return self
 
-    def _frame_folds(self, n_splits: int, n_frames: int) -> list:
-        """K-fold (train_rows, test_rows) splits that keep every frame's rows together."""
-        if n_frames < n_splits:
-            raise ValueError(f"{n_splits}-fold cross-validation by frame needs at least {n_splits} frames, "
-                             f"got {n_frames}; lower cv or use an estimator without cross-validation")
-        fold_of_frame = np.random.default_rng(self.cv_seed).permutation(n_frames) % n_splits
-        fold = fold_of_frame[self.row_frames_]
-        rows = np.arange(len(fold))
-        return [(rows[fold != k], rows[fold == k]) for k in range(n_splits)]
+    def _prepared_estimator(self, row_frames: np.ndarray, n_frames: int):
+        """A fresh copy of the estimator: no intercept, frame-wise folds for a ``cv`` parameter."""
+        estimator = RidgeCV(alphas=DEFAULT_ALPHAS) if self.estimator is None else clone(self.estimator)
+        params = estimator.get_params(deep=False)
+        if "fit_intercept" in params:
+            estimator.set_params(fit_intercept=False)
+        if "cv" in params:
+            n_splits = DEFAULT_FOLDS if params["cv"] is None else int(params["cv"])
+            estimator.set_params(cv=frame_folds(n_splits, row_frames, n_frames, self.cv_seed))
+        return estimator
 
     # -- prediction -------------------------------------------------------------------------------
     def _predict(self, atoms: Atoms, neighbors) -> dict:
         # ∂E/∂G are the weights, known before G: one descriptor pass gives G, forces and virial
-        dE_dG = self.weights[self._groups(atoms)]
-        G, forces, virial = values_forces_and_virial(self.descriptor, atoms, dE_dG, neighbors)
-        energies = np.einsum("if,if->i", dE_dG, G) + self.offsets[self.descriptor.species_index(atoms)]
+        species = self.descriptor.species_index(atoms)
+        dE_dG = self.weights_[self._groups(species)]
+        G, forces, virial = self.descriptor.values_forces_and_virial(atoms, dE_dG, neighbors=neighbors)
+        energies = np.einsum("if,if->i", dE_dG, G) + self.offsets_[species]
         out = {"energy": float(energies.sum()), "energies": energies, "forces": forces}
         if np.all(atoms.pbc):
             out["stress"] = stress_from_virial(atoms, virial)
         return out
 
-    # -- saving ---------------------------------------------------------------------------------------
-    def _state(self):
-        meta = {"descriptor": self.descriptor.to_dict(), "estimator": repr(self.estimator),
-                "sigma": [self.sigma_energy, self.sigma_forces, self.sigma_stress], "cv_seed": self.cv_seed,
-                "fit_info": json.loads(json.dumps(self.fit_info))}
-        return meta, {"weights": self.weights, "offsets": self.offsets}
+    # -- state ------------------------------------------------------------------------------------------
+    def _fitted_state(self):
+        return {"fit_info": self.fit_info_}, {"weights": self.weights_, "offsets": self.offsets_}
 
-    @classmethod
-    def _from_state(cls, meta, arrays):
-        model = cls(descriptor_from_dict(meta["descriptor"]), None, *meta["sigma"], cv_seed=meta.get("cv_seed", 0))
-        model.weights, model.offsets = arrays["weights"], arrays["offsets"]
-        model.fit_info = meta["fit_info"]
-        return model
+    def _restore_fitted(self, fitted, arrays):
+        check_array_names(arrays, {"weights", "offsets"})
+        self.weights_ = check_array(arrays, "weights", (self.n_groups, self.descriptor.n_features))
+        self.offsets_ = check_array(arrays, "offsets", (len(self.descriptor.species_z),))
+        if not isinstance(fitted.get("fit_info"), dict):
+            raise TypeError("fitted metadata has no fit_info object")
+        self.fit_info_ = fitted["fit_info"]

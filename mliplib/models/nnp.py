@@ -5,6 +5,11 @@ Trained on energies and forces. Forces never need autograd through the descripto
 F_i += g_ij with g_ij = Σ_f ∂E/∂G_if · ∂G_if/∂r_ij), inside the PyTorch graph for training and in the
 descriptor's Numba kernel (no stored gradients) for prediction.
 
+The model and its trainer are apart (as TorchANI's ``ANIModel`` and its training code):
+:class:`AtomicNetworks` is the model — per-element networks, input standardisation and energy offsets,
+a ``torch.nn.Module`` — and :class:`NeuralNetworkPotential` the scikit-learn estimator that trains one
+(``fit``), predicts with it and saves it.
+
 Prediction does not use PyTorch: the networks are a few small matrix products, and the forward pass
 plus the analytic backward pass to ∂E/∂G run in NumPy (:func:`mlp_energy_and_gradient`). For a
 2×25 network on 96 atoms this is ~0.1 ms instead of several ms of PyTorch dispatch and intra-op thread
@@ -21,8 +26,14 @@ import torch
 from ase import Atoms
 from tqdm.auto import tqdm
 
-from mliplib.descriptors.base import descriptor_from_dict
-from mliplib.models.base import Potential, stress_from_virial
+from mliplib.models.base import (
+    Potential,
+    check_array,
+    check_array_names,
+    check_labels,
+    stress_from_virial,
+    trained_species,
+)
 
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU}
 
@@ -44,8 +55,25 @@ def _activation(name: str, z: np.ndarray):
 
 
 def mlp_energy_and_gradient(x: np.ndarray, layers, activation: str):
-    """Outputs (n,) and d(output)/dx (n, n_in) of an MLP given as [(W (n_in, n_out), b (n_out,)), …]
-    (activation after every layer but the last), by an explicit forward and backward pass."""
+    """Output of an MLP and its gradient, by an explicit forward and backward pass in NumPy.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (n, n_in) inputs.
+    layers : list of (numpy.ndarray, numpy.ndarray)
+        [(W (n_in, n_out), b (n_out,)), …]; the activation follows every layer but the last, whose
+        n_out is 1.
+    activation : str
+        "tanh", "softplus" or "silu".
+
+    Returns
+    -------
+    out : numpy.ndarray
+        (n,) outputs.
+    grad : numpy.ndarray
+        (n, n_in) d(output)/dx.
+    """
     h, slopes = x, []
     for W, b in layers[:-1]:
         h, d = _activation(activation, h @ W + b)
@@ -67,30 +95,232 @@ def _mlp(n_in: int, hidden, activation: str) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers).double()
 
 
+class AtomicNetworks(torch.nn.Module):
+    """The model of a Behler–Parrinello NNP: E_i = NN_{s_i}((G_i − μ_{s_i}) / σ_{s_i}) + b_{s_i}.
+
+    Parameters
+    ----------
+    n_features : int
+        Descriptor length.
+    n_species : int
+        Number of elements (one network each, in the descriptor's species order).
+    hidden : sequence of int
+        Hidden layer widths.
+    activation : str
+        "tanh", "softplus" or "silu" (after every hidden layer).
+
+    Attributes
+    ----------
+    nets : torch.nn.ModuleList
+        One ``Sequential`` (Linear, activation, …, Linear(·, 1)) per element, float64.
+    mean, std : torch.Tensor
+        (n_species, n_features) buffers: input standardisation per element, descriptor units (std = inf
+        switches an input off: it enters as 0).
+    offsets : torch.Tensor
+        (n_species,) buffer: energy offset per element, eV.
+    """
+
+    def __init__(self, n_features: int, n_species: int, hidden, activation: str):
+        super().__init__()
+        self.activation = activation
+        self.nets = torch.nn.ModuleList(_mlp(n_features, hidden, activation) for _ in range(n_species))
+        self.register_buffer("mean", torch.zeros((n_species, n_features), dtype=torch.float64))
+        self.register_buffer("std", torch.ones((n_species, n_features), dtype=torch.float64))
+        self.register_buffer("offsets", torch.zeros(n_species, dtype=torch.float64))
+
+    def forward(self, G: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies (differentiable).
+
+        Parameters
+        ----------
+        G : torch.Tensor
+            (n_atoms, n_features) descriptors, float64.
+        species : torch.Tensor
+            (n_atoms,) int64 species index of every atom.
+
+        Returns
+        -------
+        torch.Tensor
+            (n_atoms,) energies, eV.
+        """
+        x = (G - self.mean[species]) / self.std[species]
+        out = torch.empty(G.shape[0], dtype=G.dtype)
+        for s, net in enumerate(self.nets):
+            mask = species == s
+            if torch.any(mask):
+                out[mask] = net(x[mask])[:, 0]
+        return out + self.offsets[species]
+
+    def layers(self, s: int) -> list:
+        """NumPy copies of the layers of the network of species ``s``.
+
+        Parameters
+        ----------
+        s : int
+            Species index (descriptor order).
+
+        Returns
+        -------
+        list of (numpy.ndarray, numpy.ndarray)
+            [(W (n_in, n_out), b (n_out,)), …] from the input to the output layer.
+        """
+        return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+                for m in self.nets[s] if isinstance(m, torch.nn.Linear)]
+
+    def energies_and_gradient(self, G: np.ndarray, species: np.ndarray):
+        """Per-atom energies and ∂E/∂G in NumPy (no autograd: an explicit backward pass).
+
+        Parameters
+        ----------
+        G : numpy.ndarray
+            (n_atoms, n_features) descriptors.
+        species : numpy.ndarray
+            (n_atoms,) int species index of every atom.
+
+        Returns
+        -------
+        energies : numpy.ndarray
+            (n_atoms,) eV.
+        dE_dG : numpy.ndarray
+            (n_atoms, n_features), eV per descriptor unit.
+        """
+        mean, std, offsets = self.mean.numpy(), self.std.numpy(), self.offsets.numpy()
+        energies = np.empty(G.shape[0])
+        dE_dG = np.empty_like(G)
+        for s in range(len(self.nets)):
+            rows = np.flatnonzero(species == s)
+            if len(rows):
+                e, g = mlp_energy_and_gradient((G[rows] - mean[s]) / std[s], self.layers(s), self.activation)
+                energies[rows] = e + offsets[s]
+                dE_dG[rows] = g / std[s]
+        return energies, dE_dG
+
+
+# -- training -------------------------------------------------------------------------------------------
+def _frame_tensors(descriptor, frames: list[Atoms], progress: bool) -> list[dict]:
+    """Descriptors, gradients and labels of every frame as tensors."""
+    data = []
+    for atoms in tqdm(frames, desc="descriptors", disable=not progress, leave=False):
+        G, grads = descriptor.compute(atoms, gradients=True)
+        data.append({"G": torch.from_numpy(G), "species": torch.from_numpy(descriptor.species_index(atoms)),
+                     "i": torch.from_numpy(grads.i), "j": torch.from_numpy(grads.j),
+                     "dG": torch.from_numpy(grads.values), "n": len(atoms),
+                     "energy": float(atoms.info["energy"]),
+                     "forces": torch.from_numpy(np.asarray(atoms.arrays["forces"], float))})
+    return data
+
+
+def _collate(batch: list[dict]) -> dict:
+    """One graph's worth of structures: concatenated tensors with shifted pair indices."""
+    offset, cat = 0, {"G": [], "species": [], "i": [], "j": [], "dG": [], "forces": [], "owner": []}
+    for s, d in enumerate(batch):
+        for key in ("G", "species", "dG", "forces"):
+            cat[key].append(d[key])
+        cat["i"].append(d["i"] + offset)
+        cat["j"].append(d["j"] + offset)
+        cat["owner"].append(torch.full((d["n"],), s, dtype=torch.long))
+        offset += d["n"]
+    t = {k: torch.cat(v) for k, v in cat.items()}
+    t["n_atoms"] = torch.tensor([d["n"] for d in batch], dtype=t["G"].dtype)
+    t["energy"] = torch.tensor([d["energy"] for d in batch], dtype=t["G"].dtype)
+    return t
+
+
+def _batch_loss(networks: AtomicNetworks, t: dict, sigma_energy: float, sigma_forces: float,
+                create_graph: bool = True):
+    """Loss of a collated batch and its sums: (loss, Σ(ΔE/N)², ΣΔF², number of force components)."""
+    n_frames, offset = len(t["n_atoms"]), len(t["G"])
+    G = t["G"].clone().requires_grad_(True)
+    e_atom = networks(G, t["species"])
+    energy = torch.zeros(n_frames, dtype=G.dtype).index_add(0, t["owner"], e_atom)
+    (dE_dG,) = torch.autograd.grad(energy.sum(), G, create_graph=create_graph)
+    g = torch.einsum("pf,pfx->px", dE_dG[t["i"]], t["dG"])
+    forces = torch.zeros((offset, 3), dtype=G.dtype).index_add(0, t["i"], g).index_add(0, t["j"], -g)
+    e_err = (energy - t["energy"]) / t["n_atoms"]
+    f_err = forces - t["forces"]
+    loss = torch.mean(e_err ** 2) / sigma_energy ** 2 + torch.mean(f_err ** 2) / sigma_forces ** 2
+    return loss, torch.sum(e_err ** 2).item(), torch.sum(f_err ** 2).item(), f_err.numel()
+
+
+def _standardisation(train: list[dict], n_species: int, min_input_std: float):
+    """Per-element input mean and std (inf where the spread is ≤ min_input_std) and energy offsets."""
+    G = torch.cat([d["G"] for d in train])
+    species = torch.cat([d["species"] for d in train])
+    mean = torch.zeros((n_species, G.shape[1]), dtype=G.dtype)
+    std = torch.ones((n_species, G.shape[1]), dtype=G.dtype)
+    for s in range(n_species):
+        if torch.any(species == s):
+            mean[s] = G[species == s].mean(0)
+            spread = G[species == s].std(0, unbiased=False)
+            std[s] = torch.where(spread > min_input_std, spread, torch.inf)
+    counts = np.array([np.bincount(d["species"].numpy(), minlength=n_species) / d["n"] for d in train])
+    energies = np.array([d["energy"] / d["n"] for d in train])
+    return mean, std, torch.from_numpy(np.linalg.lstsq(counts, energies, rcond=None)[0])
+
+
 class NeuralNetworkPotential(Potential):
     """Behler–Parrinello NNP on any mliplib descriptor (typically :class:`BehlerParrinello`).
 
-    hidden: widths of the hidden layers (default two layers of 25); activation: "tanh", "softplus" or
-    "silu". Loss = mean((ΔE/N)²)/sigma_energy² + mean(ΔF²)/sigma_forces² (sigma in eV/atom and eV/Å);
-    ``validation_fraction`` of the structures held out; the weights of the epoch with the lowest
-    validation loss are kept, and training stops after ``patience`` epochs without improvement or after
-    ``epochs``. optimizer:
+    Loss = mean((ΔE/N)²)/sigma_energy² + mean(ΔF²)/sigma_forces²; ``validation_fraction`` of the
+    structures held out; the weights of the epoch with the lowest validation loss (training loss without
+    validation) are kept, and training stops after ``patience`` epochs without improvement or after
+    ``epochs``. Inputs are standardised per element with the mean and standard deviation of the
+    training environments. An input whose standard deviation is at most ``min_input_std`` is switched
+    off for that element (stored std = inf, so it enters as 0): the data say nothing about it, its
+    weights would stay at their random initial values, and dividing by a near-zero spread would amplify
+    a value never seen in training (e.g. a G2 shell at 1 Å, exactly 0 in every crystal) by up to 1e8
+    into them. Linear models give such columns zero weight for the same reason. Deterministic for a
+    given ``seed``.
 
-    - "adam" (default): mini-batches of ``batch_size`` structures, ``learning_rate`` halved when the
-      validation loss stalls for ``lr_patience`` epochs;
-    - "lbfgs": full-batch L-BFGS (strong-Wolfe line search, ``lbfgs_iterations`` iterations per epoch;
-      ``batch_size``, ``learning_rate`` and ``lr_patience`` unused). For the small reference sets of
-      this project (≲ 10⁴ atoms, the whole set in one graph) it reaches in tens of seconds force errors
-      that Adam does not reach in minutes (a 16-frame, 512-atom test set: 0.06 vs 0.4 eV/Å).
+    Parameters
+    ----------
+    descriptor : mliplib.descriptors.base.Descriptor
+        The features.
+    hidden : sequence of int
+        Widths of the hidden layers (default two layers of 25).
+    activation : str
+        "tanh", "softplus" or "silu".
+    sigma_energy : float
+        Energy scale of the loss, eV/atom.
+    sigma_forces : float
+        Force scale of the loss, eV/Å.
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Structures per Adam step.
+    learning_rate : float
+        Initial Adam learning rate.
+    lr_patience : int
+        Adam: epochs without improvement before the learning rate is halved.
+    patience : int
+        Epochs without improvement before training stops.
+    validation_fraction : float
+        Fraction of the structures held out for early stopping, in [0, 1).
+    seed : int
+        Seed of the split, the batches and the initial weights.
+    threads : int or None
+        PyTorch CPU threads during training (None: all cores, at most 4).
+    progress : bool
+        Show tqdm progress bars.
+    optimizer : str
+        "adam" (mini-batches) or "lbfgs" (full batch, strong-Wolfe line search, ``lbfgs_iterations``
+        per epoch; ``batch_size``, ``learning_rate`` and ``lr_patience`` unused). For the small reference
+        sets of this project (≲ 10⁴ atoms, the whole set in one graph) L-BFGS reaches in tens of seconds
+        force errors that Adam does not reach in minutes (a 16-frame, 512-atom test set: 0.06 vs 0.4 eV/Å).
+    lbfgs_iterations : int
+        L-BFGS iterations per epoch.
+    min_input_std : float
+        Inputs with a smaller spread in the training data are switched off, descriptor units.
 
-    Inputs are standardised per element with the mean and standard deviation of the training
-    environments. An input whose standard deviation is at most ``min_input_std`` (descriptor units) is
-    switched off for that element (stored std = inf, so it enters as 0): the data say nothing about it,
-    its weights would stay at their random initial values, and dividing by a near-zero spread would
-    amplify a value never seen in training (e.g. a G2 shell at 1 Å, exactly 0 in every crystal) by up to
-    1e8 into them. Linear models give such columns zero weight for the same reason.
-
-    Deterministic for a given ``seed``; uses ``threads`` CPU threads (default: all cores, at most 4).
+    Attributes
+    ----------
+    networks_ : AtomicNetworks
+        The trained model.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``loss``, ``lr``, ``rmse_energy`` (eV/atom), ``rmse_forces`` (eV/Å) and,
+        with validation, ``val_loss``, ``val_rmse_energy``, ``val_rmse_forces``.
+    trained_species_ : list of str
+        Elements present in the training frames.
     """
 
     kind = "NeuralNetworkPotential"
@@ -100,244 +330,279 @@ class NeuralNetworkPotential(Potential):
                  lr_patience: int = 15, patience: int = 50, validation_fraction: float = 0.1, seed: int = 0,
                  threads: int | None = None, progress: bool = True, optimizer: str = "adam",
                  lbfgs_iterations: int = 20, min_input_std: float = 1e-3):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        if not hidden or any(int(h) < 1 for h in hidden):
-            raise ValueError(f"hidden must list positive layer widths, got {hidden}")
-        if optimizer not in ("adam", "lbfgs"):
-            raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}")
-        if not min_input_std > 0:
-            raise ValueError(f"min_input_std must be positive, got {min_input_std}")
-        if not 0 <= validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
         self.descriptor = descriptor
-        self.hidden, self.activation = tuple(int(h) for h in hidden), activation
-        self.sigma_energy, self.sigma_forces = sigma_energy, sigma_forces
-        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
-        self.lr_patience, self.patience, self.validation_fraction = lr_patience, patience, validation_fraction
-        self.seed, self.threads, self.progress = seed, threads, progress
-        self.optimizer, self.lbfgs_iterations = optimizer, int(lbfgs_iterations)
-        self.min_input_std = float(min_input_std)
-        self.nets = None
-        self.history = []
-        self._numpy = None  # prediction cache: NumPy copies of the weights (rebuilt after fit/load)
+        self.hidden = hidden
+        self.activation = activation
+        self.sigma_energy = sigma_energy
+        self.sigma_forces = sigma_forces
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.lr_patience = lr_patience
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+        self.threads = threads
+        self.progress = progress
+        self.optimizer = optimizer
+        self.lbfgs_iterations = lbfgs_iterations
+        self.min_input_std = min_input_std
 
-    @property
-    def is_fitted(self) -> bool:
-        return self.nets is not None
+    # -- checks -----------------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if isinstance(self.hidden, (str, bytes)) or not np.iterable(self.hidden) or len(self.hidden) == 0 \
+                or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must list positive integer layer widths, got {self.hidden!r}")
+        if self.optimizer not in ("adam", "lbfgs"):
+            raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {self.optimizer!r}")
+        for name in ("sigma_energy", "sigma_forces", "learning_rate", "min_input_std"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("epochs", "batch_size", "lr_patience", "patience", "lbfgs_iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.validation_fraction, (int, float, np.number)) and 0 <= self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
 
-    def _init_nets(self):
-        torch.manual_seed(self.seed)
-        n_species = len(self.descriptor.species_z)
-        self.nets = torch.nn.ModuleList(_mlp(self.descriptor.n_features, self.hidden, self.activation)
-                                        for _ in range(n_species))
-        self._numpy = None
+    def check_frames(self, frames) -> None:
+        """Raise ValueError naming the first frame this model cannot be trained on.
 
-    # -- the model ------------------------------------------------------------------------------------
-    def _atomic_energies(self, G: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        x = (G - self.mean[species]) / self.std[species]
-        out = torch.empty(G.shape[0], dtype=G.dtype)
-        for s, net in enumerate(self.nets):
-            mask = species == s
-            if torch.any(mask):
-                out[mask] = net(x[mask])[:, 0]
-        return out + self.offsets[species]
-
-    # -- training -------------------------------------------------------------------------------------
-    def _prepare(self, frames: list[Atoms]) -> list[dict]:
-        data = []
-        for atoms in tqdm(frames, desc="descriptors", disable=not self.progress, leave=False):
-            G, grads = self.descriptor.compute(atoms, gradients=True)
-            data.append({"G": torch.from_numpy(G), "species": torch.from_numpy(self.descriptor.species_index(atoms)),
-                         "i": torch.from_numpy(grads.i), "j": torch.from_numpy(grads.j),
-                         "dG": torch.from_numpy(grads.values), "n": len(atoms),
-                         "energy": float(atoms.info["energy"]),
-                         "forces": torch.from_numpy(np.asarray(atoms.arrays["forces"], float))})
-        return data
-
-    @staticmethod
-    def _collate(batch: list[dict]) -> dict:
-        """One graph's worth of structures: concatenated tensors with shifted pair indices."""
-        offset, cat = 0, {"G": [], "species": [], "i": [], "j": [], "dG": [], "forces": [], "owner": []}
-        for s, d in enumerate(batch):
-            for key in ("G", "species", "dG", "forces"):
-                cat[key].append(d[key])
-            cat["i"].append(d["i"] + offset)
-            cat["j"].append(d["j"] + offset)
-            cat["owner"].append(torch.full((d["n"],), s, dtype=torch.long))
-            offset += d["n"]
-        t = {k: torch.cat(v) for k, v in cat.items()}
-        t["n_atoms"] = torch.tensor([d["n"] for d in batch], dtype=t["G"].dtype)
-        t["energy"] = torch.tensor([d["energy"] for d in batch], dtype=t["G"].dtype)
-        return t
-
-    def _batch_loss(self, batch, create_graph: bool = True):
-        t = batch if isinstance(batch, dict) else self._collate(batch)
-        n_frames, offset = len(t["n_atoms"]), len(t["G"])
-        G = t["G"].clone().requires_grad_(True)
-        e_atom = self._atomic_energies(G, t["species"])
-        n_atoms = t["n_atoms"]
-        energy = torch.zeros(n_frames, dtype=G.dtype).index_add(0, t["owner"], e_atom)
-        (dE_dG,) = torch.autograd.grad(energy.sum(), G, create_graph=create_graph)
-        g = torch.einsum("pf,pfx->px", dE_dG[t["i"]], t["dG"])
-        forces = torch.zeros((offset, 3), dtype=G.dtype).index_add(0, t["i"], g).index_add(0, t["j"], -g)
-        ref = t["energy"]
-        e_err = (energy - ref) / n_atoms
-        f_err = forces - t["forces"]
-        loss = torch.mean(e_err ** 2) / self.sigma_energy ** 2 + torch.mean(f_err ** 2) / self.sigma_forces ** 2
-        return loss, torch.sum(e_err ** 2).item(), torch.sum(f_err ** 2).item(), f_err.numel()
-
-    def fit(self, frames: list[Atoms]) -> "NeuralNetworkPotential":
-        """Train on reference frames (``info["energy"]`` in eV, ``arrays["forces"]`` in eV/Å)."""
+        Parameters
+        ----------
+        frames : sequence of ase.Atoms
+            At least two reference frames (one may be held out) with finite ``info["energy"]`` (eV) and
+            ``arrays["forces"]`` (eV/Å), finite positions and elements the descriptor knows.
+        """
+        check_labels(frames, energy=True, forces=True, descriptor=self.descriptor)
         if len(frames) < 2:
             raise ValueError("fit needs at least two reference frames (one may be held out for validation)")
-        for atoms in frames:
-            if "energy" not in atoms.info or "forces" not in atoms.arrays:
-                raise ValueError("every frame needs info['energy'] and arrays['forces'] (see mliplib.datasets)")
+
+    # -- training ---------------------------------------------------------------------------------------
+    def fit(self, frames: list[Atoms]) -> NeuralNetworkPotential:
+        """Train the networks.
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+            Reference frames with ``info["energy"]`` (eV) and ``arrays["forces"]`` (eV/Å).
+
+        Returns
+        -------
+        NeuralNetworkPotential
+            self, fitted.
+        """
+        self._check_params()
+        self.check_frames(frames)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads or min(os.cpu_count() or 1, 4))
         try:
-            return self._fit(frames)
+            networks, history = self._train(frames)
         finally:
             torch.set_num_threads(threads)
+        self.networks_, self.history_ = networks, history
+        self.trained_species_ = trained_species(frames)
+        return self
 
-    def _fit(self, frames):
+    def _train(self, frames):
         rng = np.random.default_rng(self.seed)
-        data = self._prepare(frames)
+        data = _frame_tensors(self.descriptor, frames, self.progress)
         order = rng.permutation(len(data))
-        n_val = int(round(self.validation_fraction * len(data)))
+        n_val = round(self.validation_fraction * len(data))
         val, train = [data[k] for k in order[:n_val]], [data[k] for k in order[n_val:]]
-        self._standardise(train)
-        self._init_nets()
+        n_species = len(self.descriptor.species_z)
+        mean, std, offsets = _standardisation(train, n_species, self.min_input_std)
+        torch.manual_seed(self.seed)
+        networks = AtomicNetworks(self.descriptor.n_features, n_species, self.hidden, self.activation)
+        networks.mean.copy_(mean)
+        networks.std.copy_(std)
+        networks.offsets.copy_(offsets)
+
+        def loss_of(batch, create_graph=True):
+            return _batch_loss(networks, batch, self.sigma_energy, self.sigma_forces, create_graph)
+
         lbfgs = self.optimizer == "lbfgs"
         if lbfgs:
-            optimiser = torch.optim.LBFGS(self.nets.parameters(), lr=1.0, max_iter=self.lbfgs_iterations,
+            optimiser = torch.optim.LBFGS(networks.parameters(), lr=1.0, max_iter=self.lbfgs_iterations,
                                           history_size=20, line_search_fn="strong_wolfe")
-            everything = self._collate(train)
+            everything = _collate(train)
+            last = {}  # the sums at the last point the line search evaluated
+
+            def closure():
+                optimiser.zero_grad()
+                loss, se, sf, nf = loss_of(everything)
+                loss.backward()
+                last["sums"] = (loss.item() * len(train), se, sf, nf)
+                return loss
         else:
-            optimiser = torch.optim.Adam(self.nets.parameters(), lr=self.learning_rate)
+            optimiser = torch.optim.Adam(networks.parameters(), lr=self.learning_rate)
             schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=self.lr_patience)
-        val_batch = self._collate(val) if val else None
+        val_batch = _collate(val) if val else None
         best, best_state, stale = np.inf, None, 0
-        self.history = []
+        history = []
         bar = tqdm(range(self.epochs), desc=f"NNP seed {self.seed}", disable=not self.progress)
         for epoch in bar:
             sums = np.zeros(4)
             if lbfgs:
-                last = {}
-
-                def closure():
-                    optimiser.zero_grad()
-                    loss, se, sf, nf = self._batch_loss(everything)
-                    loss.backward()
-                    last["sums"] = (loss.item() * len(train), se, sf, nf)
-                    return loss
-
                 optimiser.step(closure)
-                sums += last["sums"]  # at the last point the line search evaluated
+                sums += last["sums"]
             else:
                 perm = rng.permutation(len(train))
                 for start in range(0, len(train), self.batch_size):
                     batch = [train[k] for k in perm[start:start + self.batch_size]]
                     optimiser.zero_grad()
-                    loss, se, sf, nf = self._batch_loss(batch)
+                    loss, se, sf, nf = loss_of(_collate(batch))
                     loss.backward()
                     optimiser.step()
                     sums += (loss.item() * len(batch), se, sf, nf)
             record = {"epoch": epoch, "loss": sums[0] / len(train), "lr": optimiser.param_groups[0]["lr"],
-                      "rmse_energy": float(np.sqrt(sums[1] / len(train))), "rmse_forces": float(np.sqrt(sums[2] / sums[3]))}
+                      "rmse_energy": float(np.sqrt(sums[1] / len(train))),
+                      "rmse_forces": float(np.sqrt(sums[2] / sums[3]))}
             if not np.isfinite(record["loss"]):
                 break  # diverged: keep the best weights so far
             monitor = record["loss"]
             if val:
-                vl, vse, vsf, vnf = self._batch_loss(val_batch, create_graph=False)
+                vl, vse, vsf, vnf = loss_of(val_batch, create_graph=False)
                 record.update(val_loss=vl.item(), val_rmse_energy=float(np.sqrt(vse / len(val))),
                               val_rmse_forces=float(np.sqrt(vsf / vnf)))
                 monitor = record["val_loss"]
-            self.history.append(record)
+            history.append(record)
             if not lbfgs:
                 schedule.step(monitor)
             bar.set_postfix(loss=f"{record['loss']:.3g}", val=f"{monitor:.3g}",
                             E=f"{1000 * record['rmse_energy']:.1f}meV", F=f"{record['rmse_forces']:.3f}")
             if monitor < best:
-                best, best_state, stale = monitor, copy.deepcopy(self.nets.state_dict()), 0
+                best, best_state, stale = monitor, copy.deepcopy(networks.state_dict()), 0
             else:
                 stale += 1
                 if stale >= self.patience:
                     break
         if best_state is None:
             raise RuntimeError("NNP training diverged in its first epoch (non-finite loss); lower the learning "
-                               "rate or check the reference data")
-        self.nets.load_state_dict(best_state)
-        self._numpy = None
-        return self
+                               "rate (the frames' labels are finite: fit checks them)")
+        networks.load_state_dict(best_state)
+        return networks, history
 
-    def _standardise(self, train: list[dict]) -> None:
-        n_species = len(self.descriptor.species_z)
-        G = torch.cat([d["G"] for d in train])
-        species = torch.cat([d["species"] for d in train])
-        mean = torch.zeros((n_species, G.shape[1]), dtype=G.dtype)
-        std = torch.ones((n_species, G.shape[1]), dtype=G.dtype)
-        for s in range(n_species):
-            if torch.any(species == s):
-                mean[s] = G[species == s].mean(0)
-                spread = G[species == s].std(0, unbiased=False)
-                std[s] = torch.where(spread > self.min_input_std, spread, torch.inf)
-        self.mean, self.std = mean, std
-        counts = np.array([np.bincount(d["species"].numpy(), minlength=n_species) / d["n"] for d in train])
-        energies = np.array([d["energy"] / d["n"] for d in train])
-        self.offsets = torch.from_numpy(np.linalg.lstsq(counts, energies, rcond=None)[0])
-
-    # -- prediction ---------------------------------------------------------------------------------
-    def _numpy_state(self):
-        """NumPy copies of (per-species layers [(W, b), …], mean, std, offsets) for prediction."""
-        if self._numpy is None:
-            layers = [[(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
-                       for m in net if isinstance(m, torch.nn.Linear)] for net in self.nets]
-            self._numpy = (layers, self.mean.numpy().copy(), self.std.numpy().copy(), self.offsets.numpy().copy())
-        return self._numpy
-
+    # -- prediction and diagnostics ------------------------------------------------------------------
     def energies_and_gradient(self, G: np.ndarray, species: np.ndarray):
-        """Per-atom energies (n,) in eV and ∂E/∂G (n, n_features) for descriptors G and species indices."""
-        layers, mean, std, offsets = self._numpy_state()
-        energies = np.empty(G.shape[0])
-        dE_dG = np.empty_like(G)
-        for s, net in enumerate(layers):
-            rows = np.flatnonzero(species == s)
-            if len(rows):
-                e, g = mlp_energy_and_gradient((G[rows] - mean[s]) / std[s], net, self.activation)
-                energies[rows] = e + offsets[s]
-                dE_dG[rows] = g / std[s]
-        return energies, dE_dG
+        """Per-atom energies and ∂E/∂G for given descriptors (see :meth:`AtomicNetworks.energies_and_gradient`).
+
+        Parameters
+        ----------
+        G : numpy.ndarray
+            (n_atoms, n_features) descriptors.
+        species : numpy.ndarray
+            (n_atoms,) species indices (descriptor order).
+
+        Returns
+        -------
+        energies : numpy.ndarray
+            (n_atoms,) eV.
+        dE_dG : numpy.ndarray
+            (n_atoms, n_features).
+        """
+        return self.networks_.energies_and_gradient(G, species)
 
     def _predict(self, atoms: Atoms, neighbors) -> dict:
         G = self.descriptor.compute(atoms, neighbors=neighbors)
-        energies, dE_dG = self.energies_and_gradient(G, self.descriptor.species_index(atoms))
+        energies, dE_dG = self.networks_.energies_and_gradient(G, self.descriptor.species_index(atoms))
         forces, virial = self.descriptor.forces_and_virial(atoms, dE_dG, neighbors=neighbors)
         out = {"energy": float(energies.sum()), "energies": energies, "forces": forces}
         if np.all(atoms.pbc):
             out["stress"] = stress_from_virial(atoms, virial)
         return out
 
-    # -- saving -----------------------------------------------------------------------------------
-    def _state(self):
-        meta = {"descriptor": self.descriptor.to_dict(), "hidden": list(self.hidden), "activation": self.activation,
-                "training": {k: getattr(self, k) for k in ("sigma_energy", "sigma_forces", "epochs", "batch_size",
-                                                           "learning_rate", "lr_patience", "patience",
-                                                           "validation_fraction", "seed", "optimizer",
-                                                           "lbfgs_iterations", "min_input_std")},
-                "history": self.history}
-        arrays = {f"nets.{k}": v.detach().numpy() for k, v in self.nets.state_dict().items()}
-        arrays.update(mean=self.mean.numpy(), std=self.std.numpy(), offsets=self.offsets.numpy())
-        return meta, arrays
+    def input_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """The per-element standardisation of the inputs learnt from the training environments.
 
-    @classmethod
-    def _from_state(cls, meta, arrays):
-        model = cls(descriptor_from_dict(meta["descriptor"]), hidden=meta["hidden"], activation=meta["activation"],
-                    **meta["training"])
-        model._init_nets()
-        model.nets.load_state_dict({k[5:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("nets.")})
-        model.mean, model.std = torch.from_numpy(arrays["mean"]), torch.from_numpy(arrays["std"])
-        model.offsets = torch.from_numpy(arrays["offsets"])
-        model.history = meta["history"]
-        return model
+        Returns
+        -------
+        mean, std : numpy.ndarray
+            (n_species, n_features) each, descriptor units, species in descriptor order; std = inf marks
+            an input switched off for that element (its spread was ≤ ``min_input_std``).
+        """
+        return self.networks_.mean.numpy().copy(), self.networks_.std.numpy().copy()
+
+    def standardised_inputs(self, atoms: Atoms) -> np.ndarray:
+        """The network inputs of every atom, (G − μ)/σ: how many training standard deviations each
+        descriptor is from its element's training mean (0 for switched-off inputs).
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The structure.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_atoms, n_features), dimensionless.
+        """
+        self.check(atoms)
+        species = self.descriptor.species_index(atoms)
+        mean, std = self.input_statistics()
+        return (self.descriptor.compute(atoms) - mean[species]) / std[species]
+
+    def first_layer_preactivations(self, atoms: Atoms) -> np.ndarray:
+        """Pre-activations z = x·W₁ + b₁ of the first hidden layer of every atom's network.
+
+        |z| ≫ 1 means a saturated unit (tanh slope 1 − tanh²(5) ≈ 2e-4 at |z| = 5): an environment far
+        from the training data.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The structure.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_atoms, hidden[0]).
+        """
+        x = self.standardised_inputs(atoms)
+        species = self.descriptor.species_index(atoms)
+        z = np.empty((len(atoms), self.hidden[0]))
+        for s in np.unique(species):
+            W, b = self.networks_.layers(int(s))[0]
+            z[species == s] = x[species == s] @ W + b
+        return z
+
+    def layer_weights(self, element: str) -> list:
+        """The weights of one element's network, input layer first.
+
+        Parameters
+        ----------
+        element : str
+            Chemical symbol, one of ``species``.
+
+        Returns
+        -------
+        list of (numpy.ndarray, numpy.ndarray)
+            [(W (n_in, n_out), b (n_out,)), …] (NumPy copies).
+        """
+        if element not in self.species:
+            raise ValueError(f"{element!r} is not one of this model's species {self.species}")
+        return self.networks_.layers(self.species.index(element))
+
+    # -- state ------------------------------------------------------------------------------------------
+    def _fitted_state(self):
+        arrays = {f"networks.{k}": v.detach().numpy() for k, v in self.networks_.state_dict().items()}
+        return {"history": self.history_}, arrays
+
+    def _restore_fitted(self, fitted, arrays):
+        self._check_params()
+        networks = AtomicNetworks(self.descriptor.n_features, len(self.descriptor.species_z), self.hidden,
+                                  self.activation)
+        shapes = {f"networks.{k}": tuple(v.shape) for k, v in networks.state_dict().items()}
+        check_array_names(arrays, set(shapes))
+        state = {name.removeprefix("networks."): torch.from_numpy(check_array(arrays, name, shape,
+                                                                              finite=name != "networks.std"))
+                 for name, shape in shapes.items()}
+        if not torch.all(state["std"] > 0):  # inf (switched off) is allowed, NaN and ≤ 0 are not
+            raise ValueError("array 'networks.std' must be positive (inf for switched-off inputs)")
+        networks.load_state_dict(state)
+        if not isinstance(fitted.get("history"), list):
+            raise TypeError("fitted metadata has no history list")
+        self.networks_, self.history_ = networks, fitted["history"]

@@ -12,9 +12,12 @@ import dataclasses
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
+
+from mliplib.md import CALCULATOR_FAILURES
 
 OPTIMIZERS = {"BFGS": BFGS, "FIRE": FIRE, "LBFGS": LBFGS}
 
@@ -50,7 +53,7 @@ def snapshot(atoms: Atoms, stress: bool = False) -> Atoms:
     if stress:
         try:
             results["stress"] = atoms.get_stress()
-        except Exception:  # calculator without stress (PropertyNotImplementedError and friends)
+        except PropertyNotImplementedError:  # ASE's answer of a calculator without stress
             pass
     out.calc = SinglePointCalculator(out, **results)
     return out
@@ -100,7 +103,7 @@ def relax(atoms: Atoms, calc, fmax: float = 0.01, cell: bool = True, constant_vo
                 failure = "non-finite energy or forces"
                 converged = False
                 break
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:  # e.g. NaN positions
+    except CALCULATOR_FAILURES as error:  # e.g. NaN positions, overlapping atoms
         failure = f"{type(error).__name__}: {error}"
         converged = False
     if failure is None:
