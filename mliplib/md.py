@@ -6,12 +6,16 @@ chain) or Langevin dynamics and samples T, E_pot, E_kin, E_tot every ``interval`
 ``min_distance``, a jump of E_pot, an NVE drift of E_tot, or a calculator that gives up (one of
 :data:`CALCULATOR_FAILURES`); the first such event stops the run cleanly and is returned as an
 :class:`MDEvent` ("model X failed at step N") instead of raising. Any other exception (a TypeError, an
-AttributeError: a bug, not a failing model) propagates. Units: fs, K, eV, Å; friction in 1/fs.
+AttributeError: a bug, not a failing model) propagates. ``run_stages`` chains runs (:class:`Stage`: a
+thermostat at a fixed temperature or along a linear ramp, e.g. staged heating 1000 → 2000 → 3000 K, then
+NVT) into one run with continuous step numbers, stopped by the first event of any stage. Units: fs, K,
+eV, Å; friction in 1/fs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 import traceback
 from pathlib import Path
@@ -44,9 +48,12 @@ __all__ = [
     "MDEvent",
     "MDLog",
     "MDResult",
+    "Stage",
     "energy_drift",
     "melt_and_equilibrate",
     "run_md",
+    "run_stages",
+    "stage_starts",
 ]
 
 ENSEMBLES = ("nve", "nvt", "langevin")
@@ -516,6 +523,181 @@ def melt_and_equilibrate(atoms: Atoms, calc, T_melt: float, T_target: float, mel
     return MDResult(runs[-1].atoms, MDLog.concatenate([r.log for r in runs]), frames, event,
                     sum(r.steps_done for r in runs), melt_steps + equil_steps,
                     sum(r.wall_time_s for r in runs), stages)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of :func:`run_stages`.
+
+    Attributes
+    ----------
+    name : str
+        Unique within a run (the key of ``MDResult.stages``).
+    steps : int
+        MD steps of the stage.
+    temperature_K : float or tuple of float
+        Thermostat target (K), or ``(start, end)``: a linear ramp, run as a staircase of plateaus of
+        ``ramp_interval`` steps, each at the ramp's temperature at the plateau's middle.
+    ensemble : str
+        "langevin", "nvt" or "nve" (see :func:`run_md`).
+    friction : float
+        Langevin friction, 1/fs (0.01: kinetic energy relaxes in ~50 fs; 0.05: a strong thermostat).
+    thermostat : str
+        NVT thermostat, "bussi" or "nose-hoover".
+    taut_fs : float
+        NVT time constant, fs.
+    ramp_interval : int
+        Steps per plateau of a ramp.
+    """
+
+    name: str
+    steps: int
+    temperature_K: float | tuple[float, float]
+    ensemble: str = "langevin"
+    friction: float = 0.01
+    thermostat: str = "bussi"
+    taut_fs: float = 100.0
+    ramp_interval: int = 100
+
+    def __post_init__(self):
+        if int(self.steps) < 1 or int(self.ramp_interval) < 1:
+            raise ValueError(f"stage {self.name!r}: need steps ≥ 1 and ramp_interval ≥ 1, got {self.steps} and "
+                             f"{self.ramp_interval}")
+        temperatures = np.atleast_1d(np.asarray(self.temperature_K, dtype=float))
+        if temperatures.size not in (1, 2) or not np.all(temperatures >= 0):
+            raise ValueError(f"stage {self.name!r}: temperature_K must be a temperature ≥ 0 K or a (start, end) "
+                             f"ramp, got {self.temperature_K!r}")
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"stage {self.name!r}: unknown ensemble {self.ensemble!r}; choose one of {ENSEMBLES}")
+
+    @property
+    def is_ramp(self) -> bool:
+        """True for a ``(start, end)`` temperature."""
+        return np.ndim(self.temperature_K) == 1
+
+    @property
+    def max_temperature_K(self) -> float:
+        """The highest thermostat target of the stage, K."""
+        return float(np.max(self.temperature_K))
+
+    def plateaus(self) -> list[tuple[int, float]]:
+        """(steps, temperature in K) of each constant-temperature run of the stage: one for a fixed
+        temperature, ``ceil(steps / ramp_interval)`` for a ramp.
+
+        Returns
+        -------
+        list of tuple
+        """
+        if not self.is_ramp:
+            return [(int(self.steps), float(self.temperature_K))]
+        start, end = (float(t) for t in self.temperature_K)
+        edges = list(range(0, int(self.steps), int(self.ramp_interval))) + [int(self.steps)]
+        return [(b - a, start + (end - start) * 0.5 * (a + b) / self.steps) for a, b in itertools.pairwise(edges)]
+
+
+def stage_starts(stages) -> dict[str, int]:
+    """The first step of each stage of a :func:`run_stages` run (continuous numbering; stage k covers the
+    steps after ``start[k]`` up to and including ``start[k] + steps[k]``).
+
+    Parameters
+    ----------
+    stages : sequence of Stage
+        The stages, in order.
+
+    Returns
+    -------
+    dict of str to int
+    """
+    starts, step = {}, 0
+    for stage in stages:
+        starts[stage.name] = step
+        step += int(stage.steps)
+    return starts
+
+
+def _joined(runs: list[MDResult], offset: int, timestep_fs: float) -> MDResult:
+    """Consecutive runs as one: log and frames joined, the first event with its step counted from the start
+    of the first run plus ``offset``."""
+    event, before = None, offset
+    for run in runs:
+        if run.event is not None:
+            event = dataclasses.replace(run.event, step=run.event.step + before,
+                                        time_fs=(run.event.step + before) * timestep_fs)
+            break
+        before += run.steps_requested
+    log = MDLog.concatenate([r.log for r in runs])
+    log.step, log.time_fs = log.step + offset, log.time_fs + offset * timestep_fs
+    return MDResult(runs[-1].atoms, log, [f for r in runs for f in r.frames], event,
+                    sum(r.steps_done for r in runs), sum(r.steps_requested for r in runs),
+                    sum(r.wall_time_s for r in runs))
+
+
+def run_stages(atoms: Atoms, calc, stages, timestep_fs: float = 1.0, interval: int = 10,
+               keep_frames: bool = True, progress: bool = False, seed: int = 0, **checks) -> MDResult:
+    """Run ``stages`` one after the other on a copy of ``atoms``, velocities carried over; the first
+    watchdog event of any stage ends the run (never raises for model failures).
+
+    The first run draws Maxwell–Boltzmann velocities at its temperature if ``atoms`` has none; each
+    later run (a stage, or a plateau of a ramp) continues from the previous one with seed ``seed + k``
+    for its thermostat noise. Plateau lengths should be multiples of ``interval`` so that the samples
+    fall on a regular grid.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Start structure (not modified).
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    stages : sequence of Stage
+        The stages (unique names).
+    timestep_fs : float
+        Time step, fs.
+    interval : int
+        Sampling period, steps.
+    keep_frames : bool
+        Keep the sampled frames (see :func:`run_md`).
+    progress : bool
+        Progress bars.
+    seed : int
+        Seed of the velocities and of the first run's noise.
+    **checks
+        Watchdog arguments of :func:`run_md` (``min_distance``, ``max_energy_jump``, ``max_temperature_K``,
+        ``check_interval``, ...), the same for every stage.
+
+    Returns
+    -------
+    MDResult
+        Log and frames of the whole run (steps numbered continuously, the initial state sampled once),
+        the event with its step in that numbering, and ``stages``: {name: MDResult of that stage} for the
+        stages that ran (use :func:`stage_starts` to place them).
+    """
+    stages = list(stages)
+    if not stages or not all(isinstance(s, Stage) for s in stages):
+        raise TypeError("stages must be a non-empty sequence of mliplib.md.Stage")
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise ValueError(f"stage names must be unique, got {names}")
+    current, count, results = atoms, 0, {}
+    for stage, offset in zip(stages, stage_starts(stages).values()):
+        runs = []
+        for steps, temperature in stage.plateaus():
+            first = count == 0
+            runs.append(run_md(current, calc, temperature, steps, timestep_fs=timestep_fs, ensemble=stage.ensemble,
+                               thermostat=stage.thermostat, friction=stage.friction, taut_fs=stage.taut_fs,
+                               interval=interval, keep_frames=keep_frames, progress=progress, seed=seed + count,
+                               init_velocities="auto" if first else False, sample_first=first,
+                               label=stage.name, **checks))
+            current, count = runs[-1].atoms, count + 1
+            if runs[-1].event is not None:
+                break
+        results[stage.name] = _joined(runs, offset, timestep_fs)
+        if results[stage.name].event is not None:
+            break
+    runs = list(results.values())
+    log = MDLog(*(np.concatenate([getattr(r.log, k) for r in runs]) for k in MDLog.FIELDS), n_atoms=len(atoms))
+    return MDResult(current, log, [f for r in runs for f in r.frames], next((r.event for r in runs if r.event), None),
+                    sum(r.steps_done for r in runs), sum(int(s.steps) for s in stages),
+                    sum(r.wall_time_s for r in runs), results)
 
 
 def energy_drift(log: MDLog | MDResult, n_atoms: int | None = None) -> float:

@@ -24,6 +24,7 @@ from zno_book.constants import (
 from zno_book.structures import polymorph
 
 __all__ = [
+    "CLUSTER_MD_FRAMES",
     "EOS_RELAX",
     "EOS_VOLUMES",
     "LIQUID_DENSITY",
@@ -43,6 +44,8 @@ __all__ = [
     "THERMAL_TEMPERATURES",
     "Task",
     "all_tasks",
+    "cluster_md_candidates",
+    "cluster_md_tasks",
     "convergence_tasks",
     "eos_tasks",
     "liquid_model_candidates",
@@ -312,6 +315,7 @@ def all_tasks() -> list[Task]:
              + surface_tasks() + liquid_tasks())
     tasks += model_optimum_tasks()
     tasks += liquid_model_tasks()
+    tasks += cluster_md_tasks()
     names = [t.name for t in tasks]
     assert len(names) == len(set(names)), "task names must be unique"
     return sorted(tasks, key=lambda t: t.priority)
@@ -397,3 +401,42 @@ def liquid_model_tasks() -> list[Task]:
     return [_task(f"liquid/at_{kind}/frame{k:02d}", "liquid", f"liquid_model_{kind}",
                   [{"op": "frame", "file": liquid_model_candidates(kind), "index": k}], 5)
             for k in range(LIQUID_MODEL_FRAMES) for kind in MODEL_KINDS]
+
+
+# ------------------------------------------------------------------ DFT on frames of the models' cluster MD
+#: DFT single points per model kind on frames of its nanoparticle MD (issue 17: all kinds together
+#: ≤ 5 one-core hours; the frames are chosen within that budget by
+#: :func:`zno_book.campaign.write_cluster_md_candidates`, from costs measured on the cluster single points)
+CLUSTER_MD_FRAMES = 3
+
+
+def cluster_md_candidates(kind: str) -> str:
+    """Candidate file (relative to the data folder) with frames of the nanoparticle MD of model ``kind``'s
+    ensemble (the states before its first unphysical events, or its hottest states), written by
+    :func:`zno_book.campaign.write_cluster_md_candidates`.
+
+    Parameters
+    ----------
+    kind : str
+        One of MODEL_KINDS.
+
+    Returns
+    -------
+    str
+    """
+    _check_kind(kind)
+    return f"candidates/cluster_md_{kind}.extxyz"
+
+
+def cluster_md_tasks() -> list[Task]:
+    """DFT single points (Γ, the data set's settings) on CLUSTER_MD_FRAMES frames of each kind's cluster MD,
+    ``nanoparticles/md/<kind>/frame<k>`` (dataset ``nanoparticles``, config_type ``cluster_md_<kind>``);
+    they wait until the candidates are written. Frame-major order, like the models' liquid frames.
+
+    Returns
+    -------
+    list of Task
+    """
+    return [_task(f"nanoparticles/md/{kind}/frame{k:02d}", "nanoparticles", f"cluster_md_{kind}",
+                  [{"op": "frame", "file": cluster_md_candidates(kind), "index": k}], 6)
+            for k in range(CLUSTER_MD_FRAMES) for kind in MODEL_KINDS]
