@@ -43,6 +43,7 @@ import functools
 import io
 import json
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -253,6 +254,20 @@ def load_member(ensemble: str, kind: str, member: str):
 # ---------------------------------------------------------------------------------------- the tests
 
 
+def _timed(test):
+    """Add the task's CPU time (``cpu_time_s``: one-core seconds, whatever else runs on the machine) and
+    wall time (``wall_time_s``) to its result."""
+    @functools.wraps(test)
+    def timed(*args, **kwargs) -> dict:
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = test(*args, **kwargs)
+        return {**result, "cpu_time_s": time.process_time() - cpu, "wall_time_s": time.perf_counter() - wall}
+
+    return timed
+
+
+
+@_timed
 def run_bulk(ensemble: str, kind: str, member: str) -> dict:
     """The bulk chapter's table for one member: zero-pressure relaxation then E–V scan of each polymorph.
 
@@ -321,6 +336,7 @@ def _dft_slabs() -> dict:
     return found
 
 
+@_timed
 def run_surfaces(ensemble: str, kind: str, member: str) -> dict:
     """Relaxed surface energies of the two DFT slabs at the DFT lattice, with their status.
 
@@ -375,6 +391,7 @@ def _labelled(frames: list, calc) -> list:
     return out
 
 
+@_timed
 def run_phonons(ensemble: str, kind: str, member: str) -> dict:
     """Wurtzite phonons of one member with the vibrations chapter's settings: on the DFT structures (the
     DFT's displaced 2×2×2 supercells, sum rule imposed) and on the member's own relaxed cell (same
@@ -430,6 +447,7 @@ def _dft_relaxed_clusters() -> dict:
             if frames[-1].info.get("relax_final")}
 
 
+@_timed
 def run_clusters(ensemble: str, kind: str, member: str) -> dict:
     """Each cluster's optimum with one member (the nanoparticles chapter: same starts, BFGS settings,
     flags and bulk reference).
@@ -474,6 +492,7 @@ def run_clusters(ensemble: str, kind: str, member: str) -> dict:
     return out
 
 
+@_timed
 def run_liquid(ensemble: str, kind: str, member: str, protocol: dict) -> dict:
     """One staged liquid run (:func:`~zno_book.liquid.run_staged_liquid`) of one member.
 
@@ -487,14 +506,14 @@ def run_liquid(ensemble: str, kind: str, member: str, protocol: dict) -> dict:
     Returns
     -------
     dict
-        :func:`~zno_book.liquid.staged_liquid_metrics` and ``wall_time_s``.
+        :func:`~zno_book.liquid.staged_liquid_metrics` (and, as every test, ``cpu_time_s``, ``wall_time_s``).
     """
     calc = load_member(ensemble, kind, member).calculator()
     p = StagedLiquidProtocol(**protocol)
-    result = run_staged_liquid(calc, p)
-    return {**staged_liquid_metrics(result, p, calc), "wall_time_s": result.wall_time_s}
+    return staged_liquid_metrics(run_staged_liquid(calc, p), p, calc)
 
 
+@_timed
 def run_cluster_md(ensemble: str, kind: str, member: str, cluster: str, protocol: dict, seed: int) -> dict:
     """One nanoparticle MD run (:func:`~zno_book.clusters.run_cluster_md`) of one member from the cluster's
     start (the same start as the optimisations, the same for every member).
@@ -513,13 +532,12 @@ def run_cluster_md(ensemble: str, kind: str, member: str, cluster: str, protocol
     Returns
     -------
     dict
-        :func:`~zno_book.clusters.cluster_md_metrics` and ``wall_time_s``.
+        :func:`~zno_book.clusters.cluster_md_metrics` (and ``cpu_time_s``, ``wall_time_s``).
     """
     calc = load_member(ensemble, kind, member).calculator()
     start = recipes.build(nanoparticle_clusters()[cluster])
     p = clusters.ClusterMDProtocol(**protocol)
-    result = clusters.run_cluster_md(start, calc, p, seed)
-    return {**clusters.cluster_md_metrics(result, start, p), "wall_time_s": result.wall_time_s}
+    return clusters.cluster_md_metrics(clusters.run_cluster_md(start, calc, p, seed), start, p)
 
 
 # ---------------------------------------------------------------------------------------------- tasks
@@ -702,7 +720,7 @@ def collect(ensemble: str = "v1", root: str | Path | None = None) -> pd.DataFram
     pandas.DataFrame
         Columns kind, member, test (e.g. "bulk", "liquid", "cluster_md/ring3/ramp"), seed (−1 where there
         is none), metric (e.g. "a:wurtzite", "survival_fs", "event=min_distance"), value (float; 0/1 for
-        yes/no), unit.
+        yes/no), unit; every task also has its one-core cost, metric ``cpu_time_s``.
     """
     store = driver.FolderStore(campaign_dir(ensemble, root))
     rows = []
@@ -711,6 +729,7 @@ def collect(ensemble: str = "v1", root: str | Path | None = None) -> pd.DataFram
         result = store.load(name)
         for metric, value, unit in CONVERTERS[test.split("/")[0]](result):
             rows.append((kind, member, test, seed, metric, value, unit))
+        rows.append((kind, member, test, seed, "cpu_time_s", float(result["cpu_time_s"]), "s"))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
