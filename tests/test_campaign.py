@@ -264,17 +264,19 @@ def test_collect_gives_a_tidy_table(pilot):
     frame = campaign.collect(ENSEMBLE, root)
     assert list(frame.columns) == campaign.COLUMNS
     assert set(frame["kind"]) == set(PILOT_KINDS) and frame.groupby("kind")["member"].nunique().tolist() == [2, 2]
-    assert set(frame["test"]) == {"liquid", "cluster_md/ring3/hot", "cluster_md/ring3/ramp"}
+    liquid = campaign.liquid_test(TINY_LIQUID)
+    assert liquid == "liquid/4.90gcc-1500K" and campaign.REFERENCE_LIQUID == "liquid/4.90gcc-3000K"
+    assert set(frame["test"]) == {liquid, "cluster_md/ring3/hot", "cluster_md/ring3/ramp"}
     assert set(frame["seed"]) == {0, 1}
     runs = frame[frame["metric"] == "survival_fs"]
     assert len(runs) == len(todo)  # one survival time per run
     one_hot = frame[frame["metric"].str.startswith("event=")].groupby(["kind", "member", "test", "seed"])["value"]
     assert (one_hot.sum() == 1).all()  # each run ends in exactly one way
     table = campaign.summary(frame)
-    row = table.loc[("nnp", "liquid", "survival_fs", "fs")]
+    row = table.loc[("nnp", liquid, "survival_fs", "fs")]
     assert row["n"] == 4 and row["members"] == 2 and row["low"] <= row["median"] <= row["high"]
     assert row["median_low"] <= row["median"] <= row["median_high"]
-    curves = campaign.survival_curves(frame, "liquid")
+    curves = campaign.survival_curves(frame, liquid)
     assert set(curves) == set(PILOT_KINDS) and all(c.n == 4 for c in curves.values())
     assert all(np.all(np.diff(c.survival) <= 0) for c in curves.values())
 

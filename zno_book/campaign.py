@@ -21,7 +21,7 @@ names), computed with the settings of the chapters that report them:
   on the DFT structures (sum rule imposed), overlap with the DFT DOS, lowest and highest frequency;
 - ``clusters``: each cluster's optimum (:func:`~zno_book.reference.sampling.nanoparticle_optima`), the
   nanoparticles chapter's unphysical flags, RMSD to the DFT-relaxed cluster, energy above the bulk;
-- ``liquid/seed<k>``: the staged liquid protocol (:class:`~zno_book.liquid.StagedLiquidProtocol`):
+- ``liquid/<density>gcc-<T>K/seed<k>``: the staged liquid protocol (:class:`~zno_book.liquid.StagedLiquidProtocol`):
   survival, temperature, pressure, diffusion, g(r);
 - ``cluster_md/<cluster>/<schedule>/seed<k>``: nanoparticle MD (:data:`~zno_book.clusters.CLUSTER_MD`):
   intact or not, first unphysical event, structure reached.
@@ -100,6 +100,7 @@ __all__ = [
     "CLUSTERS",
     "COSTS",
     "ENSEMBLES",
+    "REFERENCE_LIQUID",
     "SEEDS",
     "SLAB_STATUSES",
     "TESTS",
@@ -107,6 +108,7 @@ __all__ = [
     "collect",
     "dft_cost_seconds",
     "dft_reference",
+    "liquid_test",
     "load_member",
     "main",
     "member_ids",
@@ -543,6 +545,25 @@ def run_cluster_md(ensemble: str, kind: str, member: str, cluster: str, protocol
 # ---------------------------------------------------------------------------------------------- tasks
 
 
+def liquid_test(protocol: StagedLiquidProtocol) -> str:
+    """The test name of a liquid state point, e.g. ``liquid/4.90gcc-3000K`` (the reference state).
+
+    Parameters
+    ----------
+    protocol : StagedLiquidProtocol
+        The protocol.
+
+    Returns
+    -------
+    str
+    """
+    return f"liquid/{protocol.density:.2f}gcc-{protocol.temperature:.0f}K"
+
+
+#: the test name of the reference liquid (36 atoms, 4.9 g/cm³, 3000 K)
+REFERENCE_LIQUID = liquid_test(StagedLiquidProtocol())
+
+
 def tasks(ensemble: str = "v1", kinds: Iterable[str] = MODEL_KINDS, tests: Iterable[str] = TESTS,
           seeds: Iterable[int] = SEEDS, cluster_names: Iterable[str] = CLUSTERS,
           schedules: dict[str, clusters.ClusterMDProtocol] | None = None, member_indices: Iterable[int] | None = None,
@@ -592,7 +613,7 @@ def tasks(ensemble: str = "v1", kinds: Iterable[str] = MODEL_KINDS, tests: Itera
     base = liquid or StagedLiquidProtocol()
     for seed in seeds if "liquid" in tests else ():
         protocol = StagedLiquidProtocol(**{**base.as_dict(), "seed": int(seed)}).as_dict()
-        out += [driver.Task(f"{kind}/{member}/liquid/seed{seed}", "zno_book.campaign:run_liquid",
+        out += [driver.Task(f"{kind}/{member}/{liquid_test(base)}/seed{seed}", "zno_book.campaign:run_liquid",
                             {**common, "kind": kind, "member": member, "protocol": protocol},
                             cost=COSTS["liquid"] * base.total_steps / 1000) for kind, member in pairs]
     for seed in seeds:
@@ -718,15 +739,20 @@ def collect(ensemble: str = "v1", root: str | Path | None = None) -> pd.DataFram
     Returns
     -------
     pandas.DataFrame
-        Columns kind, member, test (e.g. "bulk", "liquid", "cluster_md/ring3/ramp"), seed (−1 where there
+        Columns kind, member, test (e.g. "bulk", "liquid/4.90gcc-3000K", "cluster_md/ring3/ramp"), seed (−1 where there
         is none), metric (e.g. "a:wurtzite", "survival_fs", "event=min_distance"), value (float; 0/1 for
         yes/no), unit; every task also has its one-core cost, metric ``cpu_time_s``.
     """
     store = driver.FolderStore(campaign_dir(ensemble, root))
-    rows = []
+    rows, protocols = [], {}
     for name in sorted(store.done()):
         kind, member, test, seed = _parse(name)
         result = store.load(name)
+        if "protocol" in result:  # the runs of one test share their protocol (but the seed)
+            protocol = {k: v for k, v in json.loads(result["protocol"]).items() if k != "seed"}
+            if protocols.setdefault(test, protocol) != protocol:
+                raise ValueError(f"{name} was run with another protocol than the other runs of {test} in "
+                                 f"{store.root}: {protocol} vs {protocols[test]}; move the old results away")
         for metric, value, unit in CONVERTERS[test.split("/")[0]](result):
             rows.append((kind, member, test, seed, metric, value, unit))
         rows.append((kind, member, test, seed, "cpu_time_s", float(result["cpu_time_s"]), "s"))
@@ -764,7 +790,8 @@ def summary(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(out).set_index(["kind", "test", "metric", "unit"])
 
 
-def survival_curves(frame: pd.DataFrame, test: str = "liquid", confidence: float = 0.95) -> dict[str, SurvivalCurve]:
+def survival_curves(frame: pd.DataFrame, test: str = REFERENCE_LIQUID,
+                    confidence: float = 0.95) -> dict[str, SurvivalCurve]:
     """Kaplan–Meier curves per kind of the runs of ``test`` (``survival_fs`` with ``censored``).
 
     Parameters
@@ -772,7 +799,7 @@ def survival_curves(frame: pd.DataFrame, test: str = "liquid", confidence: float
     frame : pandas.DataFrame
         From :func:`collect`.
     test : str
-        "liquid" or a cluster MD test such as "cluster_md/ring3/ramp".
+        A liquid test (default: the reference state) or a cluster MD test such as "cluster_md/ring3/ramp".
     confidence : float
         Of the bands.
 
@@ -951,6 +978,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", default=",".join(TESTS))
     parser.add_argument("--members", default=None, help="member indices, e.g. 0,1 (default: all)")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--liquid-density", type=float, default=None, help="g/cm³ (default: the reference 4.9)")
+    parser.add_argument("--liquid-temperature", type=float, default=None, help="K (default: the reference 3000)")
     parser.add_argument("--executor", choices=executors.KINDS, default="local")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--address", default=None, help="a running Dask scheduler (with --executor dask)")
@@ -958,8 +987,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = args.kinds.split(",")
     if args.command == "run":
         members_ = [int(k) for k in args.members.split(",")] if args.members else None
+        state = {k: v for k, v in (("density", args.liquid_density), ("temperature", args.liquid_temperature))
+                 if v is not None}
         todo = tasks(args.ensemble, kinds, args.tests.split(","), [int(s) for s in args.seeds.split(",")],
-                     member_indices=members_)
+                     member_indices=members_, liquid=StagedLiquidProtocol(**state))
         workers = 1 if args.executor == "serial" else args.workers
         report = driver.run(todo, driver.FolderStore(campaign_dir(args.ensemble)),
                             executors.factory(args.executor, workers, args.address), workers=workers)
