@@ -635,7 +635,7 @@ def staged_liquid_metrics(result: MDResult, protocol: StagedLiquidProtocol, calc
     target = _block_means(log.temperature[before], steps[before], block, start, stop)
     out.update(max_T_block_heating_K=heat.max() if heat.size else np.nan,
                max_T_block_target_K=target.max() if target.size else np.nan,
-               max_T_K=float(log.temperature[before].max(initial=np.nan)),
+               max_T_K=float(log.temperature[before].max()) if before.any() else np.nan,
                overshoot=int(max(heat.max(initial=0), target.max(initial=0)) > p.overshoot_factor * p.temperature))
     frames = [f for f, s in zip(result.frames, steps) if s <= stop and (event is None or s < event_step)]
     frame_steps = np.array([s for s in steps if s <= stop and (event is None or s < event_step)])
