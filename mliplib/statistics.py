@@ -7,6 +7,8 @@
 - :func:`logrank_test`: do two groups of runs fail at the same rate? (Mantel's log-rank χ² test.)
 - :func:`bootstrap_interval`, :func:`bootstrap_difference`: percentile bootstrap intervals of a
   statistic of one group and of the difference of a statistic between two groups.
+- :func:`grouped_bootstrap_interval`, :func:`grouped_bootstrap_difference`: the same for samples made of
+  groups that are not independent inside (members × MD seeds): groups, then values within them, resampled.
 - :func:`median_interval`: distribution-free interval of the median from order statistics (exact
   binomial coverage; no resampling).
 - :func:`mann_whitney`: the Mann–Whitney U test with its effect sizes (probability of superiority and
@@ -33,6 +35,8 @@ __all__ = [
     "block_average",
     "bootstrap_difference",
     "bootstrap_interval",
+    "grouped_bootstrap_difference",
+    "grouped_bootstrap_interval",
     "kaplan_meier",
     "logrank_test",
     "mann_whitney",
@@ -468,3 +472,104 @@ def block_average(series, n_blocks: int = 10) -> BlockAverage:
     size = x.size // n_blocks
     means = x[:size * n_blocks].reshape(n_blocks, size).mean(axis=1)
     return BlockAverage(float(means.mean()), float(means.std(ddof=1) / np.sqrt(n_blocks)), n_blocks, size)
+
+
+# ------------------------------------------------------------------------------------ grouped samples
+
+
+def _groups(groups, name: str) -> list[np.ndarray]:
+    out = [_sample(g, f"{name}[{k}]") for k, g in enumerate(groups)]
+    if len(out) < 2:
+        raise ValueError(f"{name}: a grouped bootstrap needs at least two groups (e.g. members), got {len(out)}")
+    return out
+
+
+def _grouped_replicates(groups: list[np.ndarray], statistic: Callable, n_resamples: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """``statistic`` of ``n_resamples`` two-stage resamples: groups with replacement, then the values
+    within each drawn group with replacement."""
+    n = len(groups)
+    sizes = {g.size for g in groups}
+    if len(sizes) == 1:  # equal groups (e.g. every member has the same seeds): all resamples at once
+        size = sizes.pop()
+        values = np.stack(groups)
+        drawn = rng.integers(0, n, size=(n_resamples, n, 1))
+        within = rng.integers(0, size, size=(n_resamples, n, size))
+        return np.asarray(statistic(values[drawn, within].reshape(n_resamples, n * size), axis=-1), dtype=float)
+    out = np.empty(n_resamples)
+    for r in range(n_resamples):
+        drawn = [groups[g] for g in rng.integers(0, n, size=n)]
+        out[r] = statistic(np.concatenate([g[rng.integers(0, g.size, size=g.size)] for g in drawn]), axis=-1)
+    return out
+
+
+def grouped_bootstrap_difference(groups_a, groups_b, statistic: Callable = np.median, confidence: float = 0.95,
+                                 n_resamples: int = 4000, seed: int = 0) -> tuple[Interval, float]:
+    """Bootstrap interval and p-value of ``statistic(a) − statistic(b)`` for samples made of groups.
+
+    Values within a group are not independent (several MD seeds of one trained model share the model's
+    errors), so each resample draws groups (members) with replacement and then values (seeds) within each
+    drawn group with replacement — the two-stage bootstrap for clustered data — for both samples on their
+    own.
+
+    Parameters
+    ----------
+    groups_a, groups_b : sequence of array-like
+        One array of values per group (e.g. per trained member: one value per MD seed; or one value).
+    statistic : callable
+        ``statistic(array, axis=-1)`` of the pooled values, e.g. ``np.median`` or ``np.mean``.
+    confidence : float
+        E.g. 0.95.
+    n_resamples : int
+        Bootstrap resamples.
+    seed : int
+        Seed of the resampling (the same inputs give the same interval on any machine).
+
+    Returns
+    -------
+    interval : Interval
+        ``estimate`` = statistic(pooled a) − statistic(pooled b) with its percentile interval.
+    p : float
+        Two-sided bootstrap p-value: twice the smaller fraction of resampled differences on either side
+        of 0 (at least 1 / n_resamples).
+    """
+    a, b = _groups(groups_a, "groups_a"), _groups(groups_b, "groups_b")
+    confidence = _confidence(confidence)
+    rng = np.random.default_rng(seed)
+    replicates = (_grouped_replicates(a, statistic, int(n_resamples), rng)
+                  - _grouped_replicates(b, statistic, int(n_resamples), rng))
+    low, high = _percentiles(replicates, confidence)
+    estimate = float(statistic(np.concatenate(a), axis=-1) - statistic(np.concatenate(b), axis=-1))
+    side = min(np.mean(replicates <= 0.0), np.mean(replicates >= 0.0))
+    p = float(min(1.0, max(2.0 * side, 1.0 / n_resamples)))
+    return Interval(estimate, low, high, confidence, method="two-stage (grouped) percentile bootstrap"), p
+
+
+def grouped_bootstrap_interval(groups, statistic: Callable = np.median, confidence: float = 0.95,
+                               n_resamples: int = 4000, seed: int = 0) -> Interval:
+    """Two-stage bootstrap interval of ``statistic`` of a sample made of groups (see
+    :func:`grouped_bootstrap_difference`).
+
+    Parameters
+    ----------
+    groups : sequence of array-like
+        One array of values per group.
+    statistic : callable
+        ``statistic(array, axis=-1)`` of the pooled values.
+    confidence : float
+        E.g. 0.95.
+    n_resamples : int
+        Bootstrap resamples.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    Interval
+    """
+    g = _groups(groups, "groups")
+    confidence = _confidence(confidence)
+    replicates = _grouped_replicates(g, statistic, int(n_resamples), np.random.default_rng(seed))
+    low, high = _percentiles(replicates, confidence)
+    return Interval(float(statistic(np.concatenate(g), axis=-1)), low, high, confidence,
+                    method="two-stage (grouped) percentile bootstrap")
