@@ -888,10 +888,9 @@ def _md_snapshots(store: driver.FolderStore, kind: str, label: str, events: bool
             continue
         _, member, test, seed = _parse(name)
         _, cluster, schedule = test.split("/")
-        step = int(np.searchsorted(r["time_fs"], r["snapshot_time_fs"][k]))
         atoms.info.update(kind=kind, member=member, cluster=cluster, schedule=schedule, seed=seed, snapshot=label,
-                          time_fs=float(r["snapshot_time_fs"][k]), temperature_K=float(r["temperature_K"][step]),
-                          model_energy=float(r["energy_eV"][step]), first_event=str(r["first_event_kind"]),
+                          time_fs=float(r["snapshot_time_fs"][k]), temperature_K=float(r["snapshot_temperature_K"][k]),
+                          model_energy=float(r["snapshot_energy_eV"][k]), first_event=str(r["first_event_kind"]),
                           first_event_fs=float(r["first_event_fs"]), estimated_cost_s=dft_cost_seconds(atoms))
         found.append(atoms)
     return found
