@@ -184,7 +184,10 @@ class ClusterMDProtocol:
     min_distance, max_energy_jump : float
         Watchdog: Å; eV/atom between checks.
     runaway_factor : float
-        Watchdog: a temperature above ``runaway_factor`` × the highest target stops the run.
+        Watchdog: a temperature above ``runaway_factor`` × the highest target stops the run. The
+        instantaneous temperature of N atoms scatters by √(2/3N) of the target (33 % for 6 atoms), so 2×
+        is crossed in equilibrium; 3× is not (p < 1e-4 per independent sample for 6 atoms), while a model
+        that releases energy overshoots far beyond it.
     persistence_fs : float
         A fragmentation counts once the bond graph stayed in pieces this long (bonds stretch past the
         cutoff for a moment at high temperature).
@@ -200,7 +203,7 @@ class ClusterMDProtocol:
     ramp_interval: int = 100
     min_distance: float = MIN_DISTANCE
     max_energy_jump: float = 1.0
-    runaway_factor: float = 2.0
+    runaway_factor: float = 3.0
     persistence_fs: float = 100.0
 
     def __post_init__(self):
