@@ -23,8 +23,8 @@ names), computed with the settings of the chapters that report them:
   nanoparticles chapter's unphysical flags, RMSD to the DFT-relaxed cluster, energy above the bulk;
 - ``liquid/<density>gcc-<T>K/seed<k>``: the staged liquid protocol (:class:`~zno_book.liquid.StagedLiquidProtocol`):
   survival, temperature, pressure, diffusion, g(r);
-- ``cluster_md/<cluster>/<schedule>/seed<k>``: nanoparticle MD (:data:`~zno_book.clusters.CLUSTER_MD`):
-  intact or not, first unphysical event, structure reached.
+- ``cluster_md/<cluster>/<schedule>/seed<k>``: nanoparticle MD (:data:`~zno_book.clusters.CLUSTER_MD`)
+  from the member's optimum of the cluster: intact or not, first unphysical event, structure reached.
 
 :func:`collect` reads the stored results into one tidy table (kind, member, test, seed, metric, value,
 unit); :func:`summary` gives per-kind medians with intervals over members × seeds; :func:`survival_curves`
@@ -55,7 +55,7 @@ from ase.neighborlist import neighbor_list
 
 from mliplib.builders import in_box
 from mliplib.properties.bulk import bulk_summary, lattice_parameters, n_formula_units
-from mliplib.properties.nanoparticles import align
+from mliplib.properties.nanoparticles import align, relax_cluster
 from mliplib.properties.relax import relax
 from mliplib.properties.structure import shortest_distance
 from mliplib.properties.surfaces import (
@@ -517,8 +517,11 @@ def run_liquid(ensemble: str, kind: str, member: str, protocol: dict) -> dict:
 
 @_timed
 def run_cluster_md(ensemble: str, kind: str, member: str, cluster: str, protocol: dict, seed: int) -> dict:
-    """One nanoparticle MD run (:func:`~zno_book.clusters.run_cluster_md`) of one member from the cluster's
-    start (the same start as the optimisations, the same for every member).
+    """One nanoparticle MD run (:func:`~zno_book.clusters.run_cluster_md`) of one member from its own optimum
+    of the cluster (relaxed from the plan's start as in :func:`run_clusters`), so that the run starts at
+    rest on the member's surface instead of releasing the energy of a start that is not its minimum
+    (measured: from the plan's starts, most 300 K runs overheated within 100 fs). A member whose optimum is
+    unphysical fails at once.
 
     Parameters
     ----------
@@ -537,7 +540,7 @@ def run_cluster_md(ensemble: str, kind: str, member: str, cluster: str, protocol
         :func:`~zno_book.clusters.cluster_md_metrics` (and ``cpu_time_s``, ``wall_time_s``).
     """
     calc = load_member(ensemble, kind, member).calculator()
-    start = recipes.build(nanoparticle_clusters()[cluster])
+    start, _ = relax_cluster(recipes.build(nanoparticle_clusters()[cluster]), calc, **MODEL_OPTIMUM_RELAX)
     p = clusters.ClusterMDProtocol(**protocol)
     return clusters.cluster_md_metrics(clusters.run_cluster_md(start, calc, p, seed), start, p)
 
@@ -888,10 +891,9 @@ def _md_snapshots(store: driver.FolderStore, kind: str, label: str, events: bool
             continue
         _, member, test, seed = _parse(name)
         _, cluster, schedule = test.split("/")
-        step = int(np.searchsorted(r["time_fs"], r["snapshot_time_fs"][k]))
         atoms.info.update(kind=kind, member=member, cluster=cluster, schedule=schedule, seed=seed, snapshot=label,
-                          time_fs=float(r["snapshot_time_fs"][k]), temperature_K=float(r["temperature_K"][step]),
-                          model_energy=float(r["energy_eV"][step]), first_event=str(r["first_event_kind"]),
+                          time_fs=float(r["snapshot_time_fs"][k]), temperature_K=float(r["snapshot_temperature_K"][k]),
+                          model_energy=float(r["snapshot_energy_eV"][k]), first_event=str(r["first_event_kind"]),
                           first_event_fs=float(r["first_event_fs"]), estimated_cost_s=dft_cost_seconds(atoms))
         found.append(atoms)
     return found

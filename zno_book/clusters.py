@@ -184,7 +184,10 @@ class ClusterMDProtocol:
     min_distance, max_energy_jump : float
         Watchdog: Å; eV/atom between checks.
     runaway_factor : float
-        Watchdog: a temperature above ``runaway_factor`` × the highest target stops the run.
+        Watchdog: a temperature above ``runaway_factor`` × the highest target stops the run. The
+        instantaneous temperature of N atoms scatters by √(2/3N) of the target (33 % for 6 atoms), so 2×
+        is crossed in equilibrium; 3× is not (p < 1e-4 per independent sample for 6 atoms), while a model
+        that releases energy overshoots far beyond it.
     persistence_fs : float
         A fragmentation counts once the bond graph stayed in pieces this long (bonds stretch past the
         cutoff for a moment at high temperature).
@@ -200,7 +203,7 @@ class ClusterMDProtocol:
     ramp_interval: int = 100
     min_distance: float = MIN_DISTANCE
     max_energy_jump: float = 1.0
-    runaway_factor: float = 2.0
+    runaway_factor: float = 3.0
     persistence_fs: float = 100.0
 
     def __post_init__(self):
@@ -293,7 +296,7 @@ def _coordination_fractions(atoms: Atoms) -> np.ndarray:
     return counts / len(atoms)
 
 
-def cluster_md_metrics(result: MDResult, start: Atoms, protocol: ClusterMDProtocol) -> dict:
+def cluster_md_metrics(result: MDResult, start: Atoms, protocol: ClusterMDProtocol, series_fs: float = 50.0) -> dict:
     """What an MD run of a cluster did, as arrays for a results file.
 
     Parameters
@@ -304,12 +307,14 @@ def cluster_md_metrics(result: MDResult, start: Atoms, protocol: ClusterMDProtoc
         The start of the run (RMSD reference).
     protocol : ClusterMDProtocol
         Its protocol.
+    series_fs : float
+        Period of the time series returned (fs; the analysis uses every sample).
 
     Returns
     -------
     dict
-        ``time_fs``, ``temperature_K``, ``energy_eV`` (the log), ``n_fragments`` and ``shortest_A`` per
-        sample; ``watchdog_kind`` / ``watchdog_time_fs`` (the MD event, "none"/NaN);
+        ``time_fs``, ``temperature_K``, ``energy_eV`` (the log), ``n_fragments`` and ``shortest_A``, every
+        ``series_fs`` and at the last sample; ``watchdog_kind`` / ``watchdog_time_fs`` (the MD event, "none"/NaN);
         ``fragmentation_time_fs`` (start of the first fragmentation lasting ``persistence_fs``, NaN);
         ``first_event_kind`` ("min_distance", ..., "fragmentation" or "none") and ``first_event_fs``
         (NaN if none); ``survival_fs`` (the first event's time, or the run's length) and ``censored``
@@ -341,8 +346,11 @@ def cluster_md_metrics(result: MDResult, start: Atoms, protocol: ClusterMDProtoc
     last = int(before[-1]) if before.size else 0
     hottest = int(before[np.argmax(log.temperature[before])]) if before.size else 0
     chosen = {"before_event": last, "hottest": hottest, "final": len(frames) - 1}
-    return {"time_fs": times, "temperature_K": log.temperature, "energy_eV": log.energy_potential,
-            "n_fragments": pieces, "shortest_A": shortest,
+    every = max(round(series_fs / (protocol.interval * protocol.timestep_fs)), 1)
+    thin = np.unique(np.r_[np.arange(0, len(times), every), len(times) - 1])  # the last sample kept
+    return {"time_fs": times[thin], "temperature_K": log.temperature[thin].astype(np.float32),
+            "energy_eV": log.energy_potential[thin], "n_fragments": pieces[thin].astype(np.int16),
+            "shortest_A": shortest[thin].astype(np.float32),
             "watchdog_kind": event.kind if event else "none", "watchdog_time_fs": event.time_fs if event else np.nan,
             "fragmentation_time_fs": fragmentation, "first_event_kind": first_kind, "first_event_fs": first_time,
             "survival_fs": first_time if candidates else protocol.steps * protocol.timestep_fs,
@@ -352,4 +360,7 @@ def cluster_md_metrics(result: MDResult, start: Atoms, protocol: ClusterMDProtoc
             "mean_cn": cluster_diagnostics(final)["mean_cn"] if finite[-1] else np.nan,
             "numbers": start.numbers, "snapshot_labels": np.array(list(chosen)),
             "snapshot_positions": np.array([frames[k].positions for k in chosen.values()]),
-            "snapshot_time_fs": np.array([times[k] for k in chosen.values()]), "protocol": json.dumps(protocol.as_dict())}
+            "snapshot_time_fs": np.array([times[k] for k in chosen.values()]),
+            "snapshot_temperature_K": np.array([log.temperature[k] for k in chosen.values()]),
+            "snapshot_energy_eV": np.array([log.energy_potential[k] for k in chosen.values()]),
+            "protocol": json.dumps(protocol.as_dict())}
