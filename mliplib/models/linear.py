@@ -20,6 +20,10 @@ fall together (frames dealt to folds at random, seed ``cv_seed``). Row-wise fold
 ``RidgeCV``'s efficient leave-one-row-out default — put a frame's other force components in the training
 part and reward over-fitting. The default estimator is ``RidgeCV`` over α = 10⁻⁸…10² (21 values, in the
 scaled problem) with 5 frame-wise folds.
+
+:meth:`LinearPotential.fit_path` fits one model per α of a ``Ridge`` or ``LassoLars`` estimator from one
+design matrix (one LARS path for all of them), for a cross-validation that scores every α outside the
+estimator.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 from ase import Atoms
 from numba import njit
 from sklearn.base import clone
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import LassoLars, Ridge, RidgeCV, lars_path
 
 from mliplib.models.base import (
     Potential,
@@ -38,6 +42,7 @@ from mliplib.models.base import (
     stress_from_virial,
     trained_species,
 )
+from mliplib.models.lasso_path import path_coefficients
 
 DEFAULT_ALPHAS = np.logspace(-8, 2, 21)
 DEFAULT_FOLDS = 5
@@ -320,14 +325,74 @@ class LinearPotential(Potential):
         """
         self._check_params()
         self.check_frames(frames)
-        X, y, kinds, counts, energy_rows, row_frames = self._rows(frames)
+        rows = self._rows(frames)
+        X, y, row_frames = rows[0], rows[1], rows[5]
+        scale, active = self._column_scales(X)
+        estimator = self._prepared_estimator(row_frames, len(frames))
+        estimator.fit(X[:, active] / scale[active], y)
+        return self._set_fitted(frames, rows, scale, active, np.ravel(estimator.coef_), estimator)
+
+    def fit_path(self, frames: list[Atoms], alphas) -> list[LinearPotential]:
+        """Fitted copies of this potential, one per regularisation strength α, from one design matrix.
+
+        Copy ``k`` has the estimator with ``alpha = alphas[k]`` and the weights :meth:`fit` would give it
+        (up to rounding): ``Ridge`` solves once per α; ``LassoLars`` follows one LARS path (its
+        ``max_iter`` and ``eps``) down to the smallest α and reads it at every α (exact: the lasso path is
+        piecewise linear in α). For scoring α outside the estimator (a cross-validation by frame with any
+        score) at the cost of one fit.
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+            Reference frames, as for :meth:`fit`.
+        alphas : array-like
+            (n_alphas,) positive regularisation strengths, in the scaled problem (columns of unit RMS).
+
+        Returns
+        -------
+        list of LinearPotential
+            Fitted, in the order of ``alphas``.
+        """
+        self._check_params()
+        if type(self.estimator) not in (Ridge, LassoLars):
+            raise TypeError(f"fit_path needs a Ridge or LassoLars estimator (one fixed α each), got "
+                            f"{type(self.estimator).__name__}; use fit for others")
+        alphas = np.asarray(alphas, dtype=float)
+        if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
+            raise ValueError(f"alphas must be a non-empty 1-D array of positive numbers, got {alphas!r}")
+        self.check_frames(frames)
+        rows = self._rows(frames)
+        X, y, row_frames = rows[0], rows[1], rows[5]
+        scale, active = self._column_scales(X)
+        scaled = X[:, active] / scale[active]
+        if isinstance(self.estimator, LassoLars):
+            estimator = self._prepared_estimator(row_frames, len(frames))
+            path_alphas, _, coefs = lars_path(scaled, y, method="lasso", alpha_min=float(alphas.min()),
+                                              max_iter=estimator.max_iter, eps=estimator.eps)
+            on_path = path_coefficients(path_alphas, coefs, alphas)
+        models = []
+        for k, alpha in enumerate(alphas):
+            model = clone(self).set_params(estimator=clone(self.estimator).set_params(alpha=float(alpha)))
+            estimator = model._prepared_estimator(row_frames, len(frames))
+            if isinstance(self.estimator, LassoLars):
+                coef = on_path[:, k]
+            else:
+                coef = np.ravel(estimator.fit(scaled, y).coef_)
+            models.append(model._set_fitted(frames, rows, scale, active, coef, estimator))
+        return models
+
+    def _column_scales(self, X: np.ndarray):
+        """RMS of every design column and the columns fitted (RMS above ``min_column_scale`` × median)."""
         scale = np.sqrt(np.mean(X ** 2, axis=0))
         nonzero = scale[scale > 0]
         active = scale > self.min_column_scale * (np.median(nonzero) if nonzero.size else 0.0)
-        estimator = self._prepared_estimator(row_frames, len(frames))
-        estimator.fit(X[:, active] / scale[active], y)
+        return scale, active
+
+    def _set_fitted(self, frames, rows, scale, active, scaled_coef, estimator) -> LinearPotential:
+        """Set the fitted attributes from the weights of the scaled problem (active columns)."""
+        X, y, kinds, counts, energy_rows, _ = rows
         coef = np.zeros(X.shape[1])
-        coef[active] = np.ravel(estimator.coef_) / scale[active]
+        coef[active] = scaled_coef / scale[active]
         # offsets: least squares of the per-atom energies on the composition (minimum norm)
         if all("energy" in a.info for a in frames):
             energies = np.array([a.info["energy"] / len(a) for a in frames])

@@ -1,9 +1,10 @@
 """Behler–Parrinello neural-network potential: one small MLP per element, E = Σ_i NN_{Z_i}(G_i) + Σ_i b_{Z_i}.
 
-Trained on energies and forces. Forces never need autograd through the descriptor: the network gives
-∂E/∂G_i, and the descriptor's analytic per-pair gradients contract it into forces (F_j −= g_ij,
-F_i += g_ij with g_ij = Σ_f ∂E/∂G_if · ∂G_if/∂r_ij), inside the PyTorch graph for training and in the
-descriptor's Numba kernel (no stored gradients) for prediction.
+Trained on energies, forces and (optionally) stresses. Forces never need autograd through the descriptor:
+the network gives ∂E/∂G_i, and the descriptor's analytic per-pair gradients contract it into forces
+(F_j −= g_ij, F_i += g_ij with g_ij = Σ_f ∂E/∂G_if · ∂G_if/∂r_ij) and into the virial (W −= r_ij ⊗ g_ij,
+ASE stress −W/V), inside the PyTorch graph for training and in the descriptor's Numba kernel (no stored
+gradients) for prediction.
 
 The model and its trainer are apart (as TorchANI's ``ANIModel`` and its training code):
 :class:`AtomicNetworks` is the model — per-element networks, input standardisation and energy offsets,
@@ -24,6 +25,7 @@ import os
 import numpy as np
 import torch
 from ase import Atoms
+from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from mliplib.models.base import (
@@ -197,8 +199,13 @@ class AtomicNetworks(torch.nn.Module):
 
 
 # -- training -------------------------------------------------------------------------------------------
-def _frame_tensors(descriptor, frames: list[Atoms], progress: bool) -> list[dict]:
-    """Descriptors, gradients and labels of every frame as tensors."""
+#: (row, column) of the Voigt components xx yy zz yz xz xy in a 3×3 tensor
+VOIGT = ((0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1))
+
+
+def _frame_tensors(descriptor, frames: list[Atoms], progress: bool, stress: bool = False) -> list[dict]:
+    """Descriptors, gradients and labels of every frame as tensors (with ``stress``: also the pair
+    vectors, the volume and the stress label, NaN for frames without one)."""
     data = []
     for atoms in tqdm(frames, desc="descriptors", disable=not progress, leave=False):
         G, grads = descriptor.compute(atoms, gradients=True)
@@ -207,6 +214,12 @@ def _frame_tensors(descriptor, frames: list[Atoms], progress: bool) -> list[dict
                      "dG": torch.from_numpy(grads.values), "n": len(atoms),
                      "energy": float(atoms.info["energy"]),
                      "forces": torch.from_numpy(np.asarray(atoms.arrays["forces"], float))})
+        if stress:
+            labelled = "stress" in atoms.info and bool(np.all(atoms.pbc))
+            data[-1].update(vectors=torch.from_numpy(grads.vectors),
+                            volume=float(atoms.get_volume()) if labelled else 1.0,
+                            stress=torch.from_numpy(np.asarray(atoms.info["stress"], float) if labelled
+                                                    else np.full(6, np.nan)))
     return data
 
 
@@ -223,12 +236,27 @@ def _collate(batch: list[dict]) -> dict:
     t = {k: torch.cat(v) for k, v in cat.items()}
     t["n_atoms"] = torch.tensor([d["n"] for d in batch], dtype=t["G"].dtype)
     t["energy"] = torch.tensor([d["energy"] for d in batch], dtype=t["G"].dtype)
+    if "stress" in batch[0]:
+        t["vectors"] = torch.cat([d["vectors"] for d in batch])
+        t["volume"] = torch.tensor([d["volume"] for d in batch], dtype=t["G"].dtype)
+        t["stress"] = torch.stack([d["stress"] for d in batch])
     return t
 
 
+def _batch_stress(t: dict, g: torch.Tensor) -> torch.Tensor:
+    """(n_frames, 6) ASE stress (eV/Å³, Voigt) from the per-pair energy gradients g_p = ∂E/∂r_p:
+    σ = −W/V = Σ_p r_p ⊗ g_p / V, symmetrised (the virial is linear in ∂E/∂G, as the forces are)."""
+    outer = t["vectors"][:, :, None] * g[:, None, :]
+    pair_frame = t["owner"][t["i"]]
+    sums = torch.zeros((len(t["n_atoms"]), 3, 3), dtype=g.dtype).index_add(0, pair_frame, outer)
+    rows, cols = VOIGT
+    return 0.5 * (sums[:, rows, cols] + sums[:, cols, rows]) / t["volume"][:, None]
+
+
 def _batch_loss(networks: AtomicNetworks, t: dict, sigma_energy: float, sigma_forces: float,
-                create_graph: bool = True):
-    """Loss of a collated batch and its sums: (loss, Σ(ΔE/N)², ΣΔF², number of force components)."""
+                create_graph: bool = True, sigma_stress: float | None = None):
+    """Loss of a collated batch and its sums: (loss, Σ(ΔE/N)², ΣΔF², number of force components, ΣΔS²,
+    number of stress components); the stress sums are 0 without ``sigma_stress``."""
     n_frames, offset = len(t["n_atoms"]), len(t["G"])
     G = t["G"].clone().requires_grad_(True)
     e_atom = networks(G, t["species"])
@@ -239,7 +267,59 @@ def _batch_loss(networks: AtomicNetworks, t: dict, sigma_energy: float, sigma_fo
     e_err = (energy - t["energy"]) / t["n_atoms"]
     f_err = forces - t["forces"]
     loss = torch.mean(e_err ** 2) / sigma_energy ** 2 + torch.mean(f_err ** 2) / sigma_forces ** 2
-    return loss, torch.sum(e_err ** 2).item(), torch.sum(f_err ** 2).item(), f_err.numel()
+    s_sum, s_count = 0.0, 0
+    if sigma_stress is not None:
+        labelled = torch.isfinite(t["stress"][:, 0])
+        if torch.any(labelled):
+            s_err = (_batch_stress(t, g) - t["stress"])[labelled]
+            loss = loss + torch.mean(s_err ** 2) / sigma_stress ** 2
+            s_sum, s_count = torch.sum(s_err ** 2).item(), s_err.numel()
+    return loss, torch.sum(e_err ** 2).item(), torch.sum(f_err ** 2).item(), f_err.numel(), s_sum, s_count
+
+
+def _weight_penalty(networks: AtomicNetworks) -> torch.Tensor:
+    """Σ w² over the weight matrices of every network (biases and offsets are not penalised)."""
+    return sum(torch.sum(m.weight ** 2) for net in networks.nets for m in net if isinstance(m, torch.nn.Linear))
+
+
+def validation_split(frames: list[Atoms], order: np.ndarray, fraction: float, always_train) -> tuple[list, list]:
+    """The early-stopping split of :class:`NeuralNetworkPotential`: whole frames, never a repeat on both sides.
+
+    The first ``round(fraction · n_distinct)`` distinct frames in ``order`` that may be held out are the
+    validation set; repeats of one ``Atoms`` object (a bootstrap resample) stay on one side, and frames
+    whose ``info["config_type"]`` is in ``always_train`` are never held out. Without repeats or such
+    frames this is ``order[:n_val]``, ``order[n_val:]``.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        The training frames (repeats allowed).
+    order : numpy.ndarray
+        A permutation of ``range(len(frames))`` (the seeded shuffle).
+    fraction : float
+        Fraction of the distinct frames held out, in [0, 1).
+    always_train : collection of str
+        ``config_type`` values never held out.
+
+    Returns
+    -------
+    validation, training : list of int
+        Indices into ``frames``: each held-out frame once, and every index of the other frames (repeats
+        included), in the order of ``order``.
+    """
+    first = {}
+    for k, atoms in enumerate(frames):
+        first.setdefault(id(atoms), k)
+    unique = [k for k in order if first[id(frames[k])] == k]
+    n_val = round(fraction * len(unique))
+    candidates = [k for k in unique if frames[k].info.get("config_type") not in always_train]
+    if n_val > len(candidates):
+        raise ValueError(f"validation_fraction={fraction} holds out {n_val} frames but only {len(candidates)} "
+                         f"distinct frames may be held out (always_train={tuple(always_train)}); lower it")
+    val = candidates[:n_val]
+    held = {id(frames[k]) for k in val}
+    train = [k for k in order if id(frames[k]) not in held]
+    return val, train
 
 
 def _standardisation(train: list[dict], n_species: int, min_input_std: float):
@@ -261,10 +341,13 @@ def _standardisation(train: list[dict], n_species: int, min_input_std: float):
 class NeuralNetworkPotential(Potential):
     """Behler–Parrinello NNP on any mliplib descriptor (typically :class:`BehlerParrinello`).
 
-    Loss = mean((ΔE/N)²)/sigma_energy² + mean(ΔF²)/sigma_forces²; ``validation_fraction`` of the
-    structures held out; the weights of the epoch with the lowest validation loss (training loss without
-    validation) are kept, and training stops after ``patience`` epochs without improvement or after
-    ``epochs``. Inputs are standardised per element with the mean and standard deviation of the
+    Loss = mean((ΔE/N)²)/sigma_energy² + mean(ΔF²)/sigma_forces² [+ mean(ΔS²)/sigma_stress², over the
+    Voigt components of the frames periodic in 3 directions with ``info["stress"]``]
+    [+ weight_decay · Σ w² over the weight matrices]; ``validation_fraction`` of the structures held out
+    (whole frames; the repeats of one ``Atoms`` object in a bootstrap resample stay together, and frames
+    whose ``config_type`` is in ``always_train`` are never held out); the weights of the epoch with the
+    lowest validation loss (without the weight penalty; the training loss without validation) are kept,
+    and training stops after ``patience`` epochs without improvement or after ``epochs``. Inputs are standardised per element with the mean and standard deviation of the
     training environments. An input whose standard deviation is at most ``min_input_std`` is switched
     off for that element (stored std = inf, so it enters as 0): the data say nothing about it, its
     weights would stay at their random initial values, and dividing by a near-zero spread would amplify
@@ -284,6 +367,15 @@ class NeuralNetworkPotential(Potential):
         Energy scale of the loss, eV/atom.
     sigma_forces : float
         Force scale of the loss, eV/Å.
+    sigma_stress : float or None
+        Stress scale of the loss, eV/Å³ (1 GPa = 1/160.2 eV/Å³); None (default) leaves stresses out.
+    weight_decay : float
+        Coefficient of the L2 penalty Σ w² on the networks' weight matrices (biases and energy offsets
+        are not penalised), in units of the (dimensionless) loss; 0 (default) for none. Added to the loss
+        for both optimizers.
+    always_train : tuple of str
+        ``info["config_type"]`` values of frames never held out for validation (e.g. the isolated atoms,
+        which alone fix each element's energy constant).
     epochs : int
         Maximum number of epochs.
     batch_size : int
@@ -295,7 +387,7 @@ class NeuralNetworkPotential(Potential):
     patience : int
         Epochs without improvement before training stops.
     validation_fraction : float
-        Fraction of the structures held out for early stopping, in [0, 1).
+        Fraction of the distinct structures held out for early stopping, in [0, 1), drawn with ``seed``.
     seed : int
         Seed of the split, the batches and the initial weights.
     threads : int or None
@@ -317,8 +409,9 @@ class NeuralNetworkPotential(Potential):
     networks_ : AtomicNetworks
         The trained model.
     history_ : list of dict
-        Per epoch: ``epoch``, ``loss``, ``lr``, ``rmse_energy`` (eV/atom), ``rmse_forces`` (eV/Å) and,
-        with validation, ``val_loss``, ``val_rmse_energy``, ``val_rmse_forces``.
+        Per epoch: ``epoch``, ``loss`` (with the weight penalty), ``lr``, ``rmse_energy`` (eV/atom),
+        ``rmse_forces`` (eV/Å), with ``sigma_stress`` ``rmse_stress`` (eV/Å³) and, with validation,
+        ``val_loss``, ``val_rmse_energy``, ``val_rmse_forces`` (and ``val_rmse_stress``).
     trained_species_ : list of str
         Elements present in the training frames.
     """
@@ -329,7 +422,8 @@ class NeuralNetworkPotential(Potential):
                  sigma_forces: float = 0.1, epochs: int = 400, batch_size: int = 8, learning_rate: float = 5e-3,
                  lr_patience: int = 15, patience: int = 50, validation_fraction: float = 0.1, seed: int = 0,
                  threads: int | None = None, progress: bool = True, optimizer: str = "adam",
-                 lbfgs_iterations: int = 20, min_input_std: float = 1e-3):
+                 lbfgs_iterations: int = 20, min_input_std: float = 1e-3, sigma_stress: float | None = None,
+                 weight_decay: float = 0.0, always_train: tuple[str, ...] = ()):
         self.descriptor = descriptor
         self.hidden = hidden
         self.activation = activation
@@ -347,6 +441,9 @@ class NeuralNetworkPotential(Potential):
         self.optimizer = optimizer
         self.lbfgs_iterations = lbfgs_iterations
         self.min_input_std = min_input_std
+        self.sigma_stress = sigma_stress
+        self.weight_decay = weight_decay
+        self.always_train = always_train
 
     # -- checks -----------------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -367,6 +464,14 @@ class NeuralNetworkPotential(Potential):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (isinstance(self.validation_fraction, (int, float, np.number)) and 0 <= self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.sigma_stress is not None and not (isinstance(self.sigma_stress, (int, float, np.number))
+                                                  and np.isfinite(self.sigma_stress) and self.sigma_stress > 0):
+            raise ValueError(f"sigma_stress must be a positive finite number (eV/Å³) or None, got {self.sigma_stress!r}")
+        if not (isinstance(self.weight_decay, (int, float, np.number)) and np.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number ≥ 0, got {self.weight_decay!r}")
+        if isinstance(self.always_train, (str, bytes)) or not all(isinstance(c, str) for c in self.always_train):
+            raise ValueError(f"always_train must be a tuple of config_type strings, got {self.always_train!r}")
 
     def check_frames(self, frames) -> None:
         """Raise ValueError naming the first frame this model cannot be trained on.
@@ -375,11 +480,17 @@ class NeuralNetworkPotential(Potential):
         ----------
         frames : sequence of ase.Atoms
             At least two reference frames (one may be held out) with finite ``info["energy"]`` (eV) and
-            ``arrays["forces"]`` (eV/Å), finite positions and elements the descriptor knows.
+            ``arrays["forces"]`` (eV/Å), finite positions and elements the descriptor knows; with
+            ``sigma_stress``, at least one frame periodic in 3 directions with a finite ``info["stress"]``
+            (eV/Å³).
         """
-        check_labels(frames, energy=True, forces=True, descriptor=self.descriptor)
+        stress = self.sigma_stress is not None
+        check_labels(frames, energy=True, forces=True, stress=stress, descriptor=self.descriptor)
         if len(frames) < 2:
             raise ValueError("fit needs at least two reference frames (one may be held out for validation)")
+        if stress and not any("stress" in atoms.info and np.all(atoms.pbc) for atoms in frames):
+            raise ValueError("sigma_stress is set but no frame periodic in 3 directions has info['stress'] (eV/Å³); "
+                             "label stresses or set sigma_stress=None")
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, frames: list[Atoms]) -> NeuralNetworkPotential:
@@ -388,7 +499,8 @@ class NeuralNetworkPotential(Potential):
         Parameters
         ----------
         frames : list of ase.Atoms
-            Reference frames with ``info["energy"]`` (eV) and ``arrays["forces"]`` (eV/Å).
+            Reference frames with ``info["energy"]`` (eV), ``arrays["forces"]`` (eV/Å) and, with
+            ``sigma_stress``, ``info["stress"]`` (eV/Å³, Voigt, ASE sign) on periodic frames.
 
         Returns
         -------
@@ -409,10 +521,11 @@ class NeuralNetworkPotential(Potential):
 
     def _train(self, frames):
         rng = np.random.default_rng(self.seed)
-        data = _frame_tensors(self.descriptor, frames, self.progress)
+        stress = self.sigma_stress is not None
+        data = _frame_tensors(self.descriptor, frames, self.progress, stress=stress)
         order = rng.permutation(len(data))
-        n_val = round(self.validation_fraction * len(data))
-        val, train = [data[k] for k in order[:n_val]], [data[k] for k in order[n_val:]]
+        val_rows, train_rows = validation_split(frames, order, self.validation_fraction, self.always_train)
+        val, train = [data[k] for k in val_rows], [data[k] for k in train_rows]
         n_species = len(self.descriptor.species_z)
         mean, std, offsets = _standardisation(train, n_species, self.min_input_std)
         torch.manual_seed(self.seed)
@@ -422,7 +535,13 @@ class NeuralNetworkPotential(Potential):
         networks.offsets.copy_(offsets)
 
         def loss_of(batch, create_graph=True):
-            return _batch_loss(networks, batch, self.sigma_energy, self.sigma_forces, create_graph)
+            return _batch_loss(networks, batch, self.sigma_energy, self.sigma_forces, create_graph, self.sigma_stress)
+
+        def objective(batch):  # the training loss: the data terms and the weight penalty
+            loss, *sums = loss_of(batch)
+            if self.weight_decay:
+                loss = loss + self.weight_decay * _weight_penalty(networks)
+            return loss, *sums
 
         lbfgs = self.optimizer == "lbfgs"
         if lbfgs:
@@ -433,9 +552,9 @@ class NeuralNetworkPotential(Potential):
 
             def closure():
                 optimiser.zero_grad()
-                loss, se, sf, nf = loss_of(everything)
+                loss, *sums = objective(everything)
                 loss.backward()
-                last["sums"] = (loss.item() * len(train), se, sf, nf)
+                last["sums"] = (loss.item() * len(train), *sums)
                 return loss
         else:
             optimiser = torch.optim.Adam(networks.parameters(), lr=self.learning_rate)
@@ -445,7 +564,7 @@ class NeuralNetworkPotential(Potential):
         history = []
         bar = tqdm(range(self.epochs), desc=f"NNP seed {self.seed}", disable=not self.progress)
         for epoch in bar:
-            sums = np.zeros(4)
+            sums = np.zeros(6)
             if lbfgs:
                 optimiser.step(closure)
                 sums += last["sums"]
@@ -454,20 +573,24 @@ class NeuralNetworkPotential(Potential):
                 for start in range(0, len(train), self.batch_size):
                     batch = [train[k] for k in perm[start:start + self.batch_size]]
                     optimiser.zero_grad()
-                    loss, se, sf, nf = loss_of(_collate(batch))
+                    loss, *batch_sums = objective(_collate(batch))
                     loss.backward()
                     optimiser.step()
-                    sums += (loss.item() * len(batch), se, sf, nf)
+                    sums += (loss.item() * len(batch), *batch_sums)
             record = {"epoch": epoch, "loss": sums[0] / len(train), "lr": optimiser.param_groups[0]["lr"],
                       "rmse_energy": float(np.sqrt(sums[1] / len(train))),
                       "rmse_forces": float(np.sqrt(sums[2] / sums[3]))}
+            if stress:
+                record["rmse_stress"] = float(np.sqrt(sums[4] / max(sums[5], 1)))
             if not np.isfinite(record["loss"]):
                 break  # diverged: keep the best weights so far
             monitor = record["loss"]
             if val:
-                vl, vse, vsf, vnf = loss_of(val_batch, create_graph=False)
+                vl, vse, vsf, vnf, vss, vns = loss_of(val_batch, create_graph=False)
                 record.update(val_loss=vl.item(), val_rmse_energy=float(np.sqrt(vse / len(val))),
                               val_rmse_forces=float(np.sqrt(vsf / vnf)))
+                if stress:
+                    record["val_rmse_stress"] = float(np.sqrt(vss / max(vns, 1)))
                 monitor = record["val_loss"]
             history.append(record)
             if not lbfgs:
@@ -487,6 +610,31 @@ class NeuralNetworkPotential(Potential):
         return networks, history
 
     # -- prediction and diagnostics ------------------------------------------------------------------
+    def loss(self, frames: list[Atoms]) -> torch.Tensor:
+        """The training objective of the fitted networks on ``frames``, as one full batch.
+
+        The data terms of the loss (energies, forces and, with ``sigma_stress``, stresses, each computed
+        as in training: forces and stress contracted from ∂E/∂G inside the graph) plus the weight
+        penalty; differentiable with respect to the parameters of ``networks_`` (a diagnostic, and the
+        quantity whose gradient training follows).
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+            Labelled frames, as for :meth:`fit` (at least two).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d float64 tensor, dimensionless.
+        """
+        if not self.is_fitted:
+            raise NotFittedError(f"this {self.kind} is not fitted yet; call .fit(frames) or load a saved model")
+        self.check_frames(frames)
+        batch = _collate(_frame_tensors(self.descriptor, frames, False, stress=self.sigma_stress is not None))
+        loss = _batch_loss(self.networks_, batch, self.sigma_energy, self.sigma_forces, True, self.sigma_stress)[0]
+        return loss + self.weight_decay * _weight_penalty(self.networks_) if self.weight_decay else loss
+
     def energies_and_gradient(self, G: np.ndarray, species: np.ndarray):
         """Per-atom energies and ∂E/∂G for given descriptors (see :meth:`AtomicNetworks.energies_and_gradient`).
 
