@@ -9,15 +9,16 @@ import pytest
 from ase.io import read
 
 import mliplib
-from zno_book.aimd import run as aimd_run
 from zno_book.aimd.ledger import core_hours
-from zno_book.aimd.run import RunProtocol, Stage, run, status
+from zno_book.aimd.run import RunLock, RunProtocol, Stage, run, status
 from zno_book.aimd.settings import BOOK, SETTINGS, AIMDSetting, DFTStepper
+from zno_book.paths import models_dir
+from zno_book.reference.engine import DFTSettings
 
 
 @pytest.fixture(scope="module")
 def plip_calc():
-    return mliplib.load("models/v1/plip.npz").calculator()
+    return mliplib.load(models_dir() / "plip.npz").calculator()
 
 
 def protocol(setting=SETTINGS["pw500_gamma"], n_formula=4, stages=None):
@@ -85,13 +86,11 @@ def test_nve_segment_conserves_energy(tmp_path, plip_calc):
 
 
 def test_one_process_per_run(tmp_path):
-    with aimd_run._RunLock(tmp_path), pytest.raises(RuntimeError, match="another process"), \
-            aimd_run._RunLock(tmp_path):
+    with RunLock(tmp_path), pytest.raises(RuntimeError, match="another process"), RunLock(tmp_path):
         pass
 
 
 def test_settings_validation_and_book_matches_engine():
-    from mliplib.reference.engine import DFTSettings
     ref = DFTSettings()
     assert (BOOK.ecut, BOOK.kpt_density, BOOK.smearing, BOOK.xc) == (ref.ecut, ref.kpt_density, ref.smearing, ref.xc)
     assert AIMDSetting.from_dict(json.loads(json.dumps(SETTINGS["pw500_gamma"].as_dict()))) == SETTINGS["pw500_gamma"]

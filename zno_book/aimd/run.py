@@ -46,6 +46,7 @@ from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
 from mliplib.md import thermalize_momenta
+from zno_book.structures import ionic_packing
 
 from .ledger import charge
 from .settings import AIMDSetting, DFTStepper, StepResult, engine_version
@@ -53,6 +54,7 @@ from .storage import append_frame, read_json, truncate, write_json, write_npz
 
 __all__ = [
     "ENSEMBLES",
+    "RunLock",
     "RunProtocol",
     "Stage",
     "StepEvaluator",
@@ -207,9 +209,8 @@ def liquid_protocol(setting: AIMDSetting, density: float, temperature: float = 3
 
 def initial_state(protocol: RunProtocol, rng: np.random.Generator) -> Atoms:
     """The start: a random (ZnO)_n packing at the protocol's density with minimum distances
-    (:func:`mliplib.properties.liquid.ionic_packing`, seed = protocol.seed), Maxwell–Boltzmann
+    (:func:`zno_book.structures.ionic_packing`, seed = protocol.seed), Maxwell–Boltzmann
     velocities at the protocol's temperature from ``rng``, zero total momentum, centre of mass fixed."""
-    from mliplib.properties.liquid import ionic_packing
     atoms = ionic_packing(protocol.n_formula, protocol.density, seed=protocol.seed)
     thermalize_momenta(atoms, temperature_K=protocol.temperature, rng=rng)
     Stationary(atoms)
@@ -283,7 +284,7 @@ class _State:
                        cpu_times=meta["cpu_times"])
 
 
-class _RunLock:
+class RunLock:
     """Exclusive lock of a run directory for the life of a process (fcntl; released on exit or kill)."""
 
     def __init__(self, run_dir: Path):
@@ -347,7 +348,7 @@ def run(run_dir: Path, protocol: RunProtocol, calc=None, max_steps: int | None =
     run_dir.mkdir(parents=True, exist_ok=True)
     ledger_dir = Path(ledger_dir) if ledger_dir is not None else run_dir.parent
     traj, ckpt = run_dir / "trajectory.extxyz", run_dir / "checkpoint.npz"
-    with _RunLock(run_dir):
+    with RunLock(run_dir):
         _check_protocol(run_dir, protocol)
         rng = np.random.default_rng(protocol.seed)
         if ckpt.exists():

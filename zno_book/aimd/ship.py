@@ -1,7 +1,7 @@
 """Shipping a run: book-setting re-labels of sampled production frames, and the provenance manifest.
 
 :func:`relabel` gives ~10 evenly spaced production frames single points with the book's setting through
-the book's own code path (:func:`mliplib.reference.engine.single_point`), so the difference between the
+the book's own code path (:func:`zno_book.reference.engine.single_point`), so the difference between the
 MD setting and the reference is measured on the run's own frames (forces, energies, pressure offset).
 :func:`write_manifest` records, for ``<root>/aimd/``, every shipped file with its SHA-256, the settings,
 the GPAW version, the repository commit, the cost per step and the one-core hours spent.
@@ -18,7 +18,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from mliplib.reference.engine import DFTSettings, engine_version, single_point
+from zno_book.reference.engine import DFTSettings, engine_version, single_point
 
 from .analysis import stage_frames
 from .ledger import charge, core_hours
