@@ -210,6 +210,7 @@ def run_pilot(root: Path, plan=PLAN, log=print, gpaw_log_dir: Path | None = None
 
 
 def load_step(root: Path, setting: str, task: str, step: int):
+    """(info dict, arrays dict) of one measured pilot step, or None if it was not measured."""
     base = _step_path(root, setting, task, step)
     if not base.with_suffix(".json").exists():
         return None
