@@ -24,33 +24,67 @@ intervals are given so a reader can judge each.
 
 Inputs are tidy tables: the campaign results (:func:`zno_book.campaign.collect`: kind, member, test,
 seed, metric, value, unit), their DFT values (:func:`zno_book.campaign.dft_reference`), and each
-member's errors against DFT frames (:func:`member_errors`: kind, member, set, quantity, value, unit).
-:func:`evaluate` returns the verdict table; :func:`write` stores it as ``verdicts.json`` (a list of
-objects with ``claim``, ``part``, ``metric``, ``unit``, ``direction``, ``test``, ``n`` per kind,
-``effect``, ``interval``, ``p``, ``verdict`` and ``claim_verdict``); :func:`tied_ranks` orders the kinds on a metric, with
-differences inside the uncertainty counted as ties.
+member's errors against DFT frames (:func:`member_errors`: kind, member, set, quantity, value, unit) on
+the held-out set (``load_zno("heldout")``, never used for any choice) and on the frames far from the
+training data (:data:`FAR_SPLITS`). :func:`evaluate` returns the verdict table; :func:`write` stores it as
+``verdicts.json`` (a list of objects with ``claim``, ``part``, ``metric``, ``unit``, ``direction``,
+``test``, ``n`` per kind, ``effect``, ``interval``, ``p``, ``verdict`` and ``claim_verdict``);
+:func:`tied_ranks` orders the kinds on a metric, with differences inside the uncertainty counted as ties.
+
+A part whose inputs are missing is *not resolved*, with its ``reason``, never dropped: a data set it
+needs (:attr:`Part.needs`) that does not exist or is too small (the held-out set needs
+:data:`HELDOUT_MIN_FRAMES` frames with non-zero forces), or fewer than :data:`MIN_MEMBERS` members of a
+kind with values of its metric.
+
+Command line (:func:`compute` gathers the inputs of an ensemble from the book's root,
+:func:`zno_book.paths.book_root`; it refuses, naming the command to run, when the ensembles or the
+campaign's results do not exist yet)::
+
+    python -m zno_book.verdicts --ensemble v2     # → artefacts/v2/findings/verdicts.json
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import hashlib
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ase import Atoms
 
+import mliplib
 from mliplib.statistics import grouped_bootstrap_difference, grouped_bootstrap_interval, mann_whitney
+from zno_book import campaign
 from zno_book.constants import MODEL_KINDS, MODEL_LABELS
+from zno_book.datasets import SPLITS, load_zno, split_file
+from zno_book.paths import book_root, data_dir
 
-__all__ = ["CLAIMS", "Claim", "Part", "claim_verdicts", "evaluate", "member_errors", "tied_ranks", "write"]
+__all__ = ["CLAIMS", "FAR_SPLITS", "HELDOUT_MIN_FRAMES", "HELDOUT_SPLIT", "MIN_MEMBERS", "Claim", "MissingResults",
+           "Part", "campaign_results", "claim_verdicts", "compute", "ensemble_members", "evaluate", "heldout_frames",
+           "heldout_problem", "main", "member_errors", "tied_ranks", "verdicts_path", "write"]
 
 #: Resamples of every bootstrap, and its seed (the same inputs give the same verdicts on any machine).
 N_RESAMPLES = 4000
 SEED = 0
 CONFIDENCE = 0.95
 VERDICTS = ("reproduced", "contradicted", "not resolved")
+#: Members of a kind with values that a test needs (fewer: the part is not resolved).
+MIN_MEMBERS = 2
+#: The held-out set (issue 17, item 2), never used for any choice, and its size below which the parts
+#: that need it are not resolved: frames whose largest DFT force component exceeds NONZERO_FORCE (eV/Å,
+#: 5 × the data's force convergence; frames at a symmetric site have none).
+HELDOUT_SPLIT = "heldout"
+HELDOUT_MIN_FRAMES = 60
+NONZERO_FORCE = 0.01
+#: DFT frames far from the training data: the clusters and the liquids (no crystal, no slab).
+FAR_SPLITS = ("nanoparticles", "liquid")
+#: The campaign's liquid test of the paper's claim (36 atoms, 4.9 g/cm³, 3000 K).
+LIQUID_TEST = campaign.REFERENCE_LIQUID
 
 Samples = dict  # kind -> list of numpy arrays, one per member (its values: one, or one per MD seed)
 
@@ -102,22 +136,31 @@ def surface_error(frame, dft, errors) -> Samples:
 
 
 def vibration_error(frame, dft, errors) -> Samples:
-    """1 − overlap of the wurtzite phonon DOS with DFT's (on the DFT structures), in %."""
-    overlap = _per_member(frame, "phonons", "overlap_dft:dft_structures")
-    return {kind: [100.0 * (1.0 - v) for v in members] for kind, members in overlap.items()}
+    """1 − overlap of the wurtzite phonon DOS with DFT's (on the DFT structures), in %; a member whose
+    phonons task gave no overlap (non-finite forces) counts as :data:`FAILED_PROPERTY`."""
+    rows = frame[frame["test"] == "phonons"]
+    out = {}
+    for kind in MODEL_KINDS:
+        members = []
+        for _, g in rows[rows["kind"] == kind].groupby("member", sort=True):
+            overlap = g.loc[g["metric"] == "overlap_dft:dft_structures", "value"].to_numpy(float)
+            members.append(np.array([100.0 * (1.0 - overlap[0]) if overlap.size else FAILED_PROPERTY]))
+        out[kind] = members
+    return out
+
+
+CRYSTAL_TESTS = ("bulk", "surfaces", "phonons")
 
 
 def crystal_score(frame, dft, errors) -> Samples:
-    """Mean of the lattice, surface and vibration errors of a member, %."""
+    """Mean of the lattice, surface and vibration errors of a member, % (the members with all three tests)."""
+    tests = frame[frame["test"].isin(CRYSTAL_TESTS)].groupby(["kind", "member"])["test"].nunique()
+    complete = tests[tests == len(CRYSTAL_TESTS)].index
+    frame = frame[pd.MultiIndex.from_frame(frame[["kind", "member"]]).isin(complete)]
     parts = [lattice_error(frame, dft, errors), surface_error(frame, dft, errors),
              vibration_error(frame, dft, errors)]
-    out = {}
-    for kind in MODEL_KINDS:
-        sizes = {len(p[kind]) for p in parts}
-        if len(sizes) != 1:
-            raise ValueError(f"{kind}: the crystal tests cover different numbers of members {sizes}")
-        out[kind] = [np.array([np.mean([p[kind][m][0] for p in parts])]) for m in range(sizes.pop())]
-    return out
+    return {kind: [np.array([np.mean([p[kind][m][0] for p in parts])]) for m in range(len(parts[0][kind]))]
+            for kind in MODEL_KINDS}
 
 
 def _errors(errors: pd.DataFrame, data_set: str, quantity: str) -> Samples:
@@ -153,9 +196,9 @@ def cluster_md_failures(frame, dft, errors) -> Samples:
 
 
 def liquid_survival(frame, dft, errors) -> Samples:
-    """Per member, one survival time per MD seed at the target temperature, fs (censored at the run's end,
-    so the mean is the restricted mean survival time)."""
-    return _per_member(frame, "liquid", "survival_fs")
+    """Per member, one survival time per MD seed of the reference liquid (:data:`LIQUID_TEST`) at the
+    target temperature, fs (censored at the run's end, so the mean is the restricted mean survival time)."""
+    return _per_member(frame, LIQUID_TEST, "survival_fs")
 
 
 # ---------------------------------------------------------------------------------------- the claims
@@ -183,6 +226,9 @@ class Part:
         Over the pooled members × seeds.
     tolerance : float, optional
         For an agreement: the largest error, in ``unit``, that "agrees well" means.
+    needs : tuple of str
+        The sets of DFT frames of the members' errors it reads ("heldout", "far"): where one is
+        unavailable, the part is not resolved (see :func:`evaluate`).
     """
 
     name: str
@@ -193,6 +239,7 @@ class Part:
     direction: str
     statistic: str = "median"
     tolerance: float | None = None
+    needs: tuple = ()
 
     @property
     def test(self) -> str:
@@ -236,7 +283,7 @@ CLAIMS = (
             ("vibrations", "1 − overlap of the wurtzite phonon DOS with DFT's", vibration_error, 20.0)))),
     Claim("crystals: linear-BP the least accurate", tuple(
         Part(_vs(LBP, other), "force RMSE on the held-out DFT frames", "meV/Å", heldout_forces, (LBP, other),
-             "greater") for other in (PLIP, NNP))),
+             "greater", needs=("heldout",)) for other in (PLIP, NNP))),
     Claim("crystals: NNP and PLIP the best", tuple(
         Part(_vs(kind, LBP), "crystal score: mean of the lattice, surface and vibration errors", "%",
              crystal_score, (kind, LBP), "less") for kind in (NNP, PLIP))),
@@ -251,10 +298,10 @@ CLAIMS = (
              (kind, NNP), "greater", statistic="mean") for kind in (PLIP, LBP))),
     Claim("away from the data: PLIP better than the NNP", (
         Part(_vs(PLIP, NNP), "force RMSE on the DFT frames far from the training data", "meV/Å", far_forces,
-             (PLIP, NNP), "less"),)),
+             (PLIP, NNP), "less", needs=("far",)),)),
     Claim("away from the data: linear-BP better than the NNP", (
         Part(_vs(LBP, NNP), "force RMSE on the DFT frames far from the training data", "meV/Å", far_forces,
-             (LBP, NNP), "less"),)),
+             (LBP, NNP), "less", needs=("far",)),)),
 )
 
 
@@ -303,8 +350,29 @@ def _comparison_row(part: Part, samples: Samples) -> dict:
             "mann_whitney": {"p": mw.p, "probability_a_greater": mw.probability}, "verdict": verdict}
 
 
-def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame,
-             claims: Sequence[Claim] = CLAIMS) -> list[dict]:
+def _unresolved_row(part: Part, samples: Samples, reason: str) -> dict:
+    return {"n": _n({k: samples.get(k, []) for k in part.kinds}, part.kinds), "effect": None, "interval": None,
+            "p": None, **({"tolerance": part.tolerance} if len(part.kinds) == 1 else {}), "verdict": "not resolved",
+            "reason": reason}
+
+
+def _decide(part: Part, campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame,
+            unavailable: dict) -> dict:
+    """The result of one part (see :func:`evaluate`)."""
+    reasons = [f"{name}: {unavailable[name]}" for name in part.needs if name in unavailable]
+    if reasons:
+        return _unresolved_row(part, {}, "; ".join(reasons))
+    samples = part.extract(campaign, dft, errors)
+    few = {MODEL_LABELS[k]: len(samples.get(k, [])) for k in part.kinds if len(samples.get(k, [])) < MIN_MEMBERS}
+    if few:
+        return _unresolved_row(part, samples, f"members with values of this metric: {few}, at least {MIN_MEMBERS} "
+                                              "per kind needed (run the missing campaign tests: python -m "
+                                              "zno_book.campaign run)")
+    return _agreement_row(part, samples) if len(part.kinds) == 1 else _comparison_row(part, samples)
+
+
+def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame, claims: Sequence[Claim] = CLAIMS,
+             unavailable: dict | None = None) -> list[dict]:
     """Decide every part of every claim.
 
     Parameters
@@ -318,22 +386,23 @@ def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame,
         :func:`member_errors`.
     claims : sequence of Claim
         The declared claims.
+    unavailable : dict, optional
+        {set of DFT frames (:attr:`Part.needs`): why it cannot be used}; the parts that need it are not
+        resolved, with that reason.
 
     Returns
     -------
     list of dict
         One row per part: claim, part, metric, unit, direction, test, n (per kind: members and values),
         effect, interval, p, verdict (and, for comparisons, the statistic of each kind and the
-        Mann–Whitney cross-check; for agreements, the tolerance).
+        Mann–Whitney cross-check; for agreements, the tolerance). A part that could not be tested has
+        effect, interval and p None, verdict "not resolved" and a ``reason``: a set it needs is
+        unavailable, or a kind has fewer than :data:`MIN_MEMBERS` members with values.
     """
     rows = []
     for claim in claims:
         for part in claim.parts:
-            samples = part.extract(campaign, dft, errors)
-            missing = [k for k in part.kinds if len(samples.get(k, [])) < 2]
-            if missing:
-                raise ValueError(f"{claim.claim!r} / {part.name!r}: fewer than two members of {missing}")
-            result = _agreement_row(part, samples) if len(part.kinds) == 1 else _comparison_row(part, samples)
+            result = _decide(part, campaign, dft, errors, unavailable or {})
             direction = (f"below {part.tolerance:g} {part.unit}" if len(part.kinds) == 1 else
                          f"{MODEL_LABELS[part.kinds[0]]} {'<' if part.direction == 'less' else '>'} "
                          f"{MODEL_LABELS[part.kinds[1]]}")
@@ -429,6 +498,198 @@ def member_errors(members: dict, sets: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "member", "set", "quantity", "value", "unit"])
 
 
+# ---------------------------------------------------------------------------------------- the inputs
+
+
+class MissingResults(FileNotFoundError):
+    """An input of the verdicts has not been computed yet; the message names the command that makes it."""
+
+
+def ensemble_members(ensemble: str = "v2") -> dict:
+    """The members of every kind of ``ensemble``, with the campaign's names.
+
+    Parameters
+    ----------
+    ensemble : str
+        A key of :data:`zno_book.campaign.ENSEMBLES` ("v2": the trained ensembles) or a loader
+        ``"module:function"``.
+
+    Returns
+    -------
+    dict
+        {kind: [(member id ``m<index>-<digest[:8]>``, mliplib potential), ...]}.
+
+    Raises
+    ------
+    MissingResults
+        A kind's ensemble has not been trained.
+    """
+    out = {}
+    for kind in MODEL_KINDS:
+        try:
+            out[kind] = list(zip(campaign.member_ids(ensemble, kind), campaign.members(ensemble, kind)))
+        except FileNotFoundError as error:
+            raise MissingResults(f"the {ensemble!r} ensemble of {kind} does not exist yet ({error}). Train the "
+                                 "ensembles with `python scripts/train_ensembles.py`, run the campaign with "
+                                 f"`python -m zno_book.campaign run --ensemble {ensemble}`, then this command "
+                                 "again") from error
+    return out
+
+
+def campaign_results(ensemble: str, members: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The campaign's collected table (:func:`zno_book.campaign.collect`) of the current members.
+
+    Parameters
+    ----------
+    ensemble : str
+        The ensemble's name.
+    members : dict
+        :func:`ensemble_members`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The rows of the current members.
+    stale : list of str
+        ``<kind>/<member>`` of stored results whose member is no longer in the ensemble (left out).
+
+    Raises
+    ------
+    MissingResults
+        No stored result of a current member.
+    """
+    folder = campaign.campaign_dir(ensemble)
+    run = f"`python -m zno_book.campaign run --ensemble {ensemble}`"
+    table = campaign.collect(ensemble)
+    if table.empty:
+        raise MissingResults(f"no campaign results of the {ensemble!r} ensemble in {folder}: run the campaign with "
+                             f"{run} (resumable), then this command again")
+    current = {(kind, name) for kind, named in members.items() for name, _ in named}
+    keep = np.array([(kind, member) in current for kind, member in zip(table["kind"], table["member"])])
+    stale = sorted({f"{kind}/{member}" for kind, member in zip(table["kind"][~keep], table["member"][~keep])})
+    if not keep.any():
+        raise MissingResults(f"the campaign results in {folder} are all of members no longer in the {ensemble!r} "
+                             f"ensemble ({', '.join(stale)}: retrained?); run the campaign again with {run}")
+    return table[keep].reset_index(drop=True), stale
+
+
+def heldout_problem(frames: list[Atoms], min_frames: int = HELDOUT_MIN_FRAMES,
+                    force_floor: float = NONZERO_FORCE) -> str | None:
+    """Why a held-out set cannot separate the models yet, or None if it can.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        The held-out frames (``arrays["forces"]`` in eV/Å).
+    min_frames : int
+        Frames with non-zero forces needed.
+    force_floor : float
+        eV/Å: a frame has non-zero forces if its largest DFT force component exceeds this.
+
+    Returns
+    -------
+    str or None
+    """
+    n = sum(bool(np.abs(atoms.arrays["forces"]).max() > force_floor) for atoms in frames if len(atoms))
+    if n >= min_frames:
+        return None
+    return (f"the held-out set has {n} frames with non-zero forces (largest component > {force_floor:g} eV/Å) of the "
+            f"{min_frames} its test needs (issue 17, item 2); it is computed with `python -m zno_book.reference run "
+            "--only heldout/`")
+
+
+def heldout_frames(split: str = HELDOUT_SPLIT) -> tuple[list[Atoms], str | None]:
+    """The held-out DFT frames and why they cannot be used yet (None if they can).
+
+    Parameters
+    ----------
+    split : str
+        The split of :func:`zno_book.datasets.load_zno` (default the held-out set).
+
+    Returns
+    -------
+    frames : list of ase.Atoms
+        Empty if the split does not exist yet.
+    problem : str or None
+        A missing split or file, or :func:`heldout_problem`.
+    """
+    if split not in SPLITS:
+        return [], (f"no {split!r} split in this checkout's data (zno_book.datasets.SPLITS): the held-out set "
+                    "(issue 17, item 2) is not in the data yet; it is computed with `python -m zno_book.reference "
+                    "run --only heldout/`")
+    try:
+        frames = load_zno(split)
+    except FileNotFoundError as error:
+        return [], str(error)
+    return frames, heldout_problem(frames)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT) -> tuple[list[dict], dict]:
+    """Gather the inputs of ``ensemble`` from the book's root (:func:`zno_book.paths.book_root`) and decide
+    every claim.
+
+    The members (:func:`ensemble_members`), the campaign's collected table of them
+    (:func:`campaign_results`), the DFT values of its metrics (:func:`zno_book.campaign.dft_reference`)
+    and each member's errors (:func:`member_errors`) on the held-out set (if :func:`heldout_frames` can be
+    used; otherwise its parts are not resolved, with the reason) and on :data:`FAR_SPLITS`.
+
+    Parameters
+    ----------
+    ensemble : str
+        A key of :data:`zno_book.campaign.ENSEMBLES` or a loader ``"module:function"``.
+    heldout_split : str
+        The held-out split of :func:`zno_book.datasets.load_zno`.
+
+    Returns
+    -------
+    rows : list of dict
+        :func:`evaluate`.
+    provenance : dict
+        What the verdicts were computed from: ensemble, member ids per kind, stale campaign results left
+        out, the campaign table's size and SHA-256 (of its CSV), the data files' SHA-256, the held-out set's
+        size and status, the far sets' sizes, the members' errors, the bootstrap settings and the mliplib
+        version.
+
+    Raises
+    ------
+    MissingResults
+        The ensembles or the campaign's results do not exist yet.
+    """
+    members = ensemble_members(ensemble)
+    table, stale = campaign_results(ensemble, members)
+    heldout, problem = heldout_frames(heldout_split)
+    sets = {"far": [atoms for split in FAR_SPLITS for atoms in load_zno(split)]}
+    unavailable = {"heldout": problem} if problem else {}
+    if not problem:
+        sets["heldout"] = heldout
+    errors = member_errors(members, sets)
+    rows = evaluate(table, campaign.dft_reference(), errors, CLAIMS, unavailable)
+    data = data_dir()
+    used = [*FAR_SPLITS, "eos", "surfaces", "phonons"] + ([heldout_split] if heldout else [])
+    provenance = {
+        "ensemble": ensemble, "members": {kind: [name for name, _ in named] for kind, named in members.items()},
+        "stale_campaign_results": stale,
+        "campaign": {"folder": str(campaign.campaign_dir(ensemble).relative_to(book_root())), "rows": len(table),
+                     "sha256": hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()},
+        "data": {split_file(split): _sha256(data / split_file(split)) for split in used},
+        "heldout": {"split": heldout_split, "frames": len(heldout), "status": problem or "used"},
+        "far": {"splits": list(FAR_SPLITS), "frames": len(sets["far"])},
+        "member_errors": json.loads(errors.to_json(orient="records")),
+        "bootstrap": {"resamples": N_RESAMPLES, "seed": SEED, "confidence": CONFIDENCE},
+        "mliplib": mliplib.__version__,
+    }
+    return rows, provenance
+
+
+def verdicts_path(version: str = campaign.CAMPAIGN_VERSION) -> Path:
+    """``<root>/artefacts/<version>/findings/verdicts.json`` (root: :func:`zno_book.paths.book_root`)."""
+    return book_root() / "artefacts" / version / "findings" / "verdicts.json"
+
+
 def write(rows: Sequence[dict], path: str | Path, provenance: dict) -> Path:
     """Store the verdict table as JSON: a list of objects, one per part, each also carrying its claim's verdict.
 
@@ -450,6 +711,44 @@ def write(rows: Sequence[dict], path: str | Path, provenance: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     verdict_of = claim_verdicts(rows)
     content = [{**row, "claim_verdict": verdict_of[row["claim"]]} for row in rows]
-    path.write_text(json.dumps(content, indent=1, ensure_ascii=False, default=float) + "\n")
-    path.with_suffix(".provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    path.write_text(json.dumps(_finite(content), indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    path.with_suffix(".provenance.json").write_text(json.dumps(_finite(provenance), indent=1, ensure_ascii=False,
+                                                               allow_nan=False) + "\n")
     return path
+
+
+def _finite(value):
+    """``value`` with numpy numbers as Python numbers and NaN/inf as None (strict JSON)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m zno_book.verdicts [--ensemble v2] [--version v2]``: compute and write ``verdicts.json``."""
+    parser = argparse.ArgumentParser(prog="python -m zno_book.verdicts", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ensemble", default="v2", help="v2 (the trained ensembles), v1 (the shipped committees) "
+                        "or module:function")
+    parser.add_argument("--version", default=campaign.CAMPAIGN_VERSION, help="artefacts/<version>/findings")
+    args = parser.parse_args(argv)
+    try:
+        rows, provenance = compute(args.ensemble)
+    except MissingResults as error:
+        print(f"verdicts: {error}", file=sys.stderr)
+        return 2
+    path = write(rows, verdicts_path(args.version), provenance)
+    for claim, verdict in claim_verdicts(rows).items():
+        print(f"{verdict:>13}  {claim}")
+    print(f"→ {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
