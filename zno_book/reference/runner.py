@@ -29,6 +29,8 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -525,7 +527,7 @@ def estimated_seconds(task: Task, root: str | Path, settings: DFTSettings,
 
 def inputs_ready(task: Task, root: str | Path, available: set[str]) -> bool:
     """Input files named by ``frame`` steps exist and relaxations named by ``relaxed`` steps are in
-    ``available`` (finished, or run before it in the same run).
+    ``available`` (finished, or ready to run before it in the same run: the task then waits for it).
 
     Parameters
     ----------
@@ -636,7 +638,7 @@ def remove_finished_checkpoints(root: str | Path, finished: set[str]) -> list[st
 
 def run(root: str | Path, tasks: list[Task], executor: str = "local", workers: int | None = None,
         address: str | None = None, settings: DFTSettings | None = None, chunk_steps: int = CHUNK_STEPS,
-        log=None) -> driver.Report:
+        make_executor: Callable[[], Executor] | None = None, log=None) -> driver.Report:
     """Run the unfinished ``tasks`` whose inputs are ready on an executor of kind ``executor``.
 
     Parameters
@@ -646,15 +648,19 @@ def run(root: str | Path, tasks: list[Task], executor: str = "local", workers: i
     tasks : list of Task
         Plan tasks, in priority order.
     executor : str
-        ``"serial"``, ``"local"`` or ``"dask"`` (:func:`zno_book.executors.factory`).
+        ``"serial"``, ``"local"`` or ``"dask"`` (:func:`zno_book.executors.factory`), recorded in the
+        frames; with ``make_executor``, only the name recorded (e.g. ``"executorlib"``).
     workers : int, optional
-        Worker processes (default: the cores available; 1 for serial).
+        Parallel workers (default: the cores available; 1 for serial).
     address : str, optional
         A running Dask scheduler (with ``"dask"``).
     settings : DFTSettings, optional
         The run's settings (default: the book's); must equal the manifest's.
     chunk_steps : int
         BFGS steps per relaxation chunk.
+    make_executor : callable, optional
+        Makes the executor (any ``concurrent.futures.Executor``, e.g.
+        ``lambda: executors.executorlib_slurm(cores_per_task=16)``) instead of ``executor``'s kind.
     log : file, optional
         Progress lines (default: ``sys.stderr``).
 
@@ -669,15 +675,15 @@ def run(root: str | Path, tasks: list[Task], executor: str = "local", workers: i
     finished = {atoms.info["task"] for atoms in frames}
     todo = [t for t in tasks if t.name not in finished]
     print(f"{len(tasks) - len(todo)} of the {len(tasks)} tasks selected are in the data files already", file=log)
-    available = finished | {t.name for t in todo if t.kind == "relax"}
+    available = finished | {t.name for t in todo if t.kind == "relax" and inputs_ready(t, root, finished)}
     ready = [t for t in todo if inputs_ready(t, root, available)]
     for t in todo:
         if t not in ready:
             print(f"waiting for its inputs (candidate frames or a relaxation): {t.name}", file=log)
     workers = 1 if executor == "serial" else workers or executors.available_cores()
     report = driver.run(driver_tasks(ready, root, settings, executor, measured_seconds(frames), chunk_steps),
-                        data_store(root, settings), executors.factory(executor, workers, address), workers=workers,
-                        log=log)
+                        data_store(root, settings), make_executor or executors.factory(executor, workers, address),
+                        workers=workers, log=log)
     for name in remove_finished_checkpoints(root, ExtxyzStore(root).done()):
         print(f"removed the checkpoints of the finished relaxation {name}", file=log)
     return report
@@ -706,7 +712,7 @@ def dry_run(root: str | Path, tasks: list[Task], settings: DFTSettings | None = 
     done = {atoms.info["task"] for atoms in frames}
     chunks = CheckpointStore(root).done()
     rows = [t for t in tasks if t.name not in done]
-    available = done | {t.name for t in rows if t.kind == "relax"}
+    available = done | {t.name for t in rows if t.kind == "relax" and inputs_ready(t, root, done)}
     measured = measured_seconds(frames)
     buffer, total = io.StringIO(), 0.0
     for t in rows:
