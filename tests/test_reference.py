@@ -130,6 +130,22 @@ def test_shipped_training_data():
         assert -5.5 < atoms.info["energy"] / len(atoms) < -3.0  # eV/atom, PAW reference energies
 
 
+@pytest.mark.skipif(not (data_dir() / "heldout.extxyz").exists(), reason="held-out data not generated yet")
+def test_shipped_heldout_data():
+    """The held-out set as the plan describes it: at least 60 frames with non-zero forces (max |F| above
+    0.05 eV/Å: no frame whose forces vanish by symmetry), each from its task's recipe, at the book's
+    settings, and none of them in the training file."""
+    frames = load_zno("heldout")
+    tasks = {t.name: t for t in heldout_tasks()}
+    assert sum(np.abs(a.arrays["forces"]).max() > 0.05 for a in frames) >= 60
+    assert len({a.info["task"] for a in frames}) == len(frames) and {a.info["task"] for a in frames} <= set(tasks)
+    for atoms in frames:
+        task = tasks[atoms.info["task"]]
+        assert json.loads(atoms.info["recipe"]) == list(task.recipe) and "settings" not in atoms.info
+        assert atoms.info["config_type"] == task.config_type and atoms.info["stress"].shape == (6,)
+    assert {a.info["task"] for a in frames}.isdisjoint(a.info["task"] for a in load_zno("all_train"))
+
+
 def test_loader_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown split"):
         load_zno("validation")
