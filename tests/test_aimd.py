@@ -9,15 +9,17 @@ import pytest
 from ase.io import read
 
 import mliplib
-from zno_book.aimd import run as aimd_run
 from zno_book.aimd.ledger import core_hours
-from zno_book.aimd.run import RunProtocol, Stage, run, status
+from zno_book.aimd.run import RunLock, RunProtocol, Stage, run, status
 from zno_book.aimd.settings import BOOK, SETTINGS, AIMDSetting, DFTStepper
+from zno_book.aimd.ship import relabel_steps, write_manifest
+from zno_book.paths import models_dir
+from zno_book.reference.engine import DFTSettings
 
 
 @pytest.fixture(scope="module")
 def plip_calc():
-    return mliplib.load("models/v1/plip.npz").calculator()
+    return mliplib.load(models_dir() / "plip.npz").calculator()
 
 
 def protocol(setting=SETTINGS["pw500_gamma"], n_formula=4, stages=None):
@@ -75,6 +77,17 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, plip_calc):
         run(b, protocol(n_formula=5), calc=plip_calc, log=_quiet)
 
 
+def test_manifest_and_relabel_choice(tmp_path, plip_calc):
+    p = protocol(stages=(Stage("equilibrate", "bussi", 2, taut_fs=20.0), Stage("production", "bussi", 12, taut_fs=20.0)))
+    run(tmp_path / "aimd" / "nvt", p, calc=plip_calc, log=_quiet)
+    frames = read(tmp_path / "aimd" / "nvt" / "trajectory.extxyz", ":")
+    assert relabel_steps(frames, 4) == [3, 7, 10, 14]
+    manifest = write_manifest(tmp_path)
+    assert manifest["runs"]["nvt"]["frames"] == 15 and manifest["runs"]["nvt"]["relabel_vs_book"] is None
+    assert {"nvt/trajectory.extxyz", "nvt/checkpoint.npz", "nvt/protocol.json"} <= set(manifest["files"])
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
+
+
 def test_nve_segment_conserves_energy(tmp_path, plip_calc):
     p = protocol(stages=(Stage("nve", "nve", 20),))
     run(tmp_path, p, calc=plip_calc, log=_quiet)
@@ -85,13 +98,11 @@ def test_nve_segment_conserves_energy(tmp_path, plip_calc):
 
 
 def test_one_process_per_run(tmp_path):
-    with aimd_run._RunLock(tmp_path), pytest.raises(RuntimeError, match="another process"), \
-            aimd_run._RunLock(tmp_path):
+    with RunLock(tmp_path), pytest.raises(RuntimeError, match="another process"), RunLock(tmp_path):
         pass
 
 
 def test_settings_validation_and_book_matches_engine():
-    from mliplib.reference.engine import DFTSettings
     ref = DFTSettings()
     assert (BOOK.ecut, BOOK.kpt_density, BOOK.smearing, BOOK.xc) == (ref.ecut, ref.kpt_density, ref.smearing, ref.xc)
     assert AIMDSetting.from_dict(json.loads(json.dumps(SETTINGS["pw500_gamma"].as_dict()))) == SETTINGS["pw500_gamma"]

@@ -52,3 +52,14 @@ def test_record_collect_round_trip_and_staleness(tmp_path, monkeypatch):
     path.write_text(json.dumps(content))
     with pytest.raises(StaleFindings, match="model nnp"):
         collect(["surfaces"], root=tmp_path)
+
+
+def test_another_machines_rounding_does_not_rewrite_the_file(tmp_path):
+    path = record("x", [row(**{LBP: 5.712653, PLIP: 0.5})], data=["train"], root=tmp_path)
+    before = path.read_text()
+    record("x", [row(**{LBP: 5.712654, PLIP: 0.5})], data=["train"], root=tmp_path)  # 2e-7 relative
+    assert path.read_text() == before
+    record("x", [row(**{LBP: 5.7127, PLIP: 0.5})], data=["train"], root=tmp_path)  # 8e-6 relative: a change
+    assert json.loads(path.read_text())["rows"][0][LBP] == 5.7127
+    record("x", [row(**{LBP: 5.7127, PLIP: None})], data=["train"], root=tmp_path)  # a number that disappears
+    assert json.loads(path.read_text())["rows"][0][PLIP] is None

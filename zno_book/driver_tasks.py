@@ -96,7 +96,7 @@ def linear_fit(frames: str, n_frames: int = 6) -> dict:
     data = reference_frames(frames, n_frames)
     model = LinearPotential(BehlerParrinello.default_zno()).fit(data)
     prediction = model.predict(data[-1])
-    return {"weights": model.weights, "offsets": model.offsets, "energy": float(prediction["energy"]),
+    return {"weights": model.weights_, "offsets": model.offsets_, "energy": float(prediction["energy"]),
             "forces": prediction["forces"]}
 
 

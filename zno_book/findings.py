@@ -26,6 +26,9 @@ from zno_book.paths import data_dir, findings_dir
 
 __all__ = ["MODEL_COLUMNS", "RANKINGS", "StaleFindings", "collect", "current_key", "ranks", "record"]
 
+#: Relative (and absolute) tolerance within which recorded numbers count as unchanged: findings are
+#: computed again on every execution, and another CPU or BLAS rounds differently in the last digits.
+RTOL = 1e-6
 RANKINGS = ("closer", "lower", "higher", None)
 MODEL_COLUMNS = tuple(zoo.LABELS[k] for k in zoo.KINDS)
 
@@ -109,11 +112,22 @@ def record(chapter: str, rows: Sequence[dict], data: Sequence[str], root: str | 
     """
     path = _folder(root) / f"{chapter}.json"
     content = {"chapter": chapter, "key": current_key(data), "rows": [_check_row(chapter, r) for r in rows]}
-    text = json.dumps(content, indent=1, ensure_ascii=False) + "\n"
-    if not path.exists() or path.read_text() != text:
+    if not path.exists() or not _agree(json.loads(path.read_text()), content):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
     return path
+
+
+def _agree(stored, new, rtol: float = RTOL) -> bool:
+    """Whether two findings contents are the same up to ``rtol`` in every number (another machine's rounding
+    must not rewrite a committed file), and identical in everything else."""
+    if isinstance(stored, dict) and isinstance(new, dict):
+        return stored.keys() == new.keys() and all(_agree(stored[k], new[k], rtol) for k in stored)
+    if isinstance(stored, list) and isinstance(new, list):
+        return len(stored) == len(new) and all(_agree(a, b, rtol) for a, b in zip(stored, new))
+    if isinstance(stored, float) and isinstance(new, float):
+        return math.isclose(stored, new, rel_tol=rtol, abs_tol=rtol)
+    return stored == new
 
 
 def collect(chapters: Sequence[str], root: str | Path | None = None) -> list[dict]:

@@ -7,6 +7,8 @@ summary     rewrite and print the pilot summary
 statepoint  DFT pressures on PLIP frames at the state points (resumable), then ``statepoint_summary.json``
 run         start or resume the AIMD run in ``--run-dir`` (its ``protocol.json`` once it exists)
 status      progress of a run: steps, simulated time, wall time per step, ETA, process
+relabel     book-setting single points on ~10 production frames of a run (resumable)
+manifest    write ``aimd/manifest.json``: SHA-256 of every file, code version, settings, costs
 budget      one-core hours spent (CPU and wall), by kind
 
 Every DFT command runs serially on one core (OMP/BLAS threads are pinned to 1 unless set) and is
@@ -25,6 +27,14 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from .ledger import core_hours
+from .pilot import run_pilot, summarize_pilot
+from .run import RunProtocol, liquid_protocol, run, status
+from .settings import SETTINGS
+from .ship import relabel, write_manifest
+from .statepoint import run_statepoint, summarize_statepoint
+from .storage import read_json
 
 
 def _logger(path: Path):
@@ -46,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     pilot = sub.add_parser("pilot", help="measure the candidate settings (resumable), then write the summary")
     pilot.add_argument("--gpaw-log-dir", type=Path, default=None, help="GPAW text logs, one per snippet")
     sub.add_parser("summary", help="rewrite pilot_summary.json from the measured steps and print it")
-    sub.add_parser("statepoint", help="DFT pressures at the state points (resumable), then the summary")
+    statepoint = sub.add_parser("statepoint", help="DFT pressures at the state points (resumable), then the summary")
+    statepoint.add_argument("--summary-only", action="store_true",
+                            help="no DFT: summarise the pressures that exist (the book's 4.9 g/cm³ frames at least)")
     run = sub.add_parser("run", help="start or resume an AIMD run")
     run.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
     run.add_argument("--setting", help="DFT setting name (new runs only)")
@@ -55,14 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     status = sub.add_parser("status", help="progress of a run")
     status.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
+    relabel_cmd = sub.add_parser("relabel", help="book-setting single points on ~10 production frames (resumable)")
+    relabel_cmd.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
+    relabel_cmd.add_argument("--frames", type=int, default=10)
+    sub.add_parser("manifest", help="write <root>/aimd/manifest.json (SHA-256 of every file, code version, costs)")
     sub.add_parser("budget", help="one-core hours spent, by kind")
     return parser
 
 
 def _run_protocol(args):
-    from .run import RunProtocol, liquid_protocol
-    from .settings import SETTINGS
-    from .storage import read_json
     stored = args.run_dir / "protocol.json"
     if stored.exists():
         if args.setting or args.density:
@@ -80,32 +93,36 @@ def main(argv=None) -> int:
         args.run_dir = aimd / "nvt_3000K"
 
     if args.command == "pilot":
-        from .pilot import run_pilot, summarize_pilot
         log = _logger(aimd / "pilot.log")
         log(f"pilot start (pid {os.getpid()})")
         run_pilot(args.root, log=log, gpaw_log_dir=args.gpaw_log_dir)
         summarize_pilot(args.root)
         log("pilot done")
     elif args.command == "summary":
-        from .pilot import summarize_pilot
         print(json.dumps(summarize_pilot(args.root), indent=1, ensure_ascii=False))
     elif args.command == "statepoint":
-        from .statepoint import run_statepoint, summarize_statepoint
         log = _logger(aimd / "statepoint.log")
-        log(f"state point start (pid {os.getpid()})")
-        run_statepoint(args.root, log=log)
+        if not args.summary_only:
+            log(f"state point start (pid {os.getpid()})")
+            run_statepoint(args.root, log=log)
         summary = summarize_statepoint(args.root)
+        for row in summary["points"]:
+            log(f"{row['temperature_K']:.0f} K, {row['density_g_cm3']} g/cm³: P = {row['pressure_GPa']:+.2f} ± "
+                f"{row['pressure_err_GPa']:.2f} GPa (virial {row['virial_mean_GPa']:+.2f}, kinetic "
+                f"{row['kinetic_GPa']:+.2f}, correction {row['correction_GPa']:+.2f}; {row['n_frames']} frames)")
         log(f"zero pressure at 3000 K: {json.dumps(summary['zero_pressure_3000K'])}")
     elif args.command == "run":
-        from .run import run
         protocol = _run_protocol(args)
         run(args.run_dir, protocol, max_steps=args.max_steps, log=_logger(args.run_dir / "run.log"),
             ledger_dir=aimd)
     elif args.command == "status":
-        from .run import status
         print(json.dumps(status(args.run_dir), indent=1))
+    elif args.command == "relabel":
+        relabel(args.run_dir, args.frames, ledger_dir=aimd, log=_logger(args.run_dir / "run.log"))
+    elif args.command == "manifest":
+        manifest = write_manifest(args.root)
+        print(f"{aimd / 'manifest.json'}: {len(manifest['files'])} files, code {manifest['code']}")
     elif args.command == "budget":
-        from .ledger import core_hours
         print(json.dumps({"cpu": core_hours(aimd, "cpu"), "wall": core_hours(aimd, "wall")}, indent=1))
     return 0
 

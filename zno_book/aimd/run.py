@@ -46,6 +46,7 @@ from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
 from mliplib.md import thermalize_momenta
+from zno_book.structures import ionic_packing
 
 from .ledger import charge
 from .settings import AIMDSetting, DFTStepper, StepResult, engine_version
@@ -53,6 +54,7 @@ from .storage import append_frame, read_json, truncate, write_json, write_npz
 
 __all__ = [
     "ENSEMBLES",
+    "RunLock",
     "RunProtocol",
     "Stage",
     "StepEvaluator",
@@ -125,6 +127,7 @@ class RunProtocol:
 
     @property
     def total_steps(self) -> int:
+        """MD steps of all stages (step 0, the start, not counted)."""
         return sum(s.steps for s in self.stages)
 
     def stage_of(self, step: int) -> Stage:
@@ -139,6 +142,7 @@ class RunProtocol:
         raise AssertionError("unreachable")
 
     def as_dict(self) -> dict:
+        """JSON-ready form (:meth:`from_dict` inverts it)."""
         out = dataclasses.asdict(self)
         out["setting"] = self.setting.as_dict()
         out["stages"] = [dataclasses.asdict(s) for s in self.stages]
@@ -146,6 +150,7 @@ class RunProtocol:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunProtocol:
+        """The protocol written by :meth:`as_dict`."""
         data = dict(data)
         data["setting"] = AIMDSetting.from_dict(data["setting"])
         data["stages"] = tuple(Stage(**s) for s in data["stages"])
@@ -167,6 +172,7 @@ class StepEvaluator:
         self.calls = 0
 
     def attach(self, atoms: Atoms) -> None:
+        """Make the calculator the one of ``atoms``."""
         if self.stepper is not None:
             self.stepper.attach(atoms)
         else:
@@ -207,9 +213,8 @@ def liquid_protocol(setting: AIMDSetting, density: float, temperature: float = 3
 
 def initial_state(protocol: RunProtocol, rng: np.random.Generator) -> Atoms:
     """The start: a random (ZnO)_n packing at the protocol's density with minimum distances
-    (:func:`mliplib.properties.liquid.ionic_packing`, seed = protocol.seed), Maxwell–Boltzmann
+    (:func:`zno_book.structures.ionic_packing`, seed = protocol.seed), Maxwell–Boltzmann
     velocities at the protocol's temperature from ``rng``, zero total momentum, centre of mass fixed."""
-    from mliplib.properties.liquid import ionic_packing
     atoms = ionic_packing(protocol.n_formula, protocol.density, seed=protocol.seed)
     thermalize_momenta(atoms, temperature_K=protocol.temperature, rng=rng)
     Stationary(atoms)
@@ -283,7 +288,7 @@ class _State:
                        cpu_times=meta["cpu_times"])
 
 
-class _RunLock:
+class RunLock:
     """Exclusive lock of a run directory for the life of a process (fcntl; released on exit or kill)."""
 
     def __init__(self, run_dir: Path):
@@ -347,7 +352,7 @@ def run(run_dir: Path, protocol: RunProtocol, calc=None, max_steps: int | None =
     run_dir.mkdir(parents=True, exist_ok=True)
     ledger_dir = Path(ledger_dir) if ledger_dir is not None else run_dir.parent
     traj, ckpt = run_dir / "trajectory.extxyz", run_dir / "checkpoint.npz"
-    with _RunLock(run_dir):
+    with RunLock(run_dir):
         _check_protocol(run_dir, protocol)
         rng = np.random.default_rng(protocol.seed)
         if ckpt.exists():

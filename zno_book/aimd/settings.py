@@ -2,7 +2,7 @@
 
 :class:`AIMDSetting` describes a candidate (plane waves or LCAO, cutoff or basis, k-points, SCF
 criteria) and is recorded in every output. :data:`SETTINGS` holds the named candidates of the pilot;
-``SETTINGS["book"]`` is the book's reference setting (:class:`mliplib.reference.engine.DFTSettings`:
+``SETTINGS["book"]`` is the book's reference setting (:class:`zno_book.reference.engine.DFTSettings`:
 plane waves 800 eV, PBE, Fermi–Dirac 0.05 eV, Γ-centred k-density 2.5 Å). :class:`DFTStepper` keeps
 one calculator alive so that every call after the first restarts the SCF from the previous density
 and wave functions, as in MD, and reports the wall time and SCF iterations of each call.
@@ -17,7 +17,7 @@ import time
 import numpy as np
 from ase import Atoms
 
-from mliplib.reference.engine import DFTSettings, engine_version, kpoint_mesh
+from zno_book.reference.engine import DFTSettings, engine_version, kpoint_mesh
 
 __all__ = [
     "BOOK",
@@ -45,7 +45,7 @@ class AIMDSetting:
     basis : str or None
         LCAO basis set name (e.g. "dzp"); LCAO mode only.
     kpt_density : float or None
-        Γ-centred k-point density (Å, as in :func:`mliplib.reference.engine.kpoint_mesh`);
+        Γ-centred k-point density (Å, as in :func:`zno_book.reference.engine.kpoint_mesh`);
         None means the Γ point only.
     xc : str
         Exchange–correlation functional.
@@ -90,6 +90,7 @@ class AIMDSetting:
 
     @classmethod
     def from_dict(cls, data: dict) -> AIMDSetting:
+        """The setting written by :meth:`as_dict`."""
         data = dict(data)
         data["convergence"] = tuple(sorted(dict(data.get("convergence") or {}).items()))
         return cls(**data)
@@ -119,14 +120,13 @@ SETTINGS: dict[str, AIMDSetting] = {s.name: s for s in (
     AIMDSetting("pw400_gamma_scf", "pw", ecut=400.0, convergence=(("eigenstates", 1e-6),)),
     # GPAW 26.7 has no LCAO stress ('FDPotentialCalculator' object has no attribute 'stress')
     AIMDSetting("lcao_dzp_gamma", "lcao", ecut=None, basis="dzp", compute_stress=False),
-    AIMDSetting("lcao_dzp_k2.5", "lcao", ecut=None, basis="dzp", kpt_density=2.5, compute_stress=False),
 )}
 
 
 def make_calculator(atoms: Atoms, setting: AIMDSetting, txt: str | None = None):
     """A serial GPAW calculator for ``atoms`` with ``setting``.
 
-    The book setting gives the same GPAW parameters as :func:`mliplib.reference.engine.make_calculator`
+    The book setting gives the same GPAW parameters as :func:`zno_book.reference.engine.make_calculator`
     (checked by the pilot, whose book-setting runs reproduce the stored reference forces).
     """
     from gpaw import GPAW, PW, FermiDirac

@@ -24,10 +24,14 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import read
+from ase.io import read, write
+
+import mliplib
+from zno_book.liquid import SMALL_CELL, pick_candidates, run_liquid
+from zno_book.paths import models_dir
 
 from .ledger import charge
-from .pilot import pressure_gpa, reference_frames
+from .pilot import PILOT_FRAMES, load_step, pressure_gpa, reference_frames
 from .settings import SETTINGS, DFTStepper, engine_version
 from .storage import append_frame, read_frames, write_json
 
@@ -56,6 +60,7 @@ class StatePoint:
 
     @property
     def label(self) -> str:
+        """File-name label, e.g. "3000K_4.50"."""
         return f"{self.temperature:.0f}K_{self.density:.2f}"
 
 
@@ -68,15 +73,12 @@ def kinetic_pressure_gpa(n_atoms: int, volume: float, temperature: float) -> flo
     return float(n_atoms * units.kB * temperature / volume / units.GPa)
 
 
-def sample_frames(root: Path, point: StatePoint, model_path: str = "models/v1/plip.npz") -> list[Atoms]:
+def sample_frames(root: Path, point: StatePoint, model_path: Path | None = None) -> list[Atoms]:
     """PLIP liquid frames at ``point`` (the liquid chapter's small-cell protocol at this density and
     temperature, production frames ≥ 500 fs apart, no pair closer than 1.2 Å), made once and cached in
-    ``<root>/aimd/statepoint/frames_<label>.extxyz``."""
-    from ase.io import write
-
-    import mliplib
-    from mliplib.properties.liquid import SMALL_CELL, pick_candidates, run_liquid
-
+    ``<root>/aimd/statepoint/frames_<label>.extxyz``. ``model_path``: the PLIP model file (default: the
+    shipped one)."""
+    model_path = Path(model_path) if model_path is not None else models_dir() / "plip.npz"
     path = Path(root) / "aimd" / "statepoint" / f"frames_{point.label}.extxyz"
     if path.exists():
         return read(path, ":")
@@ -88,7 +90,7 @@ def sample_frames(root: Path, point: StatePoint, model_path: str = "models/v1/pl
                            f"({result.summary()})")
     for k, frame in enumerate(frames):
         frame.info.update(task=f"statepoint/{point.label}/frame{k:02d}", density_g_cm3=point.density,
-                          temperature_K=point.temperature, sampled_by="plip", model_path=model_path,
+                          temperature_K=point.temperature, sampled_by="plip", model_path=f"models/v1/{model_path.name}",
                           md_event=str(result.event) if result.event else "none")
     path.parent.mkdir(parents=True, exist_ok=True)
     write(path, frames, format="extxyz")
@@ -130,11 +132,10 @@ def _mean_sem(values) -> tuple[float, float]:
 
 def kpoint_correction(root: Path, pilot_setting: str = PRESSURE_SETTING) -> dict:
     """Book − ``pilot_setting`` virial pressure (GPa) on the pilot's step-0 frames: mean, standard error, n."""
-    from .pilot import PILOT_FRAMES, _load_step
     refs = reference_frames(root)
     diffs = []
     for task in PILOT_FRAMES:
-        got = _load_step(Path(root), pilot_setting, task, 0)
+        got = load_step(Path(root), pilot_setting, task, 0)
         if got is not None and "stress" in got[1]:
             diffs.append(pressure_gpa(refs[task].get_stress(voigt=True)) - pressure_gpa(got[1]["stress"]))
     if not diffs:
@@ -147,12 +148,12 @@ def summarize_statepoint(root: Path) -> dict:
     """Pressure per state point (virial, kinetic, correction, total, errors), the zero-pressure density
     at 3000 K from a weighted straight line, written to ``<root>/aimd/statepoint_summary.json``."""
     root = Path(root)
-    correction = kpoint_correction(root)
+    labelled = read_frames(root / "aimd" / "statepoint" / "pressures.extxyz")
+    correction = kpoint_correction(root) if labelled else None
     rows = []
     book = [f for f in reference_frames(root, tasks=tuple(f"liquid/at_plip/frame{k:02d}" for k in range(10))).values()]
     rows.append(_row(BOOK_DENSITY, BOOK_TEMPERATURE, [pressure_gpa(f.get_stress(voigt=True)) for f in book], book[0],
                      None, "book setting (liquid.extxyz, liquid_model_plip)"))
-    labelled = read_frames(root / "aimd" / "statepoint" / "pressures.extxyz")
     for point in sorted({(f.info["density_g_cm3"], f.info["temperature_K"]) for f in labelled}):
         frames = [f for f in labelled if (f.info["density_g_cm3"], f.info["temperature_K"]) == point]
         rows.append(_row(point[0], point[1], [f.info["pressure_virial_GPa"] for f in frames], frames[0], correction,
