@@ -12,7 +12,7 @@ manifest  rewrite manifest.json (checksums, counts, settings) from the data file
 
 The data folder (--root) must hold a manifest.json, so that a mistyped folder is not taken for a new
 data set; pass --new to start one in a folder without a manifest. --plan tiny runs a smoke-test plan of
-seconds (2-atom cells at a low cutoff, data set "tiny"): use it with a new folder, never data/zno.
+about a minute (2-atom cells at a low cutoff, data set "tiny"): use it with a new folder, never data/zno.
 """
 
 from __future__ import annotations

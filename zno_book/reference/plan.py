@@ -500,7 +500,7 @@ TINY_SETTINGS = {"ecut": 250.0, "kpt_density": 0.7}
 
 
 def tiny_tasks() -> list[Task]:
-    """A plan of seconds for testing the generator end to end (``run --plan tiny``, data set ``tiny``):
+    """A plan of about a minute on one core for testing the generator end to end (``run --plan tiny``, data set ``tiny``):
     rattled 2-atom rocksalt and CsCl single points and one position relaxation of a rattled
     and sheared 2-atom rocksalt cell, all at :data:`TINY_SETTINGS`. Never data of the book.
 
