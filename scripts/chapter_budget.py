@@ -41,8 +41,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "book" / "_static" / "chapter_budget.json"
-#: the budget of issue 20: what Binder gives (about 1-2 GB, 2 cores), per chapter
-BUDGET = {"wall_s": 120.0, "peak_mb": 2000.0}
+#: the budget of issue 20 (what Binder gives: about 1-2 GB, 2 cores), per chapter. Time is judged as CPU
+#: time: on a shared machine the wall time also counts waiting for a core, while on a machine of its own a
+#: chapter takes at most its CPU time (less where Numba or BLAS use both cores).
+BUDGET = {"cpu_s": 120.0, "peak_mb": 2000.0}
 SAMPLE_S = 0.1
 MB = 1e6
 
@@ -134,7 +136,7 @@ def measure(name: str, warm_numba: bool) -> dict:
     -------
     dict
         ``chapter``, ``ok``, ``wall_s`` and ``cpu_s`` (s), ``peak_rss_mb``, ``peak_pss_mb``,
-        ``largest_process_rss_mb`` (MB = 10⁶ bytes), ``within_budget`` (wall time and RSS sum) and, on
+        ``largest_process_rss_mb`` (MB = 10⁶ bytes), ``within_budget`` (CPU time and RSS sum) and, on
         failure, ``error`` (the last lines of stderr).
     """
     notebook = ROOT / "book" / f"{name}.ipynb"
@@ -161,7 +163,7 @@ def measure(name: str, warm_numba: bool) -> dict:
         row["largest_process_rss_mb"] = round(usage["largest_process_rss_mb"])
     else:
         row["error"] = "\n".join(stderr.strip().splitlines()[-8:])
-    row["within_budget"] = row["ok"] and wall <= BUDGET["wall_s"] and peak_rss / MB <= BUDGET["peak_mb"]
+    row["within_budget"] = row["ok"] and row["cpu_s"] <= BUDGET["cpu_s"] and peak_rss / MB <= BUDGET["peak_mb"]
     return row
 
 
