@@ -18,8 +18,8 @@ import hashlib
 import json
 from pathlib import Path
 
-import nbformat
 from jupyter_cache import get_cache
+from myst_nb.core.read import create_nb_reader
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,20 @@ def cache_folder(app) -> Path:
     return Path(configured) if configured else Path(app.outdir).parent / ".jupyter_cache"
 
 
-def cached_record(app, docname):
-    """The jupyter-cache and the record matching notebook ``docname`` as it is now (None if not cached)."""
+def read_notebook(app, docname):
+    """Document ``docname`` as the notebook myst-nb makes of it (``.ipynb`` or MyST Markdown), or None
+    if it is not a notebook."""
+    path = app.env.doc2path(docname)
+    text = Path(path).read_text(encoding="utf-8")
+    reader = create_nb_reader(str(path), app.env.myst_config, app.env.mystnb_config, text)
+    return None if reader is None else reader.read(text)
+
+
+def cached_record(app, notebook):
+    """The jupyter-cache and the record matching ``notebook`` as it is now (None if not cached)."""
     cache = get_cache(cache_folder(app))
     try:
-        return cache, cache.match_cache_notebook(nbformat.read(app.env.doc2path(docname), as_version=4))
+        return cache, cache.match_cache_notebook(notebook)
     except KeyError:
         return cache, None
 
@@ -80,10 +89,6 @@ def write_state(app, state: dict) -> None:
     path.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
-def is_cached_notebook(app, docname) -> bool:
-    return app.config.nb_execution_mode == "cache" and Path(app.env.doc2path(docname)).suffix == ".ipynb"
-
-
 #: docname → fingerprint of its inputs when it was read (between ``source-read`` and ``doctree-read``)
 _read_with = {}
 
@@ -91,13 +96,16 @@ _read_with = {}
 def drop_stale_record(app, docname, source):
     """``source-read``: remove the cache record of notebook ``docname`` unless it was executed with the
     inputs as they are now (records without a stored fingerprint count as stale)."""
-    if not is_cached_notebook(app, docname):
+    if app.config.nb_execution_mode != "cache":
+        return
+    notebook = read_notebook(app, docname)
+    if notebook is None:
         return
     current = fingerprint(Path(app.srcdir), patterns_for(docname, app.config.execution_inputs))
     _read_with[docname] = current
-    cache, record = cached_record(app, docname)
+    cache, record = cached_record(app, notebook)
     if record is not None and read_state(app).get(str(record.pk)) != current:
-        cache.remove_cache_record(record.pk)
+        cache.remove_cache(record.pk)
         logger.info(f"{docname}: its inputs changed since the cached execution; executing it again")
 
 
@@ -108,7 +116,7 @@ def store_fingerprint(app, doctree):
     if docname not in _read_with:
         return
     current = _read_with.pop(docname)
-    _, record = cached_record(app, docname)
+    _, record = cached_record(app, read_notebook(app, docname))
     if record is not None:
         state = read_state(app)
         state[str(record.pk)] = current
