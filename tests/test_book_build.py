@@ -26,6 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 import websocket  # websocket-client (test extra): the DevTools protocol
 import yaml
@@ -121,6 +122,64 @@ def test_the_execution_fingerprint_follows_the_inputs(tmp_path):
     module.write_text("x = 2\n")
     changed = execution_inputs.fingerprint(tmp_path, patterns)
     assert len({before, added, changed}) == 3
+
+
+MYST_NOTEBOOK = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  name: python3
+  display_name: Python 3
+---
+# B
+
+```{code-cell} ipython3
+print(open("other.txt").read())
+```
+"""
+
+
+def small_book(folder: Path) -> None:
+    """A book of two notebooks with the book's cache extension: ``a.ipynb`` reads ``input.txt`` (an input
+    of every notebook), ``b.md`` (MyST Markdown) also ``other.txt`` (an input of ``b`` alone)."""
+    (folder / "_config.yml").write_text(yaml.safe_dump({
+        "title": "cache", "execute": {"execute_notebooks": "cache"},
+        "sphinx": {"local_extensions": {"execution_inputs": str(ROOT / "book" / "_ext")},
+                   "config": {"execution_inputs": {"*": ["input.txt"], "b": ["other.txt"]}}}}))
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: a\n  - file: b\n")
+    (folder / "index.md").write_text("# Index\n")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A"),
+                                               nbformat.v4.new_code_cell('print(open("input.txt").read())')])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, folder / "a.ipynb")
+    (folder / "b.md").write_text(MYST_NOTEBOOK)
+    (folder / "input.txt").write_text("1")
+    (folder / "other.txt").write_text("1")
+
+
+def executed(folder: Path) -> set[str]:
+    """Build the book in ``folder`` (every page read); the notebooks it executed (not taken from the cache)."""
+    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", str(folder)],
+                            check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name for name in ("a.ipynb", "b.md") if f"{name}: Executing notebook" in result.stdout}
+
+
+@pytest.mark.slow
+def test_a_rebuild_executes_only_the_notebooks_whose_code_or_inputs_changed(tmp_path):
+    small_book(tmp_path)
+    assert executed(tmp_path) == {"a.ipynb", "b.md"}
+    assert executed(tmp_path) == set()
+    (tmp_path / "other.txt").write_text("2")
+    assert executed(tmp_path) == {"b.md"}
+    notebook = nbformat.read(tmp_path / "a.ipynb", as_version=4)
+    notebook.cells[1].source += "\nprint(2)"
+    nbformat.write(notebook, tmp_path / "a.ipynb")
+    assert executed(tmp_path) == {"a.ipynb"}
+    (tmp_path / "input.txt").write_text("2")
+    assert executed(tmp_path) == {"a.ipynb", "b.md"}
+    assert executed(tmp_path) == set()
 
 
 # ------------------------------------------------------------------------------------------ workflow
