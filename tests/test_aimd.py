@@ -12,6 +12,7 @@ import mliplib
 from zno_book.aimd.ledger import core_hours
 from zno_book.aimd.run import RunLock, RunProtocol, Stage, run, status
 from zno_book.aimd.settings import BOOK, SETTINGS, AIMDSetting, DFTStepper
+from zno_book.aimd.ship import relabel_steps, write_manifest
 from zno_book.paths import models_dir
 from zno_book.reference.engine import DFTSettings
 
@@ -74,6 +75,17 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, plip_calc):
     assert run(b, p, calc=plip_calc, log=_quiet) == 6
     with pytest.raises(ValueError, match="different protocol"):
         run(b, protocol(n_formula=5), calc=plip_calc, log=_quiet)
+
+
+def test_manifest_and_relabel_choice(tmp_path, plip_calc):
+    p = protocol(stages=(Stage("equilibrate", "bussi", 2, taut_fs=20.0), Stage("production", "bussi", 12, taut_fs=20.0)))
+    run(tmp_path / "aimd" / "nvt", p, calc=plip_calc, log=_quiet)
+    frames = read(tmp_path / "aimd" / "nvt" / "trajectory.extxyz", ":")
+    assert relabel_steps(frames, 4) == [3, 7, 10, 14]
+    manifest = write_manifest(tmp_path)
+    assert manifest["runs"]["nvt"]["frames"] == 15 and manifest["runs"]["nvt"]["relabel_vs_book"] is None
+    assert {"nvt/trajectory.extxyz", "nvt/checkpoint.npz", "nvt/protocol.json"} <= set(manifest["files"])
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
 
 def test_nve_segment_conserves_energy(tmp_path, plip_calc):

@@ -94,15 +94,20 @@ def cluster():
     pytest.importorskip("distributed", reason="dask[distributed] is the optional 'dask' extra")
     import dask.config  # after distributed, whose import adds its defaults that this setting changes
 
+    numba_threads = os.environ.get("NUMBA_NUM_THREADS")
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         executor = executors.dask(2)
+    # the workers' Numba setting stays in the workers: in the calling process (here pytest, whose Numba
+    # threads may be running) a changed NUMBA_NUM_THREADS makes every later Numba compilation fail
+    assert os.environ.get("NUMBA_NUM_THREADS") == numba_threads
     yield executor
+    assert os.environ.get("NUMBA_NUM_THREADS") == numba_threads  # also after workers were killed and restarted
     executor.shutdown()
 
 
 def on(cluster):
     """An executor factory on the shared cluster that leaves the client open for the next test."""
-    return lambda: executors.DaskExecutor(cluster.client, close_client=False)
+    return lambda: executors.DaskExecutor(cluster.client, close_client=False, threads=1)
 
 
 # ------------------------------------------------------------------------------------ tasks and stores

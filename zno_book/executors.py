@@ -108,6 +108,12 @@ def local(workers: int | None = None, threads: int = 1) -> concurrent.futures.Pr
                                                   initializer=limit_threads, initargs=(threads,))
 
 
+def _call_with_threads(threads: int, fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)`` after :func:`limit_threads` (``threads``): a dask task's wrapper."""
+    limit_threads(threads)
+    return fn(*args, **kwargs)
+
+
 class DaskExecutor(Executor):
     """``concurrent.futures`` interface to a ``distributed.Client`` (``client.get_executor(pure=False)``,
     so a resubmitted task runs again), closing the client and the cluster it owns on ``shutdown``.
@@ -119,19 +125,26 @@ class DaskExecutor(Executor):
         Closed on shutdown (None when the client connects to a scheduler that someone else runs).
     close_client : bool
         Close the client on shutdown (False to reuse one client across several runs).
+    threads : int, optional
+        Each task first limits its worker process to this many BLAS/OpenMP/Numba/PyTorch threads
+        (:func:`limit_threads`; ≥ 1); None leaves the workers as they were started.
     """
 
-    def __init__(self, client, cluster=None, close_client: bool = True):
+    def __init__(self, client, cluster=None, close_client: bool = True, threads: int | None = None):
+        if threads is not None:
+            thread_environment(threads)  # validates
         from distributed import CancelledError, KilledWorker  # optional extra, see the module docstring
         from distributed.comm import CommClosedError
 
-        self.client, self.cluster, self.close_client = client, cluster, close_client
+        self.client, self.cluster, self.close_client, self.threads = client, cluster, close_client, threads
         self.executor = client.get_executor(pure=False)
         #: errors meaning "the worker was lost", not "the task failed": the driver resubmits
         self.lost_errors = (KilledWorker, CommClosedError, CancelledError)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        return self.executor.submit(fn, *args, **kwargs)
+        if self.threads is None:
+            return self.executor.submit(fn, *args, **kwargs)
+        return self.executor.submit(_call_with_threads, self.threads, fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.executor.shutdown(wait=wait)
@@ -156,7 +169,10 @@ def dask(workers: int | None = None, address: str | None = None, cluster=None, t
     cluster : distributed.deploy.Cluster, optional
         A cluster object, e.g. :func:`slurm_dask`; closed on shutdown.
     threads : int
-        BLAS/OpenMP/Numba threads per ``LocalCluster`` worker process (default 1).
+        BLAS/OpenMP/Numba/PyTorch threads per worker process (default 1): set in a new ``LocalCluster``'s
+        worker environment, and by every task before it runs (any cluster).
+        Distributed's ``pre-spawn-environ`` is not used, because the nanny writes it into the *calling*
+        process's ``os.environ`` (Numba then refuses to compile: its thread count changed after launch).
     **cluster_kwargs
         Passed to ``LocalCluster`` (e.g. ``memory_limit="2GB"``); the dashboard listens on a free port
         (``executor.client.dashboard_link``) unless ``dashboard_address`` is given.
@@ -165,23 +181,19 @@ def dask(workers: int | None = None, address: str | None = None, cluster=None, t
     -------
     DaskExecutor
     """
-    import dask.config  # optional extra, see the module docstring
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # optional extra, see the module docstring
 
     if address is not None and cluster is not None:
         raise ValueError("give a scheduler address or a cluster object, not both")
     if address is not None:
-        return DaskExecutor(Client(address))
+        return DaskExecutor(Client(address), threads=threads)
     if cluster is None:
-        environment = thread_environment(threads)
-        # pre-spawn: in the environment the worker process starts with (before it imports numpy);
-        # env: set again inside the worker, overriding thread counts inherited from this process
-        pre_spawn = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **environment}
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": pre_spawn}):
-            cluster = LocalCluster(**{"n_workers": workers or available_cores(), "threads_per_worker": 1,
-                                      "processes": True, "dashboard_address": ":0", "env": environment,
-                                      **cluster_kwargs})
-    return DaskExecutor(Client(cluster), cluster)
+        # env: set inside each worker process before its worker starts (the libraries a task loads later
+        # read it); the loaded BLAS pools are limited by each task (DaskExecutor threads)
+        cluster = LocalCluster(**{"n_workers": workers or available_cores(), "threads_per_worker": 1,
+                                  "processes": True, "dashboard_address": ":0", "env": thread_environment(threads),
+                                  **cluster_kwargs})
+    return DaskExecutor(Client(cluster), cluster, threads=threads)
 
 
 def slurm_dask(jobs: int = 1, cores: int = 32, memory: str = "64GB", walltime: str = "04:00:00",

@@ -170,10 +170,8 @@ def build(kind: str, committee: bool = False, progress: bool = True, **overrides
                                                             min_ratio_floor=hp["min_ratio_floor"], rule=hp["rule"]),
                                 hp["sigma_energy"], hp["sigma_forces"], hp["sigma_stress"])
     else:
-        keys = ("hidden", "activation", "sigma_energy", "sigma_forces", "optimizer", "epochs", "lbfgs_iterations",
-                "batch_size", "learning_rate", "lr_patience", "patience", "validation_fraction", "min_input_std", "seed",
-                "threads")
-        model = NeuralNetworkPotential(descriptor, progress=progress, **{k: hp[k] for k in keys if k in hp})
+        model = NeuralNetworkPotential(descriptor, progress=progress)
+        model.set_params(**{k: hp[k] for k in model.get_params(deep=False) if k in hp and k != "descriptor"})
     if committee:
         c = hp["committee"]
         return Committee.of(model, c["size"], subsample=c["subsample"], seed=c["seed"],

@@ -174,11 +174,33 @@ class Gradients:
         return scatter_forces_and_virial(self.i, self.j, self.vectors, gpair, self.n_atoms)
 
     def forces(self, dE_dG: np.ndarray) -> np.ndarray:
-        """Forces (n_atoms, 3) in eV/Å for ``dE_dG`` (n_atoms, n_features); see :meth:`forces_and_virial`."""
+        """Forces for per-atom energy derivatives; see :meth:`forces_and_virial`.
+
+        Parameters
+        ----------
+        dE_dG : numpy.ndarray, shape (n_atoms, n_features)
+            ∂E/∂G of every atom, eV per descriptor unit.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_atoms, 3)
+            Forces in eV/Å.
+        """
         return self.forces_and_virial(dE_dG)[0]
 
     def virial(self, dE_dG: np.ndarray) -> np.ndarray:
-        """Virial W (3, 3) in eV for ``dE_dG`` (n_atoms, n_features); ASE stress is −W/V."""
+        """Virial for per-atom energy derivatives; see :meth:`forces_and_virial`.
+
+        Parameters
+        ----------
+        dE_dG : numpy.ndarray, shape (n_atoms, n_features)
+            ∂E/∂G of every atom, eV per descriptor unit.
+
+        Returns
+        -------
+        numpy.ndarray, shape (3, 3)
+            Virial W in eV; ASE stress is −W/V.
+        """
         return self.forces_and_virial(dE_dG)[1]
 
     @property

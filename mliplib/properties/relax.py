@@ -46,8 +46,21 @@ def _check_calc(calc) -> None:
 
 
 def snapshot(atoms: Atoms, stress: bool = False) -> Atoms:
-    """Copy of ``atoms`` (with a calculator attached) holding its current results in a single-point
-    calculator; ``stress=True`` adds the stress when the calculator provides it."""
+    """A copy of ``atoms`` holding its current results in a single-point calculator.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        With a calculator attached.
+    stress : bool
+        Also store the stress (eV/Å³) when the calculator provides it.
+
+    Returns
+    -------
+    ase.Atoms
+        With a :class:`~ase.calculators.singlepoint.SinglePointCalculator` holding energy (eV), forces
+        (eV/Å) and, if asked and available, stress.
+    """
     out = atoms.copy()
     results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
     if stress:
@@ -62,13 +75,42 @@ def snapshot(atoms: Atoms, stress: bool = False) -> Atoms:
 def relax(atoms: Atoms, calc, fmax: float = 0.01, cell: bool = True, constant_volume: bool = False,
           steps: int = 300, optimizer: str = "BFGS", maxstep: float | None = None,
           keep_trajectory: bool = False) -> tuple[Atoms, RelaxLog]:
-    """Relax positions (and, with ``cell=True``, the cell via :class:`ase.filters.FrechetCellFilter`).
+    """Relax positions and, with ``cell=True``, the cell (via :class:`ase.filters.FrechetCellFilter`).
 
-    fmax: convergence threshold, eV/Å (for the cell: the filter's generalised forces, i.e. stress × volume
-    per atom-equivalent); ``constant_volume=True`` relaxes the cell shape (c/a, angles) at fixed volume;
-    steps: maximum optimiser steps; optimizer: "BFGS", "FIRE" or "LBFGS"; maxstep: Å (optimiser default
-    if None). Returns ``(relaxed copy, RelaxLog)``. Raises ValueError for a cell relaxation of a system
-    that is not periodic along all three directions.
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The start (not modified).
+    calc : ase.calculators.calculator.Calculator
+        Any ASE calculator.
+    fmax : float
+        Convergence threshold, eV/Å (for the cell: the filter's generalised forces, stress × volume per
+        atom-equivalent).
+    cell : bool
+        Relax the cell too (needs a cell periodic along x, y and z).
+    constant_volume : bool
+        Relax the cell shape (c/a, angles) at fixed volume.
+    steps : int
+        Maximum optimiser steps.
+    optimizer : {"BFGS", "FIRE", "LBFGS"}
+        The ASE optimiser.
+    maxstep : float, optional
+        Largest step, Å (the optimiser's default if None).
+    keep_trajectory : bool
+        Keep a snapshot of every step in the log.
+
+    Returns
+    -------
+    relaxed : ase.Atoms
+        A relaxed copy with its results in a single-point calculator.
+    log : RelaxLog
+        Energies (eV), largest forces (eV/Å), volumes (Å³) per step, convergence and the failure, if any.
+
+    Raises
+    ------
+    ValueError
+        An unknown optimiser, fmax ≤ 0, ``constant_volume`` without ``cell``, or a cell relaxation of a
+        system that is not periodic along all three directions.
     """
     _check_calc(calc)
     if optimizer not in OPTIMIZERS:

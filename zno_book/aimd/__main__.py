@@ -7,6 +7,8 @@ summary     rewrite and print the pilot summary
 statepoint  DFT pressures on PLIP frames at the state points (resumable), then ``statepoint_summary.json``
 run         start or resume the AIMD run in ``--run-dir`` (its ``protocol.json`` once it exists)
 status      progress of a run: steps, simulated time, wall time per step, ETA, process
+relabel     book-setting single points on ~10 production frames of a run (resumable)
+manifest    write ``aimd/manifest.json``: SHA-256 of every file, code version, settings, costs
 budget      one-core hours spent (CPU and wall), by kind
 
 Every DFT command runs serially on one core (OMP/BLAS threads are pinned to 1 unless set) and is
@@ -30,6 +32,7 @@ from .ledger import core_hours
 from .pilot import run_pilot, summarize_pilot
 from .run import RunProtocol, liquid_protocol, run, status
 from .settings import SETTINGS
+from .ship import relabel, write_manifest
 from .statepoint import run_statepoint, summarize_statepoint
 from .storage import read_json
 
@@ -64,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     status = sub.add_parser("status", help="progress of a run")
     status.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
+    relabel_cmd = sub.add_parser("relabel", help="book-setting single points on ~10 production frames (resumable)")
+    relabel_cmd.add_argument("--run-dir", type=Path, default=None, help="default <root>/aimd/nvt_3000K")
+    relabel_cmd.add_argument("--frames", type=int, default=10)
+    sub.add_parser("manifest", help="write <root>/aimd/manifest.json (SHA-256 of every file, code version, costs)")
     sub.add_parser("budget", help="one-core hours spent, by kind")
     return parser
 
@@ -110,6 +117,11 @@ def main(argv=None) -> int:
             ledger_dir=aimd)
     elif args.command == "status":
         print(json.dumps(status(args.run_dir), indent=1))
+    elif args.command == "relabel":
+        relabel(args.run_dir, args.frames, ledger_dir=aimd, log=_logger(args.run_dir / "run.log"))
+    elif args.command == "manifest":
+        manifest = write_manifest(args.root)
+        print(f"{aimd / 'manifest.json'}: {len(manifest['files'])} files, code {manifest['code']}")
     elif args.command == "budget":
         print(json.dumps({"cpu": core_hours(aimd, "cpu"), "wall": core_hours(aimd, "wall")}, indent=1))
     return 0

@@ -210,6 +210,7 @@ def run_pilot(root: Path, plan=PLAN, log=print, gpaw_log_dir: Path | None = None
 
 
 def load_step(root: Path, setting: str, task: str, step: int):
+    """(info dict, arrays dict) of one measured pilot step, or None if it was not measured."""
     base = _step_path(root, setting, task, step)
     if not base.with_suffix(".json").exists():
         return None
@@ -257,9 +258,8 @@ def summarize_pilot(root: Path, timestep_fs: float = SNIPPET_TIMESTEP_FS, plan=P
     run_steps = liquid_protocol(BOOK, 4.9, timestep_fs=timestep_fs).total_steps
     for row in table:
         row["projection"] = _projection(row, run_steps, timestep_fs, book_cold, remaining)
-    eligible = [r for r in table if r["setting"]["name"] != "book" and r["force_rms_vs_book_step0"] is not None
-                and r["force_rms_vs_book_step0"] <= FORCE_RMS_TOLERANCE and r["projection"]
-                and r["projection"]["fits"]]
+        row["verdict"] = _verdict(row)
+    eligible = [r for r in table if r["verdict"] == "eligible"]
     chosen = min(eligible, key=lambda r: r["cpu_hours_per_ps"]) if eligible else None
     summary = {
         "description": "AIMD pilot (issue 19): cost per MD step and force deviation from the book setting "
@@ -273,12 +273,29 @@ def summarize_pilot(root: Path, timestep_fs: float = SNIPPET_TIMESTEP_FS, plan=P
         "planned_run_steps": run_steps, "book_cold_cpu_s": book_cold,
         "table": table,
         "chosen": chosen["setting"]["name"] if chosen else None,
+        "decision": (f"run with {chosen['setting']['name']}" if chosen else
+                     "stop after the pilot: no setting is within the force tolerance and fits the budget "
+                     "(see each row's verdict); the run is not started"),
         "core_hours_cpu": spent, "core_hours_wall": core_hours(root / "aimd", "wall"),
         "budget_core_hours": BUDGET_CORE_HOURS, "remaining_core_hours": remaining,
         "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_json(root / "aimd" / "pilot_summary.json", summary)
     return summary
+
+
+def _verdict(row: dict) -> str:
+    """"eligible", or why a setting is not: the reference itself, force deviation, cost."""
+    if row["setting"]["name"] == "book":
+        return "the reference"
+    reasons = []
+    if row["force_rms_vs_book_step0"] > FORCE_RMS_TOLERANCE:
+        reasons.append(f"force RMS {row['force_rms_vs_book_step0']:.3f} eV/Å > {FORCE_RMS_TOLERANCE}")
+    if row["projection"] is None:
+        reasons.append("no warm step measured")
+    elif not row["projection"]["fits"]:
+        reasons.append(f"run + re-labels {row['projection']['total_cpu_hours']:.1f} one-core h > remaining budget")
+    return "; ".join(reasons) or "eligible"
 
 
 def _book_cold_cpu_s(root: Path, table: list) -> float:

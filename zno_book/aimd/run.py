@@ -127,6 +127,7 @@ class RunProtocol:
 
     @property
     def total_steps(self) -> int:
+        """MD steps of all stages (step 0, the start, not counted)."""
         return sum(s.steps for s in self.stages)
 
     def stage_of(self, step: int) -> Stage:
@@ -141,6 +142,7 @@ class RunProtocol:
         raise AssertionError("unreachable")
 
     def as_dict(self) -> dict:
+        """JSON-ready form (:meth:`from_dict` inverts it)."""
         out = dataclasses.asdict(self)
         out["setting"] = self.setting.as_dict()
         out["stages"] = [dataclasses.asdict(s) for s in self.stages]
@@ -148,6 +150,7 @@ class RunProtocol:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunProtocol:
+        """The protocol written by :meth:`as_dict`."""
         data = dict(data)
         data["setting"] = AIMDSetting.from_dict(data["setting"])
         data["stages"] = tuple(Stage(**s) for s in data["stages"])
@@ -169,6 +172,7 @@ class StepEvaluator:
         self.calls = 0
 
     def attach(self, atoms: Atoms) -> None:
+        """Make the calculator the one of ``atoms``."""
         if self.stepper is not None:
             self.stepper.attach(atoms)
         else:

@@ -90,6 +90,7 @@ class AIMDSetting:
 
     @classmethod
     def from_dict(cls, data: dict) -> AIMDSetting:
+        """The setting written by :meth:`as_dict`."""
         data = dict(data)
         data["convergence"] = tuple(sorted(dict(data.get("convergence") or {}).items()))
         return cls(**data)

@@ -28,6 +28,8 @@ from .storage import append_frame, read_frames, read_json, sha256, write_json
 __all__ = ["RELABEL_FILE", "relabel", "relabel_comparison", "write_manifest"]
 
 RELABEL_FILE = "relabel_book.extxyz"
+#: the kinds of file the manifest lists (data, logs, this folder's README; not pid/lock files or stray output)
+SHIPPED_SUFFIXES = (".extxyz", ".json", ".jsonl", ".npz", ".log", ".md")
 
 
 def relabel_steps(frames: list, n_frames: int = 10) -> list[int]:
@@ -109,14 +111,14 @@ def _git_commit(repo: Path) -> str:
 
 
 def write_manifest(root: Path, repo: Path = Path(".")) -> dict:
-    """``<root>/aimd/manifest.json``: SHA-256 and size of every data file under ``<root>/aimd`` (logs and
-    checkpoints included, GPAW scratch excluded), the code version, and for each run its protocol,
-    frames, cost per step and one-core hours."""
+    """``<root>/aimd/manifest.json``: SHA-256 and size of every file under ``<root>/aimd`` with a
+    SHIPPED_SUFFIXES suffix (data, checkpoints, logs), the code version, and for each run its protocol,
+    frames, cost per step and the comparison with its book-setting re-labels."""
     aimd = Path(root) / "aimd"
     files = {}
     for path in sorted(aimd.rglob("*")):
-        if path.is_file() and path.name != "manifest.json" and not path.name.startswith(".") \
-                and path.suffix not in (".lock", ".pid"):
+        if path.is_file() and path.suffix in SHIPPED_SUFFIXES and path.name != "manifest.json" \
+                and not path.name.startswith("."):
             files[str(path.relative_to(aimd))] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     runs = {}
     for protocol_file in sorted(aimd.glob("*/protocol.json")):

@@ -60,6 +60,7 @@ class StatePoint:
 
     @property
     def label(self) -> str:
+        """File-name label, e.g. "3000K_4.50"."""
         return f"{self.temperature:.0f}K_{self.density:.2f}"
 
 

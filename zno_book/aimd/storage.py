@@ -35,6 +35,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """The JSON object in ``path``."""
     with open(path) as fh:
         return json.load(fh)
 
@@ -91,6 +92,7 @@ def read_frames(path: Path) -> list[Atoms]:
 
 
 def sha256(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
