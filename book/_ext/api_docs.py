@@ -1,10 +1,13 @@
-"""Sphinx extension: the API reference shows ``mliplib``'s own members, with its docstrings read as written.
+"""Sphinx extension: the API reference shows the members ``mliplib`` and ``zno_book`` define and document,
+with their docstrings read as written.
 
 Two rules for autodoc, both about how the docstrings are written rather than what they say:
 
-- A class's members that ``mliplib`` does not define are left out: methods inherited from scikit-learn
-  (``get_params``, the metadata-routing ``set_*_request``), PyTorch or ASE belong to those libraries'
-  documentation, and their docstrings refer to pages this book does not have.
+- A class's members that the two packages do not define are left out: methods inherited from
+  scikit-learn (``get_params``, the metadata-routing ``set_*_request``), PyTorch or ASE belong to those
+  libraries' documentation, and their docstrings refer to pages this book does not have. So is a method
+  the packages override without a docstring of their own where the docstring autodoc would inherit is
+  another library's (``submit`` of the executors: Python's ``Executor.submit``, in its own markup).
 - The numpydoc docstrings use plain mathematical notation that reStructuredText reads as markup: ``|r_ij|``
   (a norm, not a substitution) and fitted attributes such as ``coef_`` (not hyperlink references). Outside
   inline literals and roles, ``|`` and a ``_`` that ends a word are escaped, so they print as written.
@@ -12,7 +15,9 @@ Two rules for autodoc, both about how the docstrings are written rather than wha
   alone.
 """
 
+import inspect
 import re
+import sys
 
 #: inline literals, interpreted text and roles (``...``, `...`, :role:`...`): left as they are
 PROTECTED = re.compile(r"``.+?``|(?::[\w:.-]+:)?`[^`]+`_{0,2}")
@@ -54,11 +59,40 @@ def escape_docstring(app, what, name, obj, options, lines):
             lines[number] = escape_plain_text(line)
 
 
+OWN_PACKAGES = ("mliplib", "zno_book")
+
+
+def is_own(module: str | None) -> bool:
+    """Whether ``module`` (a module's name) belongs to ``mliplib`` or ``zno_book``."""
+    return bool(module) and module.split(".")[0] in OWN_PACKAGES
+
+
+def docstring_owner(obj) -> type | None:
+    """The class whose docstring autodoc would show for method ``obj``: the first class in the method
+    resolution order of ``obj``'s class that defines the method with a docstring (None if not found)."""
+    owner = sys.modules.get(getattr(obj, "__module__", None) or "")
+    for part in getattr(obj, "__qualname__", "").split(".")[:-1]:
+        owner = getattr(owner, part, None)
+    if not inspect.isclass(owner):
+        return None
+    for cls in owner.__mro__:
+        member = cls.__dict__.get(obj.__name__)
+        if member is not None and getattr(member, "__doc__", None):
+            return cls
+    return None
+
+
 def skip_foreign_members(app, what, name, obj, skip, options):
-    """``autodoc-skip-member``: skip a class member defined outside ``mliplib``."""
-    module = getattr(obj, "__module__", None) or ""
-    if what == "class" and module and not module.startswith("mliplib"):
+    """``autodoc-skip-member``: skip a class member defined outside ``mliplib`` and ``zno_book``, or one
+    whose docstring would be inherited from a class outside them."""
+    if what != "class" or not getattr(obj, "__module__", None):
+        return None
+    if not is_own(obj.__module__):
         return True
+    if inspect.isfunction(obj) and obj.__doc__ is None:
+        owner = docstring_owner(obj)
+        if owner is not None and not is_own(owner.__module__):
+            return True
     return None
 
 
