@@ -73,10 +73,11 @@ test-notebooks: $(STAMP)
 
 test: test-lib test-notebooks
 
-# Regenerate or extend the DFT reference data (hours; resumable). See data/zno/README.md.
+# Regenerate or extend the DFT reference data (hours; resumable: a rerun skips finished tasks). One
+# single-core process per core; --executor dask for a Dask cluster. See data/zno/README.md.
 dft-data: dft
 	$(PY) -m zno_book.reference sample
-	$(PY) -m zno_book.reference run --workers 2
+	$(PY) -m zno_book.reference run --executor local
 
 # Retrain the three potentials and their committees on the current data (minutes); writes models/v1
 # (committed; chapters load it through zno_book.zoo.load_or_train and retrain only if it is stale).

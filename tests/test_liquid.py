@@ -25,7 +25,6 @@ from zno_book.liquid import (
     run_liquid,
 )
 from zno_book.reference import sampling
-from zno_book.reference.engine import DFTSettings
 from zno_book.reference.plan import (
     LIQUID_DENSITY,
     LIQUID_MODEL_FRAMES,
@@ -36,7 +35,7 @@ from zno_book.reference.plan import (
     liquid_model_tasks,
 )
 from zno_book.reference.recipes import build
-from zno_book.reference.runner import Store, labelled, runnable
+from zno_book.reference.runner import inputs_ready, labelled
 from zno_book.reference.sampling import sample_liquid_models
 
 TINY = LiquidProtocol(melt_steps=20, equil_steps=10, production_steps=40, interval=10, frame_interval=10)
@@ -72,13 +71,12 @@ def test_model_liquid_tasks_bookkeeping():
 
 
 def test_model_liquid_tasks_wait_for_candidates(tmp_path):
-    store = Store(tmp_path, DFTSettings())
     tasks = [t for t in liquid_model_tasks() if t.config_type == "liquid_model_plip"]
-    assert not any(runnable(t, store, {}) for t in tasks)
+    assert not any(inputs_ready(t, tmp_path, set()) for t in tasks)
     path = tmp_path / liquid_model_candidates("plip")
     path.parent.mkdir()
     write(path, [ionic_packing(4, LIQUID_DENSITY, seed) for seed in range(2)])
-    assert [runnable(t, store, {}) for t in tasks] == [True, True] + [False] * (len(tasks) - 2)
+    assert [inputs_ready(t, tmp_path, set()) for t in tasks] == [True, True] + [False] * (len(tasks) - 2)
     atoms = build(list(tasks[1].recipe), root=str(tmp_path))
     assert len(atoms) == 8 and atoms.calc is None
 

@@ -20,7 +20,6 @@ from zno_book.clusters import (
     ring_geometry,
 )
 from zno_book.reference import sampling
-from zno_book.reference.engine import DFTSettings
 from zno_book.reference.plan import (
     MODEL_KINDS,
     all_tasks,
@@ -30,7 +29,7 @@ from zno_book.reference.plan import (
     nanoparticle_tasks,
 )
 from zno_book.reference.recipes import build
-from zno_book.reference.runner import Store, runnable
+from zno_book.reference.runner import inputs_ready
 from zno_book.structures import cage_cluster, ring_cluster, wurtzite_cluster
 
 
@@ -203,11 +202,10 @@ def test_sampler_writes_candidates_the_tasks_read(tmp_path, monkeypatch):
     monkeypatch.setattr(sampling, "nanoparticle_optima", fake_optima)
     monkeypatch.setattr(zoo, "load_or_train", lambda kind, progress=True: None)
     monkeypatch.setattr(zoo, "fingerprint", lambda kind: f"fp-{kind}")
-    store = Store(tmp_path, DFTSettings())
     tasks = model_optimum_tasks()
-    assert not any(runnable(t, store, {}) for t in tasks)
+    assert not any(inputs_ready(t, tmp_path, set()) for t in tasks)
     sampling.sample_nanoparticle_optima(tmp_path, kinds=["nnp"], progress=False)
-    ready = {t.name for t in tasks if runnable(t, store, {})}
+    ready = {t.name for t in tasks if inputs_ready(t, tmp_path, set())}
     assert ready == {t.name for t in tasks if t.name.endswith("/at_nnp")}
     for t in tasks:
         if t.name in ready:

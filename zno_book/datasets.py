@@ -20,8 +20,10 @@ from zno_book.paths import data_dir
 
 __all__ = ["SPLITS", "is_test_task", "load_zno", "split_file", "verify_checksum"]
 
-#: "train" and "test" partition train.extxyz (test: ~10 %, by task name); the others are one file each.
-SPLITS = ("train", "test", "all_train", "eos", "surfaces", "nanoparticles", "liquid", "convergence", "phonons")
+#: "train" and "test" partition train.extxyz (test: ~10 %, by task name); the others are one file each;
+#: "heldout" is the held-out set of issue 17 (heldout.extxyz), never used for any choice.
+SPLITS = ("train", "test", "all_train", "eos", "surfaces", "nanoparticles", "liquid", "convergence", "phonons",
+          "heldout")
 
 
 def is_test_task(name: str) -> bool:
@@ -61,7 +63,8 @@ def split_file(split: str) -> str:
 def load_zno(split: str = "train", root: str | Path | None = None, verify: bool = True) -> list[Atoms]:
     """Frames of one split: ``"train"`` (training pool minus the hold-out), ``"test"`` (the hold-out),
     ``"all_train"`` (both), or a file split ``"eos"``, ``"surfaces"``, ``"nanoparticles"``, ``"liquid"``,
-    ``"convergence"``, ``"phonons"``.
+    ``"convergence"``, ``"phonons"``, ``"heldout"`` (rattled, thermal-like and short-contact 8-atom cells
+    of the six polymorphs, never used for any choice: see ``zno_book.reference.plan.heldout_tasks``).
 
     Parameters
     ----------

@@ -100,7 +100,26 @@ class Task:
 
 
 def resolve(fn: str) -> Callable:
-    """The function named by ``"package.module:function"`` (a dotted attribute path after the colon)."""
+    """The function named by ``"package.module:function"`` (a dotted attribute path after the colon).
+
+    Parameters
+    ----------
+    fn : str
+        ``"package.module:function"``; after the colon a dotted attribute path, e.g.
+        ``"package.module:Class.method"``.
+
+    Returns
+    -------
+    callable
+        The named object, imported in this process.
+
+    Raises
+    ------
+    ImportError
+        If the module cannot be imported or has no such attribute.
+    TypeError
+        If the named object is not callable.
+    """
     module_name, _, qualname = fn.partition(":")
     try:
         target = importlib.import_module(module_name)
@@ -115,7 +134,17 @@ def resolve(fn: str) -> Callable:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What a worker sends back: the task's ``result``, its compute time (s) and ``worker`` (host:pid)."""
+    """What a worker sends back: the task's result, its compute time and the worker.
+
+    Parameters
+    ----------
+    result : object
+        The task function's return value.
+    seconds : float
+        Wall time of the call on the worker (s), module import excluded.
+    worker : str
+        ``host:pid`` of the worker process.
+    """
 
     result: Any
     seconds: float
@@ -123,8 +152,23 @@ class Outcome:
 
 
 def execute(fn: str, kwargs: dict) -> Outcome:
-    """Run ``fn(**kwargs)`` (see :func:`resolve`) in this process; what the executors run. The time
-    excludes importing ``fn``'s module (a worker's first task imports it)."""
+    """Run ``fn(**kwargs)`` (see :func:`resolve`) in this process and time it; what the executors run.
+
+    The time excludes importing ``fn``'s module (a worker's first task imports it). An exception of the
+    function propagates (the driver retries the task, then reports it as failed).
+
+    Parameters
+    ----------
+    fn : str
+        ``"package.module:function"``.
+    kwargs : dict
+        Keyword arguments of the function.
+
+    Returns
+    -------
+    Outcome
+        The function's return value, its wall time (s) and the worker (``host:pid``).
+    """
     function = resolve(fn)
     start = time.perf_counter()
     result = function(**kwargs)
@@ -138,15 +182,36 @@ class Store(Protocol):
     """Where results go. The driver is its only writer; ``save`` must be atomic."""
 
     def done(self) -> set[str]:
-        """Names of the finished tasks."""
+        """Names of the finished tasks.
+
+        Returns
+        -------
+        set of str
+        """
 
     def save(self, task: Task, result) -> None:
-        """Store ``result`` under ``task.name``, all or nothing."""
+        """Store ``result`` under ``task.name``, all or nothing.
+
+        Parameters
+        ----------
+        task : Task
+            The finished task; its ``name`` is the key.
+        result : object
+            What the task's function returned, in a form this store holds.
+
+        Raises
+        ------
+        TypeError or ValueError
+            What the stores here raise for a result they cannot hold; :func:`run` then reports that
+            task as failed and goes on.
+        """
 
 
 def write_atomic(path: str | Path, write_to: Callable[[BinaryIO], Any]) -> Path:
-    """Write a file all or nothing: ``write_to(handle)`` fills a temporary file in the same folder,
-    which is flushed to disk and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows).
+    """Write a file all or nothing.
+
+    ``write_to(handle)`` fills a temporary file in the same folder, which is flushed to disk and renamed
+    over ``path`` (``os.replace``, atomic on POSIX and Windows).
 
     Parameters
     ----------
@@ -197,7 +262,22 @@ class FolderStore:
         self.root = Path(root)
 
     def path(self, name: str) -> Path:
-        """The file of task ``name`` (parts separated by ``/``; no empty, ``.`` or ``..`` parts)."""
+        """The file of task ``name``: ``root/<name>.npz``.
+
+        Parameters
+        ----------
+        name : str
+            Task name, parts separated by ``/`` (no empty, ``.`` or ``..`` parts, no backslashes).
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        ValueError
+            If ``name`` cannot be a relative file path under ``root``.
+        """
         parts = name.split("/")
         if any(part in ("", ".", "..") or "\\" in part for part in parts):
             raise ValueError(f"task name {name!r} cannot be a file path under {self.root}: use '/'-separated "
@@ -205,12 +285,30 @@ class FolderStore:
         return self.root.joinpath(*parts[:-1], parts[-1] + self.suffix)
 
     def done(self) -> set[str]:
+        """Names of the tasks with a ``.npz`` file under ``root`` (empty if ``root`` does not exist)."""
         if not self.root.exists():
             return set()
         return {path.relative_to(self.root).as_posix()[:-len(self.suffix)]
                 for path in self.root.rglob("*" + self.suffix)}
 
     def save(self, task: Task, result: dict) -> None:
+        """Write ``result`` to :meth:`path` of ``task.name`` as an uncompressed ``.npz``, atomically.
+
+        Parameters
+        ----------
+        task : Task
+            The finished task.
+        result : dict
+            str key → array, number or string (what ``np.asarray`` turns into a non-object array).
+
+        Raises
+        ------
+        TypeError
+            If ``result`` is not a dict with str keys, or a value would be an object array (nested dict,
+            ragged list, None).
+        ValueError
+            If ``task.name`` is not a valid file path (:meth:`path`).
+        """
         if not isinstance(result, dict) or not all(isinstance(key, str) for key in result):
             raise TypeError(f"task {task.name}: FolderStore saves a dict with str keys, got {type(result).__name__}")
         arrays = {key: np.asarray(value) for key, value in result.items()}
@@ -221,7 +319,23 @@ class FolderStore:
         write_atomic(self.path(task.name), lambda handle: np.savez(handle, **arrays))
 
     def load(self, name: str) -> dict:
-        """The saved result of task ``name``: arrays, with 0-d arrays as Python numbers or strings."""
+        """The saved result of task ``name``.
+
+        Parameters
+        ----------
+        name : str
+            A finished task's name.
+
+        Returns
+        -------
+        dict
+            key → array, with 0-d arrays as Python numbers or strings.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the task has no file.
+        """
         with np.load(self.path(name), allow_pickle=False) as data:
             return {key: data[key].item() if data[key].ndim == 0 else data[key] for key in data.files}
 
@@ -255,13 +369,46 @@ class ExtxyzStore:
         return [atoms for path in self.files() for atoms in read(path, index=":")]
 
     def done(self) -> set[str]:
+        """The ``info["task"]`` of every frame in the data set files (reads them all)."""
         return {atoms.info["task"] for atoms in self.frames()}
 
     def load(self, name: str) -> list[Atoms]:
-        """The frames of task ``name``, in the order they were saved."""
+        """The frames of task ``name``, in the order they were saved.
+
+        Parameters
+        ----------
+        name : str
+            A task name.
+
+        Returns
+        -------
+        list of ase.Atoms
+            Empty if no frame carries that name.
+        """
         return [atoms for atoms in self.frames() if atoms.info["task"] == name]
 
     def save(self, task: Task, frames: list[Atoms]) -> None:
+        """Append the task's frames to ``root/<info["dataset"]>.extxyz`` atomically, then call ``on_save``.
+
+        Each frame gets ``info["task"] = task.name`` (set in place).
+
+        Parameters
+        ----------
+        task : Task
+            The finished task.
+        frames : list of ase.Atoms
+            Labelled frames (energy eV, forces (n_atoms, 3) eV/Å, stress eV/Å³ in a single-point
+            calculator), all with the same ``info["dataset"]``: a file name without ``/`` that does
+            not start with ``.``.
+
+        Raises
+        ------
+        TypeError
+            If ``frames`` is not a non-empty list or tuple of ``ase.Atoms``.
+        ValueError
+            If the frames' data sets differ or are not valid file names, or a frame's ``info["task"]``
+            names another task.
+        """
         frames = list(frames) if isinstance(frames, (list, tuple)) else []
         if not frames or not all(isinstance(atoms, Atoms) for atoms in frames):
             raise TypeError(f"task {task.name}: ExtxyzStore saves a non-empty list of ase.Atoms")
@@ -297,16 +444,46 @@ class PrefixStore:
         self.stores = dict(sorted(stores.items(), key=lambda item: -len(item[0])))
 
     def store_of(self, name: str) -> Store:
-        """The store of task ``name``."""
+        """The store of task ``name``: the one with the longest prefix of it.
+
+        Parameters
+        ----------
+        name : str
+            A task name.
+
+        Returns
+        -------
+        Store
+
+        Raises
+        ------
+        KeyError
+            If no prefix matches (no ``""`` store).
+        """
         for prefix, store in self.stores.items():
             if name.startswith(prefix):
                 return store
         raise KeyError(f"no store for task {name!r}: prefixes are {list(self.stores)}")
 
     def done(self) -> set[str]:
+        """The finished names of all the stores."""
         return set().union(*(store.done() for store in self.stores.values()))
 
     def save(self, task: Task, result) -> None:
+        """Save in the store of :meth:`store_of` (``task.name``).
+
+        Parameters
+        ----------
+        task : Task
+            The finished task.
+        result : object
+            What that store saves.
+
+        Raises
+        ------
+        KeyError
+            If no prefix matches ``task.name``; otherwise what that store raises.
+        """
         self.store_of(task.name).save(task, result)
 
 
@@ -315,9 +492,25 @@ class PrefixStore:
 
 @dataclasses.dataclass
 class Report:
-    """What a :func:`run` did. done: tasks finished in this run (completion order); skipped: already in
-    the store; failed: name → reason; submitted: submissions (retries and resubmissions included); lost:
-    submissions lost with their worker; seconds: name → compute time (s) on its worker; wall_time_s."""
+    """What a :func:`run` did.
+
+    Parameters
+    ----------
+    done : list of str
+        Tasks finished in this run, in completion order.
+    skipped : list of str
+        Tasks already in the store.
+    failed : dict of str to str
+        Task name → reason.
+    submitted : int
+        Submissions, retries and resubmissions included.
+    lost : int
+        Submissions lost with their worker.
+    seconds : dict of str to float
+        Task name → compute time on its worker (s).
+    wall_time_s : float
+        Wall time of the run (s).
+    """
 
     done: list[str] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)
@@ -574,7 +767,23 @@ def demo_tasks(data: str | Path, model: str | Path, gpaw: bool = True) -> list[T
     ``dft/rocksalt``: a 2-atom GPAW single point at 300 eV, k 2×2×2 (→ :class:`ExtxyzStore`);
     ``fit/linear_bp``: a linear-BP fit to 6 frames of ``data``/train.extxyz; ``md/linear_bp``: 50 MD steps
     of a 36-atom wurtzite cell with the shipped ``model`` (→ :class:`FolderStore`). See
-    :mod:`zno_book.driver_tasks`. ``gpaw=False`` leaves the DFT task out."""
+    :mod:`zno_book.driver_tasks`.
+
+    Parameters
+    ----------
+    data : str or Path
+        The DFT data folder (its ``train.extxyz`` is read by the fit).
+    model : str or Path
+        A saved potential (``.npz``, :func:`mliplib.load`) for the MD task.
+    gpaw : bool
+        Include the DFT task (False: without GPAW).
+
+    Returns
+    -------
+    list of Task
+        ``dft/rocksalt`` (if ``gpaw``), ``fit/linear_bp``, ``md/linear_bp``; estimated costs 10, 5 and
+        5 one-core seconds.
+    """
     tasks = [Task("fit/linear_bp", "zno_book.driver_tasks:linear_fit",
                   {"frames": str(Path(data) / "train.extxyz"), "n_frames": 6}, cost=5.0),
              Task("md/linear_bp", "zno_book.driver_tasks:md_run", {"model": str(model), "steps": 50}, cost=5.0)]
@@ -585,12 +794,34 @@ def demo_tasks(data: str | Path, model: str | Path, gpaw: bool = True) -> list[T
 
 
 def demo_store(root: str | Path) -> PrefixStore:
-    """Where the demo tasks go: ``root/frames/*.extxyz`` (DFT) and ``root/results/`` (the rest)."""
+    """Where the demo tasks go: ``root/frames/*.extxyz`` (DFT) and ``root/results/`` (the rest).
+
+    Parameters
+    ----------
+    root : str or Path
+        The output folder.
+
+    Returns
+    -------
+    PrefixStore
+        ``"dft/"`` → :class:`ExtxyzStore`, every other name → :class:`FolderStore`.
+    """
     return PrefixStore({"dft/": ExtxyzStore(Path(root) / "frames"), "": FolderStore(Path(root) / "results")})
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zno_book.driver demo --executor {serial,local,dask} [--workers N] [--address A] --root DIR``."""
+    """``python -m zno_book.driver demo --executor {serial,local,dask} [--workers N] [--address A] --root DIR``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 if every task finished, 1 if any failed.
+    """
     parser = argparse.ArgumentParser(prog="python -m zno_book.driver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo"], help="run the tiny tasks of demo_tasks")

@@ -20,7 +20,25 @@ def emt_frame(seed: int, dataset: str = "emt", delay: float = 0.0, kill_marker: 
 
     With ``kill_marker`` (a path) and no file there yet: creates it, sleeps ``delay`` s and kills its own
     worker process (SIGKILL, mid-task), the way an out-of-memory kill or a lost node ends a task; the
-    next attempt finds the marker and returns normally. Never use it with the serial executor (it would kill the driver).
+    next attempt finds the marker and returns normally. Never use it with the serial executor (it would
+    kill the driver).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the rattle (0.05 Å standard deviation).
+    dataset : str
+        ``info["dataset"]`` of the frame (its file in an ExtxyzStore).
+    delay : float
+        Sleep before the calculation (s).
+    kill_marker : str, optional
+        Path of the marker file that says the worker was killed once already.
+
+    Returns
+    -------
+    list of ase.Atoms
+        One frame: energy (eV) and forces (4, 3) eV/Å in a single-point calculator; ``info``: dataset,
+        seed.
     """
     if kill_marker is not None and not os.path.exists(kill_marker):
         Path(kill_marker).write_text(f"{os.getpid()}\n")
@@ -37,8 +55,25 @@ def emt_frame(seed: int, dataset: str = "emt", delay: float = 0.0, kill_marker: 
 
 
 def flaky(counter: str, failures: int = 1) -> dict:
-    """Raises ``RuntimeError`` on its first ``failures`` attempts (counted in the file ``counter``), then
-    returns ``{"attempts": n}``."""
+    """Raises ``RuntimeError`` on its first ``failures`` attempts, then succeeds.
+
+    Parameters
+    ----------
+    counter : str
+        File that counts the attempts across processes (created on the first).
+    failures : int
+        Attempts that fail.
+
+    Returns
+    -------
+    dict
+        ``{"attempts": n}``, the number of this attempt.
+
+    Raises
+    ------
+    RuntimeError
+        On attempts 1 … ``failures``.
+    """
     path = Path(counter)
     attempts = (int(path.read_text()) if path.exists() else 0) + 1
     path.write_text(str(attempts))
@@ -48,7 +83,18 @@ def flaky(counter: str, failures: int = 1) -> dict:
 
 
 def fails(message: str) -> dict:
-    """Always raises ``ValueError(message)``."""
+    """Always raises ``ValueError(message)``.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+
+    Raises
+    ------
+    ValueError
+        Always.
+    """
     raise ValueError(message)
 
 

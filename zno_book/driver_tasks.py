@@ -33,8 +33,9 @@ DISPLACEMENT = (0.05, -0.03, 0.02)
 
 
 def gpaw_single_point(ecut: float = 300.0, kpts: int = 2, dataset: str = "tiny", a: float = 4.33) -> list[Atoms]:
-    """GPAW (PBE, plane waves, Fermi–Dirac 0.05 eV) on the 2-atom rocksalt ZnO cell with the O atom
-    displaced by :data:`DISPLACEMENT`: a few seconds at the default low cutoff.
+    """A GPAW single point of the 2-atom rocksalt ZnO cell, a few seconds at the default low cutoff.
+
+    PBE, plane waves, Fermi–Dirac 0.05 eV; the O atom is displaced by :data:`DISPLACEMENT`.
 
     Parameters
     ----------
@@ -71,8 +72,21 @@ def gpaw_single_point(ecut: float = 300.0, kpts: int = 2, dataset: str = "tiny",
 
 
 def reference_frames(path: str | Path, n_frames: int) -> list[Atoms]:
-    """The first ``n_frames`` frames of a data file, with the DFT results in ``info["energy"]``,
-    ``arrays["forces"]`` and ``info["stress"]`` (what ``LinearPotential.fit`` reads)."""
+    """The first ``n_frames`` frames of a data file, their DFT results where ``LinearPotential.fit`` reads them.
+
+    Parameters
+    ----------
+    path : str or Path
+        An extxyz file of labelled frames (``data/zno`` format: results in a single-point calculator).
+    n_frames : int
+        Frames to read from the start of the file.
+
+    Returns
+    -------
+    list of ase.Atoms
+        Without calculator; ``info["energy"]`` (eV), ``arrays["forces"]`` (n_atoms, 3) eV/Å and, where the
+        frame has one, ``info["stress"]`` (6,) eV/Å³ (Voigt).
+    """
     frames = read(path, index=f":{int(n_frames)}")
     for atoms in frames:
         results = atoms.calc.results
@@ -86,6 +100,13 @@ def reference_frames(path: str | Path, n_frames: int) -> list[Atoms]:
 
 def linear_fit(frames: str, n_frames: int = 6) -> dict:
     """Fit a linear-BP potential (default ZnO ACSFs, RidgeCV) to the first ``n_frames`` frames of ``frames``.
+
+    Parameters
+    ----------
+    frames : str
+        Path of an extxyz file of labelled frames (e.g. ``data/zno/train.extxyz``).
+    n_frames : int
+        Training frames, from the start of the file.
 
     Returns
     -------
@@ -101,14 +122,27 @@ def linear_fit(frames: str, n_frames: int = 6) -> dict:
 
 
 def md_run(model: str, steps: int = 50, temperature_K: float = 600.0, seed: int = 0) -> dict:
-    """``steps`` steps (1 fs, Bussi NVT at ``temperature_K``, seeded) of 36-atom wurtzite ZnO (3×3×1
-    cells) with the saved potential ``model``.
+    """MD of 36-atom wurtzite ZnO (3×3×1 cells) with the saved potential ``model``.
+
+    ``steps`` steps of 1 fs, Bussi NVT at ``temperature_K``, seeded.
+
+    Parameters
+    ----------
+    model : str
+        Path of a saved potential (:func:`mliplib.load`).
+    steps : int
+        MD steps.
+    temperature_K : float
+        Thermostat target and initial Maxwell–Boltzmann temperature (K).
+    seed : int
+        Seed of the initial velocities and the thermostat noise.
 
     Returns
     -------
     dict
-        ``positions`` (36, 3) Å and ``velocities`` (36, 3) Å/fs·(ASE units) at the end, the sampled
-        ``energy_potential`` and ``temperature`` (every 10 steps; eV, K), and ``steps_done``.
+        ``positions`` (36, 3) Å and ``velocities`` (36, 3) in ASE units (Å per ASE time unit; times
+        ``ase.units.fs`` gives Å/fs) at the end, the sampled ``energy_potential`` (n_samples,) eV and
+        ``temperature`` (n_samples,) K (every 10 steps and the last), and ``steps_done``.
     """
     atoms = bulk("ZnO", "wurtzite", a=3.29, c=5.30, u=0.38).repeat((3, 3, 1))
     result = run_md(atoms, mliplib.load(model).calculator(), temperature_K, steps, progress=False, seed=seed)
@@ -118,8 +152,17 @@ def md_run(model: str, steps: int = 50, temperature_K: float = 600.0, seed: int 
 
 
 def thread_report() -> dict:
-    """Threads this process would use: the largest BLAS/OpenMP pool loaded (numpy's, and GPAW's if
-    installed), Numba's and PyTorch's thread counts, and ``OMP_NUM_THREADS``."""
+    """Threads this process would use, per library.
+
+    The largest BLAS/OpenMP pool loaded (numpy's, and GPAW's if installed), Numba's and PyTorch's
+    thread counts, and ``OMP_NUM_THREADS``.
+
+    Returns
+    -------
+    dict
+        ``blas_threads`` (int), ``pools`` (number of pools loaded), ``numba_threads``,
+        ``torch_threads`` (int) and ``omp_env`` (str, empty if unset).
+    """
     try:  # the dft extra
         import _gpaw  # noqa: F401 - GPAW's own BLAS, loaded after the worker started
     except ImportError:

@@ -33,7 +33,23 @@ KINDS = ("serial", "local", "dask")
 
 
 def thread_environment(threads: int = 1) -> dict[str, str]:
-    """The :data:`THREAD_VARIABLES` set to ``threads`` (a positive int), as a dict of strings."""
+    """The :data:`THREAD_VARIABLES` set to ``threads``, as a dict of strings (e.g. a worker's environment).
+
+    Parameters
+    ----------
+    threads : int
+        Threads per process (≥ 1).
+
+    Returns
+    -------
+    dict of str to str
+        Variable name → ``str(int(threads))``.
+
+    Raises
+    ------
+    ValueError
+        If ``threads`` < 1.
+    """
     if int(threads) < 1:
         raise ValueError(f"threads must be a positive number of threads per worker, got {threads}")
     return {name: str(int(threads)) for name in THREAD_VARIABLES}
@@ -71,6 +87,23 @@ class SerialExecutor(Executor):
     full traceback), and a way to debug a task."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Call ``fn(*args, **kwargs)`` now, in this process, and return its finished future.
+
+        Unlike a pool's ``submit`` it returns only after the call; an ``Exception`` of the call is set
+        on the future, as a pool does, not raised here.
+
+        Parameters
+        ----------
+        fn : callable
+            The function.
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Done: holds the result or the exception.
+        """
         future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -115,12 +148,15 @@ def _call_with_threads(threads: int, fn, /, *args, **kwargs):
 
 
 class DaskExecutor(Executor):
-    """``concurrent.futures`` interface to a ``distributed.Client`` (``client.get_executor(pure=False)``,
-    so a resubmitted task runs again), closing the client and the cluster it owns on ``shutdown``.
+    """``concurrent.futures`` interface to a ``distributed.Client``.
+
+    ``client.get_executor(pure=False)``, so a resubmitted task runs again; closes the client and the
+    cluster it owns on ``shutdown``.
 
     Parameters
     ----------
     client : distributed.Client
+        The client the tasks are submitted to.
     cluster : distributed.deploy.Cluster, optional
         Closed on shutdown (None when the client connects to a scheduler that someone else runs).
     close_client : bool
@@ -142,11 +178,35 @@ class DaskExecutor(Executor):
         self.lost_errors = (KilledWorker, CommClosedError, CancelledError)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Submit ``fn(*args, **kwargs)`` to the client (``pure=False``: a resubmission runs again).
+
+        With ``threads``, the worker first calls :func:`limit_threads` (``threads``).
+
+        Parameters
+        ----------
+        fn : callable
+            The function, serialised to a worker by dask (the driver submits :func:`zno_book.driver.execute`).
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        concurrent.futures.Future
+        """
         if self.threads is None:
             return self.executor.submit(fn, *args, **kwargs)
         return self.executor.submit(_call_with_threads, self.threads, fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut down the client's executor, then close the client (if ``close_client``) and the cluster.
+
+        Parameters
+        ----------
+        wait : bool
+            True: wait for the submitted tasks to finish; False: cancel them (distributed's executor).
+        cancel_futures : bool
+            Not used (``wait=False`` already cancels); accepted for the ``Executor`` interface.
+        """
         self.executor.shutdown(wait=wait)
         if self.close_client:
             self.client.close()
@@ -241,9 +301,29 @@ def slurm_dask(jobs: int = 1, cores: int = 32, memory: str = "64GB", walltime: s
 
 def executorlib_resources(cores_per_task: int, threads_per_core: int = 1, run_time_max: int | None = None,
                           slurm_args: tuple[str, ...] = ()) -> dict:
-    """The executorlib ``resource_dict`` of one MPI task: ``srun -n cores_per_task`` ranks of
-    ``threads_per_core`` threads, killed after ``run_time_max`` seconds (None: the allocation's limit),
-    with extra ``srun`` arguments ``slurm_args``."""
+    """The executorlib ``resource_dict`` of one MPI task (``srun -n cores_per_task``).
+
+    Parameters
+    ----------
+    cores_per_task : int
+        MPI ranks per task (≥ 1).
+    threads_per_core : int
+        Threads per rank.
+    run_time_max : int, optional
+        Seconds after which the task is killed (None: the allocation's limit).
+    slurm_args : tuple of str
+        Extra ``srun`` arguments.
+
+    Returns
+    -------
+    dict
+        ``cores``, ``threads_per_core``, ``slurm_cmd_args`` (list) and, if given, ``run_time_max``.
+
+    Raises
+    ------
+    ValueError
+        If ``cores_per_task`` < 1.
+    """
     if int(cores_per_task) < 1:
         raise ValueError(f"cores_per_task must be a positive number of MPI ranks, got {cores_per_task}")
     resources = {"cores": int(cores_per_task), "threads_per_core": int(threads_per_core),
@@ -254,13 +334,35 @@ def executorlib_resources(cores_per_task: int, threads_per_core: int = 1, run_ti
 
 
 class RankZero(Executor):
-    """Wraps an executor whose futures hold one result per MPI rank (executorlib with ``cores`` > 1)
-    so that they hold rank 0's, the one result of an MPI-parallel GPAW calculation."""
+    """An executor whose futures hold rank 0's result, the one result of an MPI-parallel calculation.
+
+    Wraps an executor whose futures hold one result per MPI rank (executorlib with ``cores`` > 1).
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        The wrapped executor; shut down with this one.
+    """
 
     def __init__(self, executor: Executor):
         self.executor = executor
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Submit to the wrapped executor; the returned future holds element 0 (rank 0's) of its result.
+
+        The wrapped future's exception or cancellation is passed on unchanged.
+
+        Parameters
+        ----------
+        fn : callable
+            The function, run on every rank.
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        concurrent.futures.Future
+        """
         inner, outer = self.executor.submit(fn, *args, **kwargs), Future()
 
         def forward(done: Future) -> None:
@@ -275,6 +377,15 @@ class RankZero(Executor):
         return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut down the wrapped executor.
+
+        Parameters
+        ----------
+        wait : bool
+            Wait for the running tasks.
+        cancel_futures : bool
+            Cancel the tasks not yet started.
+        """
         self.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
@@ -317,9 +428,30 @@ def executorlib_slurm(cores_per_task: int, max_cores: int | None = None, threads
 
 
 def factory(kind: str, workers: int | None = None, address: str | None = None):
-    """A zero-argument callable making a fresh executor of ``kind`` ("serial", "local" or "dask";
-    ``address``: a dask scheduler), for :func:`zno_book.driver.run`, which calls it again when a broken
-    process pool must be replaced."""
+    """A zero-argument callable that makes a fresh executor of ``kind``, for :func:`zno_book.driver.run`.
+
+    The driver calls it again when a broken process pool must be replaced.
+
+    Parameters
+    ----------
+    kind : {"serial", "local", "dask"}
+        :func:`serial`, :func:`local` or :func:`dask` (see :data:`KINDS`).
+    workers : int, optional
+        Worker processes of ``local`` and of a new dask ``LocalCluster`` (default: :func:`available_cores`);
+        ignored by ``serial``.
+    address : str, optional
+        A running dask scheduler (``kind`` "dask" only).
+
+    Returns
+    -------
+    callable
+        ``() -> concurrent.futures.Executor``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, or ``address`` is given with another kind than "dask".
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown executor {kind!r}; choose one of {KINDS}")
     if address is not None and kind != "dask":

@@ -87,6 +87,19 @@ def _run_protocol(args):
 
 
 def main(argv=None) -> int:
+    """``python -m zno_book.aimd [--root DIR] COMMAND [options]``: run one command (module docstring).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status 0. Invalid arguments, or ``run`` options that do not fit the run directory, exit
+        through ``SystemExit`` with a message; errors of a command propagate.
+    """
     args = _parser().parse_args(argv)
     aimd = args.root / "aimd"
     if getattr(args, "run_dir", "unset") is None:

@@ -17,15 +17,41 @@ __all__ = ["block_average", "nve_drift", "pressure_series", "stage_frames", "sta
 
 
 def stage_frames(frames: list, stage: str) -> list:
-    """The frames of one stage (info["stage"])."""
+    """The frames of one stage (``info["stage"]``), in their order.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        Trajectory frames.
+    stage : str
+        Stage name, e.g. "production" (the starting frame's is "start").
+
+    Returns
+    -------
+    list of ase.Atoms
+    """
     return [f for f in frames if f.info["stage"] == stage]
 
 
 def nve_drift(frames: list) -> dict:
-    """Energy conservation over NVE frames: drift of E_pot + E_kin (slope of a straight line, meV/atom/ps),
-    its fluctuation (standard deviation about the line, meV/atom) and the span of E_kin for scale.
+    """Energy conservation over the NVE frames: drift and fluctuation of E_pot + E_kin.
+
+    The drift is the slope of a straight line (meV/atom/ps), the fluctuation the standard deviation
+    about it (meV/atom); the span of E_kin is given for scale.
 
     The first NVE frame closes a thermostatted step, so the fit starts at the second one.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        Trajectory frames (any stages; those with ``info["ensemble"] == "nve"`` are used), with a
+        potential energy (eV) and ``info`` time_fs and energy_kinetic (eV).
+
+    Returns
+    -------
+    dict
+        ``n_frames``, ``duration_ps``, ``drift_meV_atom_ps``, ``fluctuation_meV_atom`` and
+        ``kinetic_span_meV_atom`` (the range of E_kin per atom).
 
     Raises
     ------
@@ -47,7 +73,20 @@ def nve_drift(frames: list) -> dict:
 
 
 def pressure_series(frames: list, correction: float = 0.0) -> np.ndarray:
-    """Instantaneous pressure (GPa) of frames that carry a stress: −tr(σ)/3 + 2 E_kin/(3V) + correction."""
+    """Instantaneous pressure (GPa) of frames that carry a stress: −tr(σ)/3 + 2 E_kin/(3V) + correction.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        Frames with a stress (eV/Å³, ASE sign) and ``info["energy_kinetic"]`` (eV).
+    correction : float
+        Constant added to every frame (GPa).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_frames,) GPa.
+    """
     out = []
     for f in frames:
         virial = -np.mean(f.get_stress(voigt=True)[:3])
@@ -57,8 +96,28 @@ def pressure_series(frames: list, correction: float = 0.0) -> np.ndarray:
 
 
 def block_average(values, n_blocks: int = 5) -> tuple[float, float]:
-    """Mean and block-average standard error (``n_blocks`` consecutive blocks; the tail that does not fill
-    a block is dropped from the error estimate only)."""
+    """Mean and block-average standard error of a time series.
+
+    Parameters
+    ----------
+    values : array_like
+        (n,) values in time order, n ≥ 2 ``n_blocks``.
+    n_blocks : int
+        Consecutive blocks of equal length; the tail that does not fill a block is dropped from the
+        error estimate only.
+
+    Returns
+    -------
+    mean : float
+        Mean of all values.
+    error : float
+        Standard deviation of the block means (ddof 1) / √n_blocks.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 ``n_blocks`` values.
+    """
     values = np.asarray(values, dtype=float)
     if len(values) < 2 * n_blocks:
         raise ValueError(f"need ≥ {2 * n_blocks} values for {n_blocks} blocks, got {len(values)}")
@@ -68,8 +127,24 @@ def block_average(values, n_blocks: int = 5) -> tuple[float, float]:
 
 
 def stage_summary(frames: list, correction: float = 0.0, n_blocks: int = 5) -> dict:
-    """Per stage: frames, simulated ps, mean temperature (K), mean pressure (GPa) with block error
-    (when the stage has enough frames), mean CPU and wall time per step (s)."""
+    """Per stage: frames, simulated time, mean temperature, pressure with its block error, cost per step.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        Trajectory frames, with ``info`` stage, time_fs, temperature_K, wall_time_s and cpu_time_s.
+    correction : float
+        Added to every pressure (GPa; see :func:`pressure_series`).
+    n_blocks : int
+        Blocks of :func:`block_average`.
+
+    Returns
+    -------
+    dict of str to dict
+        Stage (in order of appearance) → ``frames``, ``ps`` (first to last frame), ``temperature_K``,
+        ``wall_s_per_step`` and ``cpu_s_per_step`` (s, means) and, when the stage has ≥ 2 ``n_blocks``
+        frames all with a stress, ``pressure_GPa`` and ``pressure_err_GPa``.
+    """
     out = {}
     for stage in dict.fromkeys(f.info["stage"] for f in frames):
         sub = stage_frames(frames, stage)

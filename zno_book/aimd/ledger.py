@@ -19,8 +19,21 @@ LEDGER = "ledger.jsonl"
 
 
 def charge(aimd_dir: Path, kind: str, label: str, wall_time_s: float, cpu_time_s: float) -> None:
-    """Record one DFT evaluation of ``wall_time_s`` seconds of wall time and ``cpu_time_s`` of CPU time
-    (kind: "pilot", "statepoint", "run", "relabel", ...; label: what was computed), appended and fsynced."""
+    """Record one DFT evaluation: a line appended to ``<aimd_dir>/ledger.jsonl`` and fsynced.
+
+    Parameters
+    ----------
+    aimd_dir : str or Path
+        The folder of the ledger (created if missing), e.g. ``<root>/aimd``.
+    kind : str
+        "pilot", "statepoint", "run", "relabel", ...: what :func:`core_hours` adds up by.
+    label : str
+        What was computed, e.g. ``"pw400_gamma/plip_frame01_s1"``.
+    wall_time_s : float
+        Wall time of the evaluation (s; recorded to the millisecond).
+    cpu_time_s : float
+        CPU time of the evaluation (s; recorded to the millisecond).
+    """
     line = json.dumps({"kind": kind, "label": label, "wall_time_s": round(float(wall_time_s), 3),
                        "cpu_time_s": round(float(cpu_time_s), 3),
                        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n"
@@ -33,8 +46,26 @@ def charge(aimd_dir: Path, kind: str, label: str, wall_time_s: float, cpu_time_s
 
 
 def core_hours(aimd_dir: Path, clock: str = "cpu") -> dict:
-    """One-core hours spent so far by ``clock`` ("cpu" or "wall"), by kind and in total
-    ({"total": h, "<kind>": h, ...}). Entries without a CPU time count with their wall time."""
+    """One-core hours spent so far, by kind and in total.
+
+    Parameters
+    ----------
+    aimd_dir : str or Path
+        The folder of the ledger (no ledger: nothing spent).
+    clock : {"cpu", "wall"}
+        Which time to add up. With "cpu", entries without a CPU time count with their wall time.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"<kind>": h, ..., "total": h}``, one-core hours rounded to 0.001 h (the total is the sum of
+        the rounded kinds).
+
+    Raises
+    ------
+    ValueError
+        If ``clock`` is neither "cpu" nor "wall".
+    """
     if clock not in ("cpu", "wall"):
         raise ValueError(f"clock must be 'cpu' or 'wall', got {clock!r}")
     path = Path(aimd_dir) / LEDGER

@@ -61,7 +61,17 @@ EV_A3_TO_GPA = 1.0 / units.GPa
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
-    """Run ``setting`` on the first ``steps`` positions of the snippet of each of ``frames``."""
+    """Run ``setting`` on the first ``steps`` positions of the snippet of each of ``frames``.
+
+    Parameters
+    ----------
+    setting : str
+        A name in :data:`~zno_book.aimd.settings.SETTINGS`.
+    frames : tuple of str
+        Tasks of :data:`PILOT_FRAMES`.
+    steps : int
+        Snippet positions to evaluate, step 0 (cold) first.
+    """
 
     setting: str
     frames: tuple
@@ -86,18 +96,59 @@ PLAN = (
 
 
 def frame_label(task: str) -> str:
-    """File-name label of a liquid task: "liquid/at_plip/frame01" → "plip_frame01"."""
+    """File-name label of a liquid task: "liquid/at_plip/frame01" → "plip_frame01".
+
+    Parameters
+    ----------
+    task : str
+        A task name with at least two ``/``-separated parts.
+
+    Returns
+    -------
+    str
+        The last two parts joined by ``_``, without the ``at_`` prefix of the first.
+    """
     parts = task.split("/")
     return f"{parts[-2].removeprefix('at_')}_{parts[-1]}"
 
 
 def pressure_gpa(stress_voigt) -> float:
-    """Virial pressure (GPa, positive = compressed) from an ASE Voigt stress (eV/Å³, tensile positive)."""
+    """Virial pressure (GPa, positive = compressed) from an ASE Voigt stress (eV/Å³, tensile positive).
+
+    Parameters
+    ----------
+    stress_voigt : array_like
+        (6,) Voigt stress (xx yy zz yz xz xy), eV/Å³; only the diagonal is used.
+
+    Returns
+    -------
+    float
+        −tr(σ)/3 in GPa.
+    """
     return float(-np.mean(np.asarray(stress_voigt)[:3]) * EV_A3_TO_GPA)
 
 
 def reference_frames(root: Path, tasks=PILOT_FRAMES) -> dict[str, Atoms]:
-    """The book-setting labelled frames of ``tasks`` from ``<root>/liquid.extxyz``, by task."""
+    """The book-setting labelled frames of ``tasks`` from ``<root>/liquid.extxyz``, by task.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder (``data/zno``).
+    tasks : tuple of str
+        ``info["task"]`` of the frames wanted.
+
+    Returns
+    -------
+    dict of str to ase.Atoms
+        Task → frame, with its DFT results (energy eV, forces eV/Å, stress eV/Å³) in a single-point
+        calculator.
+
+    Raises
+    ------
+    KeyError
+        If a task is not in the file.
+    """
     frames = {a.info["task"]: a for a in read(Path(root) / "liquid.extxyz", ":")
               if a.info.get("task") in tasks}
     missing = set(tasks) - set(frames)
@@ -107,12 +158,27 @@ def reference_frames(root: Path, tasks=PILOT_FRAMES) -> dict[str, Atoms]:
 
 
 def make_snippets(root: Path, steps: int | None = None, model_path: Path | None = None) -> dict:
-    """The snippet positions ({task: [Atoms, ...]}), made once with PLIP and cached in
-    ``<root>/aimd/pilot/snippets.extxyz``.
+    """The snippet positions, made once with PLIP and cached in ``<root>/aimd/pilot/snippets.extxyz``.
 
     Step 0 is the labelled frame; steps 1.. follow by PLIP velocity Verlet at SNIPPET_TIMESTEP_FS from
     Maxwell–Boltzmann velocities at SNIPPET_TEMPERATURE_K (seed SNIPPET_SEED + frame index).
-    ``model_path``: the PLIP model file (default: the shipped one, ``models/v1/plip.npz``).
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder (``data/zno``: reads ``liquid.extxyz``, writes the cache under ``aimd/pilot``).
+    steps : int, optional
+        Positions per snippet (default: the longest measurement of :data:`PLAN`). A cache with at least
+        this many per frame is returned as it is; otherwise the snippets are made again and the cache
+        overwritten.
+    model_path : str or Path, optional
+        The PLIP model file (default: the shipped one, ``models/v1/plip.npz``).
+
+    Returns
+    -------
+    dict of str to list of ase.Atoms
+        Task of :data:`PILOT_FRAMES` → positions without calculator, step 0 first; ``info``: frame,
+        step, time_fs, sampled_by, model_path.
     """
     path = Path(root) / "aimd" / "pilot" / "snippets.extxyz"
     steps = steps or max(m.steps for m in PLAN)
@@ -151,7 +217,24 @@ def _step_path(root: Path, setting: str, task: str, step: int) -> Path:
 
 
 def measured_steps(root: Path, setting: str, task: str, steps: int) -> list[int]:
-    """The steps of a snippet already measured with ``setting`` (their JSON exists)."""
+    """The steps of a snippet already measured with ``setting`` (their JSON exists).
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    setting : str
+        Setting name.
+    task : str
+        Task of the snippet's frame.
+    steps : int
+        Steps 0 … ``steps`` − 1 are looked for.
+
+    Returns
+    -------
+    list of int
+        Ascending.
+    """
     return [s for s in range(steps) if _step_path(root, setting, task, s).with_suffix(".json").exists()]
 
 
@@ -176,9 +259,27 @@ def _record(root: Path, setting, task: str, step: int, atoms: Atoms, result, log
 
 
 def run_pilot(root: Path, plan=PLAN, log=print, gpaw_log_dir: Path | None = None) -> None:
-    """Measure every step of ``plan`` not yet measured (resumable: a snippet interrupted after step k
-    re-converges step k once, unrecorded but charged to the ledger, and continues warm).
-    ``gpaw_log_dir``: where GPAW writes one text log per snippet (None: no GPAW logs)."""
+    """Measure every step of ``plan`` not yet measured, recording each and charging it to the ledger.
+
+    Resumable: a snippet interrupted after step k re-converges step k once, unrecorded but charged to
+    the ledger, and continues warm.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder; files go under ``<root>/aimd/pilot/``, the ledger is ``<root>/aimd``.
+    plan : sequence of Measurement
+        What to measure, in order.
+    log : callable
+        Called with one line of progress (str) per step.
+    gpaw_log_dir : str or Path, optional
+        Where GPAW writes one text log per snippet (None: no GPAW logs).
+
+    Raises
+    ------
+    RuntimeError
+        If the measured steps of a snippet are not contiguous from step 0.
+    """
     snippets = make_snippets(root)
     for m in plan:
         setting = SETTINGS[m.setting]
@@ -210,7 +311,26 @@ def run_pilot(root: Path, plan=PLAN, log=print, gpaw_log_dir: Path | None = None
 
 
 def load_step(root: Path, setting: str, task: str, step: int):
-    """(info dict, arrays dict) of one measured pilot step, or None if it was not measured."""
+    """The record of one measured pilot step.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    setting : str
+        Setting name.
+    task : str
+        Task of the snippet's frame.
+    step : int
+        Snippet step.
+
+    Returns
+    -------
+    tuple of (dict, dict) or None
+        ``info`` (the step's JSON: setting, frame, start, SCF iterations, times in s, energies in eV,
+        ...) and ``arrays``: ``forces`` (n_atoms, 3) eV/Å, ``positions`` (n_atoms, 3) Å and, where
+        computed, ``stress`` (6,) eV/Å³; None if the step was not measured.
+    """
     base = _step_path(root, setting, task, step)
     if not base.with_suffix(".json").exists():
         return None
@@ -239,6 +359,27 @@ def summarize_pilot(root: Path, timestep_fs: float = SNIPPET_TIMESTEP_FS, plan=P
     Decision rule: the cheapest setting (warm CPU cost per ps) whose pooled step-0 force RMS deviation
     from the book setting is at most FORCE_RMS_TOLERANCE and whose projected run fits the budget;
     otherwise no setting is chosen and the run is not started (the issue's stop rule).
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder (reads ``liquid.extxyz``, the pilot's records and the ledger).
+    timestep_fs : float
+        MD time step of the projected run (fs).
+    plan : sequence of Measurement
+        Its settings get a row, in order of first appearance.
+
+    Returns
+    -------
+    dict
+        The summary written: ``table`` (one row per measured setting), ``chosen`` (a setting name or
+        None), ``decision``, one-core hours spent and remaining, and the rule and context.
+
+    Raises
+    ------
+    KeyError
+        If ``liquid.extxyz`` lacks a pilot frame or, without a measured book-setting cold step, one
+        of the ten PLIP frames.
     """
     root = Path(root)
     refs = reference_frames(root)

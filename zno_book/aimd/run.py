@@ -105,9 +105,24 @@ class Stage:
 class RunProtocol:
     """Everything that defines a run (recorded in ``protocol.json``; a resumed run must match it).
 
-    setting: the DFT setting; n_formula: ZnO units (2·n_formula atoms); density: g/cm³;
-    temperature: K (thermostat target and initial velocities); timestep_fs; seed: packing, initial
-    velocities and thermostat noise; stages: in order; config_type: written into every frame.
+    Parameters
+    ----------
+    setting : AIMDSetting
+        The DFT setting.
+    n_formula : int
+        ZnO units (2·n_formula atoms).
+    density : float
+        Mass density of the cell (g/cm³).
+    temperature : float
+        Thermostat target and temperature of the initial velocities (K).
+    timestep_fs : float
+        MD time step (fs).
+    seed : int
+        Seed of the packing, the initial velocities and the thermostat noise.
+    stages : tuple of Stage
+        In order.
+    config_type : str
+        Written into every frame; must contain "aimd".
     """
 
     setting: AIMDSetting
@@ -131,7 +146,22 @@ class RunProtocol:
         return sum(s.steps for s in self.stages)
 
     def stage_of(self, step: int) -> Stage:
-        """The stage that produces MD step ``step`` (1 … total_steps)."""
+        """The stage that produces MD step ``step``.
+
+        Parameters
+        ----------
+        step : int
+            1 … :attr:`total_steps`.
+
+        Returns
+        -------
+        Stage
+
+        Raises
+        ------
+        ValueError
+            If ``step`` is outside 1 … :attr:`total_steps`.
+        """
         if not 1 <= step <= self.total_steps:
             raise ValueError(f"step {step} outside 1…{self.total_steps}")
         end = 0
@@ -150,7 +180,17 @@ class RunProtocol:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunProtocol:
-        """The protocol written by :meth:`as_dict`."""
+        """The protocol written by :meth:`as_dict`.
+
+        Parameters
+        ----------
+        data : dict
+            The fields, ``setting`` and ``stages`` as dicts.
+
+        Returns
+        -------
+        RunProtocol
+        """
         data = dict(data)
         data["setting"] = AIMDSetting.from_dict(data["setting"])
         data["stages"] = tuple(Stage(**s) for s in data["stages"])
@@ -158,9 +198,27 @@ class RunProtocol:
 
 
 class StepEvaluator:
-    """Adapter between the integrator and a calculator: times each force call and, for DFT, reports
-    cold/warm start and SCF iterations. ``stepper`` is a :class:`~.settings.DFTStepper`, or None with
-    ``calc`` any ASE calculator (tests, model MD)."""
+    """Adapter between the integrator and a calculator: the timed result of each force call.
+
+    For DFT it also reports cold/warm start and SCF iterations. ``stepper`` is a
+    :class:`~.settings.DFTStepper`, or None with ``calc`` any ASE calculator (tests, model MD).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Cell and composition of the run (for the DFT stepper).
+    setting : AIMDSetting, optional
+        DFT with this setting (its ``compute_stress`` decides the stress).
+    calc : ase.calculators.calculator.Calculator, optional
+        Any ASE calculator instead (stress always computed). Give exactly one of ``setting`` and ``calc``.
+    txt : str, optional
+        GPAW's log file (DFT only; None: no log).
+
+    Raises
+    ------
+    ValueError
+        If both or neither of ``setting`` and ``calc`` are given.
+    """
 
     def __init__(self, atoms: Atoms, setting: AIMDSetting | None = None, calc=None, txt: str | None = None):
         if (setting is None) == (calc is None):
@@ -172,15 +230,41 @@ class StepEvaluator:
         self.calls = 0
 
     def attach(self, atoms: Atoms) -> None:
-        """Make the calculator the one of ``atoms``."""
+        """Make the calculator the one of ``atoms``.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The run's atoms (modified in place; with DFT, ``pbc`` set to True).
+
+        Raises
+        ------
+        ValueError
+            With DFT, if the cell or the atomic numbers differ from the construction's.
+        """
         if self.stepper is not None:
             self.stepper.attach(atoms)
         else:
             atoms.calc = self.calc
 
     def collect(self, atoms: Atoms, elapsed_s: float, cpu_s: float) -> StepResult:
-        """The result at ``atoms`` just computed in ``elapsed_s`` seconds of wall time and ``cpu_s`` of
-        CPU time (adds the stress)."""
+        """The result at ``atoms`` just computed, with the stress added when it is wanted.
+
+        For an ASE calculator: ``energy_zero_smearing`` = ``energy``, ``scf_iterations`` = 0.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The atoms whose calculator has just computed energy and forces.
+        elapsed_s : float
+            Wall time of that computation (s).
+        cpu_s : float
+            CPU time of this process during it (s).
+
+        Returns
+        -------
+        StepResult
+        """
         if self.stepper is not None:
             return self.stepper.collect(atoms, elapsed_s, cpu_s)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -198,9 +282,34 @@ class StepEvaluator:
 
 def liquid_protocol(setting: AIMDSetting, density: float, temperature: float = 3000.0, timestep_fs: float = 2.0,
                     n_formula: int = 18, seed: int = 19, production_ps: float = 2.0) -> RunProtocol:
-    """The issue's run: from a random packing, 0.1 ps Langevin (friction 0.01/fs) and 0.4 ps Bussi
-    (τ = 50 fs) equilibration (0.5 ps), 0.2 ps NVE (energy conservation of setting and time step), then
-    ``production_ps`` of Bussi NVT (τ = 100 fs)."""
+    """The issue's run protocol for liquid ZnO.
+
+    From a random packing, 0.1 ps Langevin (friction 0.01/fs) and 0.4 ps Bussi (τ = 50 fs)
+    equilibration (0.5 ps), 0.2 ps NVE (energy conservation of setting and time step), then
+    ``production_ps`` of Bussi NVT (τ = 100 fs). Stage lengths are rounded to whole steps.
+
+    Parameters
+    ----------
+    setting : AIMDSetting
+        The DFT setting.
+    density : float
+        Mass density of the cell (g/cm³).
+    temperature : float
+        Thermostat target and temperature of the initial velocities (K).
+    timestep_fs : float
+        MD time step (fs).
+    n_formula : int
+        ZnO units (2·n_formula atoms).
+    seed : int
+        Seed of packing, velocities and thermostat noise.
+    production_ps : float
+        Length of the production stage (ps).
+
+    Returns
+    -------
+    RunProtocol
+        Stages "heat", "equilibrate", "nve", "production".
+    """
     def steps(ps: float) -> int:
         return round(ps * 1000.0 / timestep_fs)
     stages = (Stage("heat", "langevin", steps(0.1), friction_per_fs=0.01),
@@ -212,9 +321,24 @@ def liquid_protocol(setting: AIMDSetting, density: float, temperature: float = 3
 
 
 def initial_state(protocol: RunProtocol, rng: np.random.Generator) -> Atoms:
-    """The start: a random (ZnO)_n packing at the protocol's density with minimum distances
-    (:func:`zno_book.structures.ionic_packing`, seed = protocol.seed), Maxwell–Boltzmann
-    velocities at the protocol's temperature from ``rng``, zero total momentum, centre of mass fixed."""
+    """The start of a run: a random (ZnO)_n packing with Maxwell–Boltzmann velocities.
+
+    The packing has the protocol's density and minimum distances (:func:`zno_book.structures.ionic_packing`,
+    seed = protocol.seed); velocities at the protocol's temperature from ``rng``, zero total momentum,
+    centre of mass fixed.
+
+    Parameters
+    ----------
+    protocol : RunProtocol
+        Composition, density, temperature and seed.
+    rng : numpy.random.Generator
+        Draws the velocities (the run's random stream).
+
+    Returns
+    -------
+    ase.Atoms
+        2·n_formula atoms with momenta and a ``FixCom`` constraint, no calculator.
+    """
     atoms = ionic_packing(protocol.n_formula, protocol.density, seed=protocol.seed)
     thermalize_momenta(atoms, temperature_K=protocol.temperature, rng=rng)
     Stationary(atoms)
@@ -289,7 +413,15 @@ class _State:
 
 
 class RunLock:
-    """Exclusive lock of a run directory for the life of a process (fcntl; released on exit or kill)."""
+    """Exclusive lock of a run directory for the life of a process (fcntl; released on exit or kill).
+
+    Entering writes ``run.pid``; it raises ``RuntimeError`` if another process holds the lock.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory (exists); the lock file is ``run_dir / "run.lock"``.
+    """
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / "run.lock"
@@ -339,14 +471,38 @@ def _eta(state: _State, protocol: RunProtocol, window: int = 20) -> str:
 
 def run(run_dir: Path, protocol: RunProtocol, calc=None, max_steps: int | None = None,
         log: Callable[[str], None] = print, ledger_dir: Path | None = None) -> int:
-    """Run (or resume) ``protocol`` in ``run_dir`` until it is complete, ``max_steps`` steps were done
-    by this call, or a file ``STOP`` appears. Returns the number of completed steps.
+    """Run (or resume) ``protocol`` in ``run_dir``, one frame and one checkpoint per MD step.
+
+    Stops when the run is complete, ``max_steps`` steps were done by this call, or a file ``STOP``
+    appears in ``run_dir``.
 
     Parameters
     ----------
+    run_dir : str or Path
+        The run directory (created; see the module docstring for its files).
+    protocol : RunProtocol
+        The run; must equal the one in ``run_dir/protocol.json`` if that exists.
     calc : ASE calculator or None
         None: DFT with ``protocol.setting`` (every evaluation charged to the ledger in
         ``ledger_dir``, default ``run_dir.parent``); otherwise this calculator (tests, models).
+    max_steps : int, optional
+        MD steps this call may do (None: to the end).
+    log : callable
+        Called with one line of progress (str) per step.
+    ledger_dir : str or Path, optional
+        Folder of the DFT ledger (default ``run_dir.parent``).
+
+    Returns
+    -------
+    int
+        MD steps completed in ``run_dir`` so far, earlier calls included.
+
+    Raises
+    ------
+    RuntimeError
+        If another process runs the directory, or the trajectory is shorter than the checkpoint records.
+    ValueError
+        If ``run_dir`` holds a different protocol.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -421,8 +577,26 @@ def _charge(calc, ledger_dir: Path, label: str, result: StepResult) -> None:
 
 
 def status(run_dir: Path) -> dict:
-    """Progress of the run in ``run_dir``: steps done, simulated time (fs), mean wall time per step
-    (s, all steps and the last 20), ETA (h), whether its process is alive (pid)."""
+    """Progress of the run in ``run_dir``: steps, simulated time, cost per step, ETA, its process.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory with ``protocol.json``.
+
+    Returns
+    -------
+    dict
+        ``steps_done``, ``steps_total``, ``simulated_fs``, ``stage``, mean wall and CPU time per step
+        (s; step 0 excluded) and mean wall time of the last 20 steps, ``eta_h`` (from the last 20),
+        one-core CPU and wall hours so far, ``pid`` and ``running`` (whether that process is alive and
+        runs ``zno_book.aimd``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` has no ``protocol.json``.
+    """
     run_dir = Path(run_dir)
     protocol = RunProtocol.from_dict(read_json(run_dir / "protocol.json")["protocol"])
     ckpt = run_dir / "checkpoint.npz"

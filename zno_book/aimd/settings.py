@@ -77,7 +77,19 @@ class AIMDSetting:
             raise ValueError(f"{self.name}: mode must be 'pw' or 'lcao', got {self.mode!r}")
 
     def kpts(self, atoms: Atoms) -> tuple[int, int, int]:
-        """The Γ-centred k-point mesh for ``atoms`` (1×1×1 for a Γ-only setting)."""
+        """The Γ-centred k-point mesh of this setting for ``atoms``.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The cell.
+
+        Returns
+        -------
+        tuple of 3 int
+            (1, 1, 1) for a Γ-only setting (``kpt_density`` None), else
+            :func:`zno_book.reference.engine.kpoint_mesh` at ``kpt_density``.
+        """
         if self.kpt_density is None:
             return (1, 1, 1)
         return kpoint_mesh(atoms, self.kpt_density)
@@ -90,7 +102,23 @@ class AIMDSetting:
 
     @classmethod
     def from_dict(cls, data: dict) -> AIMDSetting:
-        """The setting written by :meth:`as_dict`."""
+        """The setting written by :meth:`as_dict`.
+
+        Parameters
+        ----------
+        data : dict
+            The fields of :class:`AIMDSetting`, ``convergence`` as a dict (missing or None: GPAW's
+            defaults).
+
+        Returns
+        -------
+        AIMDSetting
+
+        Raises
+        ------
+        ValueError
+            If mode, cutoff and basis do not fit together (see the class).
+        """
         data = dict(data)
         data["convergence"] = tuple(sorted(dict(data.get("convergence") or {}).items()))
         return cls(**data)
@@ -128,6 +156,20 @@ def make_calculator(atoms: Atoms, setting: AIMDSetting, txt: str | None = None):
 
     The book setting gives the same GPAW parameters as :func:`zno_book.reference.engine.make_calculator`
     (checked by the pilot, whose book-setting runs reproduce the stored reference forces).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure; its cell sets the k-point mesh (:meth:`AIMDSetting.kpts`). Not modified.
+    setting : AIMDSetting
+        Plane waves (cutoff, eV) or LCAO (basis), functional, Fermi–Dirac width (eV), SCF criteria.
+    txt : str, optional
+        GPAW's log file (None: no log).
+
+    Returns
+    -------
+    gpaw.GPAW
+        Not attached to ``atoms``.
     """
     from gpaw import GPAW, PW, FermiDirac
     kwargs = {"xc": setting.xc, "occupations": FermiDirac(setting.smearing), "txt": txt,
@@ -143,12 +185,27 @@ def make_calculator(atoms: Atoms, setting: AIMDSetting, txt: str | None = None):
 class StepResult:
     """One DFT evaluation.
 
-    energy: Mermin free energy (eV, consistent with the forces); energy_zero_smearing (eV);
-    forces (n, 3) eV/Å; stress: Voigt (xx yy zz yz xz xy) eV/Å³, ASE sign (positive = tensile), or None;
-    start: "cold" (first SCF of this calculator) or "warm" (restarted from the previous step);
-    scf_iterations; wall_time_s: energy + forces (+ stress); stress_time_s: the stress part alone;
-    cpu_time_s: CPU time of this (serial) process over the same span — the one-core cost, which the
-    wall time overstates when other processes compete for the core.
+    Parameters
+    ----------
+    energy : float
+        Mermin free energy (eV, consistent with the forces).
+    energy_zero_smearing : float
+        Energy extrapolated to zero smearing (eV).
+    forces : numpy.ndarray
+        (n_atoms, 3) eV/Å.
+    stress : numpy.ndarray or None
+        (6,) Voigt (xx yy zz yz xz xy) eV/Å³, ASE sign (positive = tensile); None if not computed.
+    start : {"cold", "warm"}
+        First SCF of this calculator, or restarted from the previous step.
+    scf_iterations : int
+        SCF iterations of this evaluation.
+    wall_time_s : float
+        Wall time of energy + forces (+ stress), s.
+    stress_time_s : float
+        Wall time of the stress part alone, s.
+    cpu_time_s : float
+        CPU time of this (serial) process over the same span as ``wall_time_s``, s: the one-core
+        cost, which the wall time overstates when other processes compete for the core.
     """
 
     energy: float
@@ -170,14 +227,17 @@ class StepResult:
 
 
 class DFTStepper:
-    """A persistent GPAW calculator: the first evaluation is cold, later ones restart the SCF from the
-    previous step's density and wave functions (GPAW moves them with the atoms).
+    """A persistent GPAW calculator, so that MD steps restart the SCF from the previous step.
+
+    The first evaluation is cold; later ones restart from the previous step's density and wave
+    functions (GPAW moves them with the atoms).
 
     Parameters
     ----------
     atoms : Atoms
         Defines the cell and composition; every later call must keep both.
     setting : AIMDSetting
+        The DFT setting (:func:`make_calculator`).
     txt : str or None
         GPAW log file (None: no log).
     """
@@ -190,24 +250,71 @@ class DFTStepper:
         self._numbers = atoms.numbers.copy()
 
     def attach(self, atoms: Atoms) -> None:
-        """Attach the calculator to ``atoms`` (same cell and composition as at construction)."""
+        """Make this stepper's calculator the calculator of ``atoms``, and set ``atoms.pbc`` to True.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            Same cell (within ``np.allclose``) and atomic numbers, in the same order, as at
+            construction; modified in place.
+
+        Raises
+        ------
+        ValueError
+            If the cell or the atomic numbers differ.
+        """
         if not (np.allclose(atoms.cell.array, self._cell) and np.array_equal(atoms.numbers, self._numbers)):
             raise ValueError("DFTStepper is bound to one cell and composition")
         atoms.pbc = True
         atoms.calc = self.calc
 
     def evaluate(self, atoms: Atoms, stress: bool | None = None) -> StepResult:
-        """Energy, forces and (if ``stress``, default the setting's ``compute_stress``) stress of
-        ``atoms``, timed."""
+        """Energy, forces and, if asked, stress of ``atoms``, timed: the DFT of one MD step.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The positions to evaluate (same cell and atomic numbers as at construction); the
+            calculator is attached to it (:meth:`attach`).
+        stress : bool, optional
+            Also compute the stress (default: the setting's ``compute_stress``).
+
+        Returns
+        -------
+        StepResult
+            "cold" for this stepper's first call, "warm" after it.
+
+        Raises
+        ------
+        ValueError
+            If the cell or the atomic numbers differ from the construction's.
+        """
         self.attach(atoms)
         start, cpu = time.perf_counter(), time.process_time()
         atoms.get_forces()
         return self.collect(atoms, time.perf_counter() - start, time.process_time() - cpu, stress)
 
     def collect(self, atoms: Atoms, elapsed_s: float, cpu_s: float, stress: bool | None = None) -> StepResult:
-        """The result of the evaluation that has just happened at ``atoms`` (e.g. inside an ASE MD step
-        that took ``elapsed_s`` seconds of wall time and ``cpu_s`` of CPU time); adds the stress if asked
-        and counts the call."""
+        """The :class:`StepResult` of the evaluation that has just happened at ``atoms``.
+
+        For a force call made elsewhere, e.g. inside an ASE MD step. Computes the stress if asked (its
+        time added to the given ones) and counts the call (the first is "cold").
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The atoms whose calculator, this stepper's, has just computed energy and forces.
+        elapsed_s : float
+            Wall time of that evaluation (s).
+        cpu_s : float
+            CPU time of this process during it (s).
+        stress : bool, optional
+            Compute the stress (default: the setting's ``compute_stress``).
+
+        Returns
+        -------
+        StepResult
+        """
         want_stress = self.setting.compute_stress if stress is None else stress
         t0, c0 = time.perf_counter(), time.process_time()
         sigma = np.array(atoms.get_stress(voigt=True)) if want_stress else None

@@ -33,7 +33,20 @@ SHIPPED_SUFFIXES = (".extxyz", ".json", ".jsonl", ".npz", ".log", ".md")
 
 
 def relabel_steps(frames: list, n_frames: int = 10) -> list[int]:
-    """Steps of ``n_frames`` production frames evenly spread over the production stage (fewer if shorter)."""
+    """Steps of ``n_frames`` production frames evenly spread over the production stage (fewer if shorter).
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        The run's trajectory frames (``info`` stage and step).
+    n_frames : int
+        Frames wanted.
+
+    Returns
+    -------
+    list of int
+        Ascending steps; empty without a production stage.
+    """
     production = stage_frames(frames, "production")
     if not production:
         return []
@@ -42,9 +55,27 @@ def relabel_steps(frames: list, n_frames: int = 10) -> list[int]:
 
 
 def relabel(run_dir: Path, n_frames: int = 10, ledger_dir: Path | None = None, log=print) -> int:
-    """Book-setting single points on ``n_frames`` production frames of the run in ``run_dir``, appended to
-    ``<run_dir>/relabel_book.extxyz`` (resumable: steps already there are skipped). Returns the number of
-    frames labelled."""
+    """Book-setting single points on ``n_frames`` production frames of the run in ``run_dir``.
+
+    Appended to ``<run_dir>/relabel_book.extxyz`` (resumable: steps already there are skipped) through
+    :func:`zno_book.reference.engine.single_point`; each is charged to the ledger as "relabel".
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory with ``trajectory.extxyz``.
+    n_frames : int
+        Production frames to re-label (:func:`relabel_steps`).
+    ledger_dir : str or Path, optional
+        Folder of the DFT ledger (default ``run_dir.parent``).
+    log : callable
+        Called with one line (str) per re-labelled frame.
+
+    Returns
+    -------
+    int
+        Frames in ``relabel_book.extxyz`` now, earlier calls included.
+    """
     run_dir = Path(run_dir)
     ledger_dir = Path(ledger_dir) if ledger_dir is not None else run_dir.parent
     frames = read_frames(run_dir / "trajectory.extxyz")
@@ -74,9 +105,22 @@ def relabel(run_dir: Path, n_frames: int = 10, ledger_dir: Path | None = None, l
 
 
 def relabel_comparison(run_dir: Path) -> dict | None:
-    """MD setting vs book setting on the re-labelled frames: force RMS and max deviation (eV/Å), the spread
-    of the energy difference (meV/atom), the virial pressure offset book − MD (GPa, mean and standard
-    error; add it to the MD setting's pressures)."""
+    """MD setting vs book setting on the re-labelled frames of the run in ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory with ``trajectory.extxyz`` and ``relabel_book.extxyz``.
+
+    Returns
+    -------
+    dict or None
+        ``n_frames``; ``force_rms_eV_A`` and ``force_max_eV_A`` (MD − book, over all components);
+        ``energy_diff_spread_meV_atom`` (standard deviation of the per-atom energy difference: what
+        matters for relative energies); with stresses, ``pressure_offset_book_minus_md_GPa`` (virial
+        pressure, ``mean`` and ``sem``, None for one frame; add it to the MD setting's pressures).
+        None if nothing was re-labelled.
+    """
     run_dir = Path(run_dir)
     book = read_frames(run_dir / RELABEL_FILE)
     if not book:
@@ -111,9 +155,26 @@ def _git_commit(repo: Path) -> str:
 
 
 def write_manifest(root: Path, repo: Path = Path(".")) -> dict:
-    """``<root>/aimd/manifest.json``: SHA-256 and size of every file under ``<root>/aimd`` with a
-    SHIPPED_SUFFIXES suffix (data, checkpoints, logs), the code version, and for each run its protocol,
-    frames, cost per step and the comparison with its book-setting re-labels."""
+    """Write ``<root>/aimd/manifest.json``, the provenance of the shipped AIMD files.
+
+    SHA-256 and size of every file under ``<root>/aimd`` with a SHIPPED_SUFFIXES suffix (data,
+    checkpoints, logs; not the manifest or hidden files), the code version, the book setting, the
+    one-core hours of the ledger, and for each run its protocol, frames, simulated time, cost per step
+    (s) and the comparison with its book-setting re-labels (:func:`relabel_comparison`).
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    repo : Path
+        The git work tree whose HEAD commit is recorded (and whether ``zno_book/aimd`` is modified);
+        "unknown" if git fails.
+
+    Returns
+    -------
+    dict
+        The manifest written.
+    """
     aimd = Path(root) / "aimd"
     files = {}
     for path in sorted(aimd.rglob("*")):

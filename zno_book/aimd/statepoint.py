@@ -52,7 +52,17 @@ BOOK_DENSITY, BOOK_TEMPERATURE = 4.9, 3000.0
 
 @dataclasses.dataclass(frozen=True)
 class StatePoint:
-    """A (density g/cm³, temperature K) pair whose pressure is measured on ``frames`` PLIP frames."""
+    """A (density, temperature) pair whose pressure is measured on ``frames`` PLIP frames.
+
+    Parameters
+    ----------
+    density : float
+        g/cm³.
+    temperature : float
+        K.
+    frames : int
+        PLIP frames labelled by DFT.
+    """
 
     density: float
     temperature: float
@@ -69,15 +79,51 @@ STATE_POINTS = (StatePoint(4.5, 3000.0), StatePoint(4.2, 3000.0))
 
 
 def kinetic_pressure_gpa(n_atoms: int, volume: float, temperature: float) -> float:
-    """N k_B T / V in GPa (volume in Å³, temperature in K)."""
+    """Ideal-gas pressure of the nuclei, N k_B T / V, in GPa.
+
+    Parameters
+    ----------
+    n_atoms : int
+        N.
+    volume : float
+        V (Å³).
+    temperature : float
+        T (K).
+
+    Returns
+    -------
+    float
+        GPa.
+    """
     return float(n_atoms * units.kB * temperature / volume / units.GPa)
 
 
 def sample_frames(root: Path, point: StatePoint, model_path: Path | None = None) -> list[Atoms]:
-    """PLIP liquid frames at ``point`` (the liquid chapter's small-cell protocol at this density and
-    temperature, production frames ≥ 500 fs apart, no pair closer than 1.2 Å), made once and cached in
-    ``<root>/aimd/statepoint/frames_<label>.extxyz``. ``model_path``: the PLIP model file (default: the
-    shipped one)."""
+    """PLIP liquid frames at ``point``, made once and cached in ``<root>/aimd/statepoint/frames_<label>.extxyz``.
+
+    The liquid chapter's small-cell protocol at this density and temperature; production frames
+    ≥ 500 fs apart, no pair closer than 1.2 Å (:func:`zno_book.liquid.pick_candidates`).
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    point : StatePoint
+        Density, temperature and number of frames.
+    model_path : str or Path, optional
+        The PLIP model file (default: the shipped one, ``models/v1/plip.npz``).
+
+    Returns
+    -------
+    list of ase.Atoms
+        ``point.frames`` frames without DFT labels; ``info``: task (``statepoint/<label>/frameNN``),
+        density_g_cm3, temperature_K, sampled_by, model_path, md_event.
+
+    Raises
+    ------
+    RuntimeError
+        If PLIP's run gives fewer usable frames than ``point.frames``.
+    """
     model_path = Path(model_path) if model_path is not None else models_dir() / "plip.npz"
     path = Path(root) / "aimd" / "statepoint" / f"frames_{point.label}.extxyz"
     if path.exists():
@@ -98,8 +144,20 @@ def sample_frames(root: Path, point: StatePoint, model_path: Path | None = None)
 
 
 def run_statepoint(root: Path, points=STATE_POINTS, log=print) -> None:
-    """DFT single points (PRESSURE_SETTING, with stress) on the sampled frames of every point, appended
-    to ``<root>/aimd/statepoint/pressures.extxyz`` (resumable: frames already there are skipped)."""
+    """DFT single points (PRESSURE_SETTING, with stress) on the sampled frames of every point.
+
+    Appended to ``<root>/aimd/statepoint/pressures.extxyz`` (resumable: frames already there are
+    skipped), each with its virial pressure (GPa) in ``info`` and charged to the ledger as "statepoint".
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    points : sequence of StatePoint
+        The state points (frames sampled by :func:`sample_frames` if not cached).
+    log : callable
+        Called with one line (str) per labelled frame.
+    """
     root = Path(root)
     out = root / "aimd" / "statepoint" / "pressures.extxyz"
     setting = SETTINGS[PRESSURE_SETTING]
@@ -131,7 +189,25 @@ def _mean_sem(values) -> tuple[float, float]:
 
 
 def kpoint_correction(root: Path, pilot_setting: str = PRESSURE_SETTING) -> dict:
-    """Book − ``pilot_setting`` virial pressure (GPa) on the pilot's step-0 frames: mean, standard error, n."""
+    """Book − ``pilot_setting`` virial pressure (GPa) on the pilot's step-0 frames.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder (``liquid.extxyz`` and the pilot's records).
+    pilot_setting : str
+        The setting whose pressure is corrected.
+
+    Returns
+    -------
+    dict
+        ``mean_GPa``, ``sem_GPa`` (standard error; NaN for one frame), ``n`` and ``values_GPa``.
+
+    Raises
+    ------
+    RuntimeError
+        If the pilot has no step 0 with a stress for ``pilot_setting``.
+    """
     refs = reference_frames(root)
     diffs = []
     for task in PILOT_FRAMES:
@@ -145,8 +221,30 @@ def kpoint_correction(root: Path, pilot_setting: str = PRESSURE_SETTING) -> dict
 
 
 def summarize_statepoint(root: Path) -> dict:
-    """Pressure per state point (virial, kinetic, correction, total, errors), the zero-pressure density
-    at 3000 K from a weighted straight line, written to ``<root>/aimd/statepoint_summary.json``."""
+    """Pressure per state point and the zero-pressure density at 3000 K, written to ``statepoint_summary.json``.
+
+    The book's point (4.9 g/cm³, 3000 K) comes from the ten PLIP frames of ``liquid.extxyz`` without
+    correction; the others from ``pressures.extxyz`` plus :func:`kpoint_correction`.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+
+    Returns
+    -------
+    dict
+        The summary written: ``points`` (per point: virial, kinetic and correction terms, ``pressure_GPa``
+        and ``pressure_err_GPa``), ``kpoint_correction`` and ``zero_pressure_3000K`` (density, its error,
+        slope, bulk modulus ρ dP/dρ in GPa; None with fewer than two points at 3000 K). Written to
+        ``<root>/aimd/statepoint_summary.json``.
+
+    Raises
+    ------
+    RuntimeError
+        If there are labelled state-point frames but no pilot step 0 to correct them with
+        (:func:`kpoint_correction`).
+    """
     root = Path(root)
     labelled = read_frames(root / "aimd" / "statepoint" / "pressures.extxyz")
     correction = kpoint_correction(root) if labelled else None

@@ -30,18 +30,44 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically (temporary file + rename)."""
+    """Write ``data`` as indented JSON, atomically (temporary file + rename).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (its folder is created).
+    data : dict
+        JSON-serialisable; written with sorted keys.
+    """
     _replace(Path(path), (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_json(path: Path) -> dict:
-    """The JSON object in ``path``."""
+    """The JSON object in ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A JSON file.
+
+    Returns
+    -------
+    dict
+    """
     with open(path) as fh:
         return json.load(fh)
 
 
 def write_npz(path: Path, **arrays) -> None:
-    """Write numpy arrays to ``path`` (.npz, uncompressed, no pickle), atomically."""
+    """Write numpy arrays to ``path`` (.npz, uncompressed), atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (its folder is created).
+    **arrays
+        Name → array; numbers or strings, so that ``np.load`` reads them without pickle.
+    """
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     _replace(Path(path), buf.getvalue())
@@ -50,8 +76,18 @@ def write_npz(path: Path, **arrays) -> None:
 def append_frame(path: Path, atoms: Atoms) -> int:
     """Append one extxyz frame (with its calculator results and ``info``) and fsync.
 
-    Returns the file size in bytes after the append: a reader that records it (e.g. in a checkpoint)
-    can later :func:`truncate` the file to drop a frame written after the record or cut by a kill.
+    Parameters
+    ----------
+    path : str or Path
+        The extxyz file (it and its folder are created if missing).
+    atoms : ase.Atoms
+        The frame.
+
+    Returns
+    -------
+    int
+        The file size in bytes after the append: a reader that records it (e.g. in a checkpoint) can
+        later :func:`truncate` the file to drop a frame written after the record or cut by a kill.
     """
     buf = io.StringIO()
     write(buf, atoms, format="extxyz")
@@ -65,7 +101,19 @@ def append_frame(path: Path, atoms: Atoms) -> int:
 
 
 def truncate(path: Path, size: int) -> bool:
-    """Cut ``path`` to ``size`` bytes if it is longer; True if anything was cut.
+    """Cut ``path`` to ``size`` bytes if it is longer, and fsync.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (a missing file counts as 0 bytes).
+    size : int
+        Bytes to keep.
+
+    Returns
+    -------
+    bool
+        True if anything was cut.
 
     Raises
     ------
@@ -86,13 +134,35 @@ def truncate(path: Path, size: int) -> bool:
 
 
 def read_frames(path: Path) -> list[Atoms]:
-    """All frames of an extxyz file ([] if it does not exist)."""
+    """All frames of an extxyz file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The extxyz file.
+
+    Returns
+    -------
+    list of ase.Atoms
+        Empty if the file does not exist or is empty.
+    """
     path = Path(path)
     return read(path, ":", format="extxyz") if path.exists() and path.stat().st_size else []
 
 
 def sha256(path: Path) -> str:
-    """Hex SHA-256 of the file's bytes."""
+    """Hex SHA-256 of the file's bytes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (read in 1 MiB blocks).
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -1,6 +1,8 @@
 """Command line: ``python -m zno_book.reference {run,dry-run,sample,manifest} [options]``.
 
-run       run pending DFT tasks with N single-core workers (resumable; skips finished tasks)
+run       run the pending DFT tasks on an executor: --executor local (default: a pool of single-core
+          processes), dask (a LocalCluster of --workers processes, or the scheduler at --address) or
+          serial; resumable (skips finished tasks), the driver process the only writer of the data folder
 dry-run   list what remains, with rough cost estimates (reads the data folder, writes nothing)
 sample    make the candidate frames that some tasks label (liquid: GFN1-xTB MD with tblite; thermal
           snapshots of the crystals: MD with a linear-BP fitted to the tier-1 frames; each shipped
@@ -9,21 +11,21 @@ sample    make the candidate frames that some tasks label (liquid: GFN1-xTB MD w
 manifest  rewrite manifest.json (checksums, counts, settings) from the data files
 
 The data folder (--root) must hold a manifest.json, so that a mistyped folder is not taken for a new
-data set; pass --new to start one in a folder without a manifest.
+data set; pass --new to start one in a folder without a manifest. --plan tiny runs a smoke-test plan of
+about a minute (2-atom cells at a low cutoff, data set "tiny"): use it with a new folder, never data/zno.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+from zno_book.executors import KINDS
 from zno_book.paths import ENV_VAR, data_dir
 from zno_book.reference.engine import DFTSettings
-from zno_book.reference.plan import THERMAL_CANDIDATES
-from zno_book.reference.runner import Store, dry_run, work
+from zno_book.reference.plan import THERMAL_CANDIDATES, all_tasks, tiny_tasks
+from zno_book.reference.runner import dry_run, run, select, write_manifest
 from zno_book.reference.sampling import (
     sample_liquid,
     sample_liquid_models,
@@ -31,7 +33,9 @@ from zno_book.reference.sampling import (
     sample_thermal,
 )
 
-COMMANDS = ("run", "dry-run", "sample", "manifest", "worker")
+COMMANDS = ("run", "dry-run", "sample", "manifest")
+#: the plans --plan chooses from: the book's, and the smoke test of the pipeline
+PLANS = {"book": all_tasks, "tiny": tiny_tasks}
 
 
 def positive_int(text: str) -> int:
@@ -73,35 +77,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None,
                    help=f"data folder (default: data/zno under ${ENV_VAR}, else under the source checkout)")
     p.add_argument("--new", action="store_true", help="allow a data folder without manifest.json (a new data set)")
-    p.add_argument("--workers", type=positive_int, default=2, help="parallel single-core workers for run")
+    p.add_argument("--executor", choices=KINDS, default="local",
+                   help="where run computes: local processes, a dask cluster, or serially in this process")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="worker processes of run (default: the cores available)")
+    p.add_argument("--address", default=None, help="a running Dask scheduler, e.g. tcp://10.0.0.1:8786 (dask)")
+    p.add_argument("--plan", choices=sorted(PLANS), default="book", help="the book's plan or the tiny smoke test")
     p.add_argument("--max-priority", type=int, default=None, help="only tasks with priority ≤ this")
-    p.add_argument("--only", default=None, help="only tasks whose name starts with this prefix")
+    p.add_argument("--only", action="append", default=None, metavar="PREFIX",
+                   help="only tasks whose name starts with this prefix (repeat for several)")
     return p
-
-
-def start_workers(root: Path, workers: int, max_priority: int | None, only: str | None) -> int:
-    """Run ``workers`` worker processes (one thread each) on the data folder ``root`` and wait for them.
-
-    Parameters
-    ----------
-    root : Path
-        The data folder.
-    workers : int
-        Number of processes.
-    max_priority, only : optional
-        The task selection (see :func:`zno_book.reference.runner.select`).
-
-    Returns
-    -------
-    int
-        The largest exit status of the workers.
-    """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    extra = [] if max_priority is None else ["--max-priority", str(max_priority)]
-    extra += [] if only is None else ["--only", only]
-    procs = [subprocess.Popen([sys.executable, "-m", "zno_book.reference", "worker", "--root", str(root), "--new",
-                               *extra], env=env) for _ in range(workers)]
-    return max(p.wait() for p in procs)
 
 
 def main(argv=None) -> int:
@@ -123,22 +108,22 @@ def main(argv=None) -> int:
     if not (root / "manifest.json").is_file() and not args.new:
         p.error(f"{root} has no manifest.json, so it is not a data folder of the book (mistyped --root?); "
                 "pass --new to start a new data set there")
-    store = Store(root, DFTSettings())
+    settings = DFTSettings()
+    tasks = select(PLANS[args.plan](), args.max_priority, args.only)
     if args.command == "dry-run":
-        dry_run(store, args.max_priority, args.only)
+        dry_run(root, tasks, settings, selected=args.max_priority is not None or args.only is not None)
     elif args.command == "manifest":
-        store.write_manifest()
+        write_manifest(root, settings)
     elif args.command == "sample":
         sample_liquid(root / "candidates" / "liquid_gfn1.extxyz")
         sample_thermal(root / THERMAL_CANDIDATES, root)
         sample_nanoparticle_optima(root)
         sample_liquid_models(root)
-    elif args.command == "worker":
-        store.check_settings()
-        work(store, args.max_priority, args.only)
     else:
-        store.check_settings()
-        return start_workers(root, args.workers, args.max_priority, args.only)
+        if args.address is not None and args.executor != "dask":
+            p.error("--address names a Dask scheduler: use it with --executor dask")
+        report = run(root, tasks, args.executor, args.workers, args.address, settings)
+        return 0 if report.ok else 1
     return 0
 
 

@@ -5,13 +5,17 @@ then a first training set covering every polymorph (tier 1), then the bulk E–V
 training set, phonons, the smallest clusters and the surfaces, then the thermal snapshots of the
 training set, the models' own liquid frames and nanoparticle optima (once sampled), a few GFN1-xTB
 liquid frames and the 12-atom cage, and the larger clusters last. A task's name is its identity: the runner
-skips names already present in the output files.
+skips names already present in the output files. The held-out set (:func:`heldout_tasks`, last) is
+never used for any choice; :func:`tiny_tasks` is a separate smoke-test plan at a low cutoff.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
+from mliplib.properties.structure import shortest_distance
 from mliplib.properties.vibrations import phonon_displacements
 from zno_book.constants import (
     LIQUID_DENSITY,
@@ -21,11 +25,17 @@ from zno_book.constants import (
     POLYMORPHS,
     SURFACE,
 )
+from zno_book.reference.recipes import build
 from zno_book.structures import polymorph
 
 __all__ = [
     "EOS_RELAX",
     "EOS_VOLUMES",
+    "HELDOUT_CONTACTS",
+    "HELDOUT_KINDS",
+    "HELDOUT_MIN_DISTANCE",
+    "HELDOUT_RATTLES",
+    "HELDOUT_THERMAL",
     "LIQUID_DENSITY",
     "LIQUID_FORMULA_UNITS",
     "LIQUID_FRAMES",
@@ -41,10 +51,12 @@ __all__ = [
     "THERMAL_CELL",
     "THERMAL_FRAMES",
     "THERMAL_TEMPERATURES",
+    "TINY_SETTINGS",
     "Task",
     "all_tasks",
     "convergence_tasks",
     "eos_tasks",
+    "heldout_tasks",
     "liquid_model_candidates",
     "liquid_model_tasks",
     "liquid_tasks",
@@ -55,6 +67,7 @@ __all__ = [
     "phonon_tasks",
     "surface_tasks",
     "thermal_sample",
+    "tiny_tasks",
     "training_tasks",
 ]
 
@@ -100,7 +113,9 @@ class Task:
     """One DFT job. kind: "single" (one frame) or "relax" (BFGS; every step stored as a frame).
 
     relax: {"fmax": eV/Å, "steps": int, "cell": None | "constant_volume"}; settings: overrides of
-    :class:`~zno_book.reference.engine.DFTSettings` (convergence study only).
+    :class:`~zno_book.reference.engine.DFTSettings` (convergence study, tiny plan); cost_like: a
+    config_type whose measured single points estimate this task's cost (a held-out cell costs what the
+    training cell of the same size and broken symmetry costs), None for its own config_type.
     """
 
     name: str
@@ -111,15 +126,31 @@ class Task:
     kind: str = "single"
     relax: dict | None = None
     settings: dict | None = None
+    cost_like: str | None = None
 
     def as_dict(self) -> dict:
-        """The task's fields as a dict (:func:`dataclasses.asdict`).
+        """The task's fields as a dict (:func:`dataclasses.asdict`), JSON-serialisable.
 
         Returns
         -------
         dict
         """
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> Task:
+        """The task whose :meth:`as_dict` is ``fields`` (also after a JSON round trip: the recipe may be a list).
+
+        Parameters
+        ----------
+        fields : dict
+            The task's fields.
+
+        Returns
+        -------
+        Task
+        """
+        return cls(**{**fields, "recipe": tuple(fields["recipe"])})
 
 
 def _task(name, dataset, config_type, recipe, priority, **kw) -> Task:
@@ -312,6 +343,7 @@ def all_tasks() -> list[Task]:
              + surface_tasks() + liquid_tasks())
     tasks += model_optimum_tasks()
     tasks += liquid_model_tasks()
+    tasks += heldout_tasks()
     names = [t.name for t in tasks]
     assert len(names) == len(set(names)), "task names must be unique"
     return sorted(tasks, key=lambda t: t.priority)
@@ -397,3 +429,89 @@ def liquid_model_tasks() -> list[Task]:
     return [_task(f"liquid/at_{kind}/frame{k:02d}", "liquid", f"liquid_model_{kind}",
                   [{"op": "frame", "file": liquid_model_candidates(kind), "index": k}], 5)
             for k in range(LIQUID_MODEL_FRAMES) for kind in MODEL_KINDS]
+
+
+# ------------------------------------------------------------------ the held-out set (never used for any choice)
+#: σ (Å) of the rattled held-out cells: the training rattles' range (0.03–0.15) and a bit beyond
+HELDOUT_RATTLES = (0.05, 0.10, 0.15, 0.18)
+#: thermal-like held-out cells per phase: a random isotropic strain (±3 %), a random shear (bound 3 %) and
+#: a rattle of σ 0.06–0.12 Å (the 600–1200 K snapshots' displacements), drawn once, written into the recipe
+HELDOUT_THERMAL = 4
+#: pair → range (Å) of the one short contact of a held-out cell, below the shortest distances of the
+#: training frames (Zn–O 1.46 Å once, 1.55 Å next; Zn–Zn and O–O 2.22 Å) but above 1.5 Å, except Zn–O,
+#: which stays above 1.5 Å and so below all training frames but one
+HELDOUT_CONTACTS = {("Zn", "O"): (1.50, 1.60), ("Zn", "Zn"): (2.00, 2.15), ("O", "O"): (1.90, 2.10)}
+HELDOUT_KINDS = ("rattle", "thermal", "contact")
+HELDOUT_SEED = 7000  # seeds from HELDOUT_SEED on: none of the training set's (0–107)
+#: no two atoms of a held-out cell closer than this (Å): the shortest distance in the training frames
+HELDOUT_MIN_DISTANCE = 1.45
+
+
+def _heldout_steps(kind: str, n: int, seed: int) -> list[dict]:
+    """Recipe steps of held-out cell ``n`` of ``kind`` (rattle, thermal, contact), drawn from ``seed``."""
+    if kind == "rattle":
+        return [{"op": "rattle", "sigma": HELDOUT_RATTLES[n], "seed": seed}]
+    rng = np.random.default_rng(seed)
+    if kind == "thermal":
+        strain, sigma = round(float(rng.uniform(-0.03, 0.03)), 4), round(float(rng.uniform(0.06, 0.12)), 3)
+        return [{"op": "strain", "strain": strain}, {"op": "shear", "magnitude": 0.03, "seed": seed},
+                {"op": "rattle", "sigma": sigma, "seed": seed}]
+    pair, (low, high) = list(HELDOUT_CONTACTS.items())[n]
+    return [{"op": "rattle", "sigma": 0.05, "seed": seed},
+            {"op": "contact", "pair": list(pair), "distance": round(float(rng.uniform(low, high)), 3), "seed": seed}]
+
+
+def _heldout_recipe(phase: str, kind: str, n: int) -> list[dict]:
+    """The recipe of held-out cell ``n`` of ``kind`` of ``phase``: the first seed (HELDOUT_SEED + 100·phase
+    + 10·kind + n, then + 1000, + 2000, ...) whose structure has no two atoms closer than
+    HELDOUT_MIN_DISTANCE (a σ = 0.18 Å rattle may put a Zn–O pair at 1.3 Å)."""
+    seed = HELDOUT_SEED + 100 * POLYMORPHS.index(phase) + 10 * HELDOUT_KINDS.index(kind) + n
+    for attempt in range(10):
+        recipe = RATTLE_CELL[phase] + _heldout_steps(kind, n, seed + 1000 * attempt)
+        if shortest_distance(build(recipe)) >= HELDOUT_MIN_DISTANCE:
+            return recipe
+    raise RuntimeError(f"no held-out {phase} {kind} cell {n} without a contact below {HELDOUT_MIN_DISTANCE} Å")
+
+
+def heldout_tasks() -> list[Task]:
+    """The held-out set: single points on 8-atom cells (the training set's RATTLE_CELL) of every
+    polymorph, rattled (``heldout/<phase>/rattle<n>``), thermal-like (``thermal<n>``: strain, shear and
+    rattle) and with one short contact (``contact_<pair>``, on a cell rattled by 0.05 Å), config_type
+    ``heldout_<phase>_<kind>``, dataset ``heldout``; seeded deterministically, priority 8 (last).
+
+    Returns
+    -------
+    list of Task
+    """
+    counts = {"rattle": len(HELDOUT_RATTLES), "thermal": HELDOUT_THERMAL, "contact": len(HELDOUT_CONTACTS)}
+    tasks = []
+    for phase in POLYMORPHS:
+        for kind in HELDOUT_KINDS:
+            for n in range(counts[kind]):
+                label = "contact_" + "".join(list(HELDOUT_CONTACTS)[n]) if kind == "contact" else f"{kind}{n}"
+                tasks.append(_task(f"heldout/{phase}/{label}", "heldout", f"heldout_{phase}_{kind}",
+                                   _heldout_recipe(phase, kind, n), 8, cost_like=f"{phase}_rattle"))
+    return tasks
+
+
+# ------------------------------------------------------------------ a smoke-test plan (seconds, not data)
+#: the tiny plan's settings: a cutoff and k density far below the book's, to test the pipeline only
+TINY_SETTINGS = {"ecut": 250.0, "kpt_density": 0.7}
+
+
+def tiny_tasks() -> list[Task]:
+    """A plan of about a minute on one core for testing the generator end to end (``run --plan tiny``, data set ``tiny``):
+    rattled 2-atom rocksalt and CsCl single points and one position relaxation of a rattled
+    and sheared 2-atom rocksalt cell, all at :data:`TINY_SETTINGS`. Never data of the book.
+
+    Returns
+    -------
+    list of Task
+    """
+    tasks = [_task(f"tiny/{phase}/rattle{seed}", "tiny", f"tiny_{phase}",
+                   SMALL[phase] + [{"op": "rattle", "sigma": 0.05, "seed": seed}], 0, settings=TINY_SETTINGS)
+             for phase in ("rocksalt", "cscl") for seed in (0, 1)]
+    relax = SMALL["rocksalt"] + [{"op": "shear", "magnitude": 0.03, "seed": 0}, {"op": "rattle", "sigma": 0.1, "seed": 3}]
+    tasks.append(_task("tiny/rocksalt/relax", "tiny", "tiny_rocksalt_relax", relax, 0, kind="relax",
+                       relax={"fmax": 0.02, "steps": 8, "cell": None}, settings=TINY_SETTINGS))
+    return tasks

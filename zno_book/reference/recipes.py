@@ -60,6 +60,24 @@ def _relaxed(atoms, file: str, task: str, root: str):
     return frame
 
 
+def _contact(atoms, pair, distance: float, seed: int):
+    """``atoms`` with one pair pushed to ``distance`` Å: a random atom (``seed``) of species ``pair[0]`` and
+    its nearest ``pair[1]`` atom (minimum image) move symmetrically along the line joining them."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    first = np.flatnonzero(symbols == pair[0])
+    i = int(np.random.default_rng(seed).choice(first))
+    partners = np.flatnonzero((symbols == pair[1]) & (np.arange(len(atoms)) != i))
+    if not len(first) or not len(partners):
+        raise ValueError(f"contact {pair}: no such pair in {atoms.get_chemical_formula()}")
+    j = int(partners[np.argmin(atoms.get_distances(i, partners, mic=True))])
+    vector = atoms.get_distance(i, j, mic=True, vector=True)
+    length = np.linalg.norm(vector)
+    out = atoms.copy()
+    out.positions[i] += (length - distance) / 2 * vector / length
+    out.positions[j] -= (length - distance) / 2 * vector / length
+    return out
+
+
 def _phonon_displacement(atoms, supercell, index: int, displacement: float):
     """Displaced supercell ``index`` of phonopy's symmetry-reduced set for ``atoms``."""
     return phonon_displacements(atoms, supercell, displacement)[index]
@@ -83,6 +101,7 @@ STEPS = {
     "shear": lambda a, magnitude, seed: builders.strained(a, builders.random_shear(magnitude, seed)),
     "rattle": lambda a, sigma, seed: builders.rattled(a, sigma, seed),
     "box": lambda a, vacuum: builders.in_box(a, vacuum),
+    "contact": _contact,
     "phonon_displacement": _phonon_displacement,
 }
 
