@@ -2,6 +2,9 @@
 #   make book   set up .venv if missing, install, execute every chapter and build the HTML book (_build/html)
 #   make test   set up as needed (including GPAW for the DFT test and the peers' venv), run the library tests
 #               and execute the notebooks
+# and, for the rendered book:
+#   make test-book         open every page of the built book in headless Chromium (builds it first if missing)
+#   make book-clean-cache  forget the executed notebooks, so the next `make book` executes every chapter
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -15,7 +18,7 @@ DADAPY_VERSION := 0.3.4
 PEERS_STAMP := $(PEERS)/.installed-dadapy-$(DADAPY_VERSION)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install dft peers book test test-lib test-notebooks dft-data models clean
+.PHONY: install dft peers book book-clean-cache test test-lib test-notebooks test-book dft-data models clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,13 +49,24 @@ $(PEERS_STAMP):
 
 peers: $(PEERS_STAMP)
 
-# -W -n --keep-going: any warning (a cell that raises, a broken reference) fails the build, after reporting all
+# -W -n --keep-going: any warning (a cell that raises, a broken reference) fails the build, after reporting all.
+# --all reads every page (so every warning is seen every time); the chapters are executed in the order of
+# _toc.yml, and only those that changed, or whose inputs changed, since their last execution (the cache in
+# _build/.jupyter_cache: `execute_notebooks: cache` and `execution_inputs` in _config.yml).
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
 	@echo "Book: $(abspath _build/html/index.html)"
 
+book-clean-cache:
+	rm -rf _build/.jupyter_cache
+
+# The browser test needs the built book; it installs Debian's chromium (apt-get) when missing.
+test-book: $(STAMP)
+	@test -f _build/html/index.html || $(MAKE) book
+	$(PY) -m pytest -q -m book tests/test_book_build.py
+
 test-lib: dft peers
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not book" tests
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env book

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/descriptors.py                  # 72- and 1 008-atom wurtzite, best of 5
     .venv/bin/python benchmarks/descriptors.py --repeats 3 --threads 1
     .venv/bin/python benchmarks/descriptors.py --scaling       # BP values+gradients, 96 … 10 000 atoms
+    .venv/bin/python benchmarks/descriptors.py --record        # also write benchmarks/results.json [descriptors]
     PYTHONPATH=/tmp/base:. .venv/bin/python benchmarks/descriptors.py --threads 1 --baseline old.descriptors
 
 Every timing is end to end from ``ase.Atoms`` (our rows include the neighbour list, as DScribe's include
@@ -41,6 +42,7 @@ from importlib.metadata import version
 import numba
 import numpy as np
 from ase.build import bulk
+from results import load_average, record
 
 import mliplib.descriptors
 from mliplib.descriptors import PLIP, BehlerParrinello
@@ -90,7 +92,12 @@ def main() -> None:
                         help="only BP values+gradients on 96 … 10 368 atoms: cost per atom and gradient memory")
     parser.add_argument("--baseline", metavar="MODULE",
                         help="also time the descriptors of MODULE (an older copy of mliplib.descriptors)")
+    parser.add_argument("--record", action="store_true",
+                        help="write the rows to benchmarks/results.json (not with --scaling or --baseline)")
     args = parser.parse_args()
+    if args.record and (args.scaling or args.baseline):
+        parser.error("--record records the comparison with DScribe only: drop --scaling and --baseline")
+    load_before = load_average()
     if args.scaling:
         return scaling(args.repeats)
     modules = {"": mliplib.descriptors}
@@ -106,7 +113,7 @@ def main() -> None:
     print(f"best of {args.repeats} interleaved repeats after one warm-up; times per atom\n")
     header = (f"{'atoms':>6} {'pairs/at':>8} {'row':<39} {'wall ms':>9} {'wall µs/at':>10} {'cpu µs/at':>10} "
               f"{'DScribe/row (cpu)':>18}")
-    summary = []
+    summary, recorded = [], []
     for n in args.sizes:
         atoms = structure(n)
         ref = acsf.create(atoms)
@@ -135,6 +142,8 @@ def main() -> None:
             change = f"  ours/baseline (cpu) {cpu[name] / cpu[base]:.3f}" if base in cpu and "[1 thr]" in name else ""
             print(f"{n:>6} {len(pairs.i) / n:>8.1f} {name:<39} {seconds * 1e3:>9.2f} {seconds / n * 1e6:>10.2f} "
                   f"{cpu[name] / n * 1e6:>10.2f} {ratio}{change}")
+            recorded.append({"atoms": n, "pairs_per_atom": len(pairs.i) / n, "row": name.split(" [")[0],
+                             "threads": table[name][1], "wall_s": seconds, "cpu_s": cpu[name]})
         print()
         for t in sorted({1, args.threads}):
             tag = f" [{t} thr]"
@@ -147,6 +156,9 @@ def main() -> None:
     print("summary (≥ 1 means ours is faster; target: BP values+gradients ≥ 5× DScribe values)")
     print("\n".join(summary))
     print("after:", machine_state())
+    if args.record:
+        record("descriptors", recorded, ["numba", "numpy", "dscribe"], load_before, repeats=args.repeats,
+               bp_features=bp.n_features, plip_features=plip.n_features, cutoff_A=bp.cutoff)
 
 
 def scaling(repeats: int) -> None:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/md.py                       # all models, all sizes, peer if importable
     .venv/bin/python benchmarks/md.py --sizes 96 1000 --models linear_bp nnp --no-peer
+    .venv/bin/python benchmarks/md.py --record             # also write benchmarks/results.json [md]
 
 What is timed: ASE ``VelocityVerlet`` (0.5 fs, velocities at 300 K) steps with the model's ASE calculator,
 i.e. everything an MD step costs (neighbour list with a 0.5 Å skin, rebuilt only when an atom moved more
@@ -40,20 +41,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from ase import units  # noqa: E402
-from ase.calculators.calculator import Calculator, all_changes  # noqa: E402
-from ase.md.velocitydistribution import Stationary  # noqa: E402
-from ase.md.verlet import VelocityVerlet  # noqa: E402
+import numba
+import numpy as np
+import torch
+from ase import units
+from ase.calculators.calculator import Calculator, all_changes
+from ase.md.velocitydistribution import Stationary
+from ase.md.verlet import VelocityVerlet
+from results import load_average, record
 
-import mliplib  # noqa: E402
-from mliplib.builders import rattled, supercell_of  # noqa: E402
-from mliplib.md import thermalize_momenta  # noqa: E402
-from zno_book import zoo  # noqa: E402
-from zno_book.paths import models_dir  # noqa: E402
-from zno_book.structures import polymorph  # noqa: E402
+import mliplib
+from mliplib.builders import rattled, supercell_of
+from mliplib.md import thermalize_momenta
+from zno_book import zoo
+from zno_book.paths import models_dir
+from zno_book.structures import polymorph
 
 SIZES = {96: (4, 3, 2), 1000: (5, 5, 10), 10000: (10, 10, 25)}
 STEPS = {96: 200, 1000: 30, 10000: 4}
@@ -173,7 +175,9 @@ def main(argv=None):
                              "~16 ms per atom-step and GBs of triplet tensors)")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply the number of timed steps")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks per row (best kept, rows interleaved)")
+    parser.add_argument("--record", action="store_true", help="write the rows to benchmarks/results.json")
     args = parser.parse_args(argv)
+    load_before = load_average()
 
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numba {numba.__version__} "
@@ -242,6 +246,11 @@ def main(argv=None):
         per = {n: r["us_per_atom_step"] for n, lab, r in rows if lab == label}
         if len(per) > 1:
             print(f"  cost per atom vs size, {label}: " + ", ".join(f"{n}: {v:.1f} µs" for n, v in sorted(per.items())))
+    if args.record:
+        packages = ["numba", "numpy", "torch", "ase"] + (["torchani"] if peers else [])
+        record("md", [{"atoms": n, "model": label, **r} for n, label, r in rows], packages, load_before,
+               models={zoo.LABELS[kind]: source[kind] for kind in args.models}, timestep_fs=0.5,
+               numba_threads=numba.get_num_threads(), torch_threads=torch.get_num_threads())
     return rows
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/neighbors.py               # ~1 000, 10 000, 100 000 atoms at 6 Å
     .venv/bin/python benchmarks/neighbors.py --sizes 1000 --repeats 3 --ase-max 200000
+    .venv/bin/python benchmarks/neighbors.py --record      # also write benchmarks/results.json [neighbors]
 
 Every engine returns the full list (i→j and j→i) with i, j, shifts and vectors. Each is warmed up first
 (Numba compilation excluded), then the engines are run in turn, ``--repeats`` times, and the best time
@@ -31,6 +32,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
+from results import load_average, record
 
 from mliplib import neighbors as nb
 
@@ -92,13 +94,15 @@ def main() -> None:
     parser.add_argument("--cutoff", type=float, default=6.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ase-max", type=int, default=20_000, help="skip ASE above this many atoms")
+    parser.add_argument("--record", action="store_true", help="write the rows to benchmarks/results.json")
     args = parser.parse_args()
+    load_before = load_average()
     print("before:", machine_state())
     print(f"cutoff {args.cutoff} Å, best of {args.repeats} interleaved repeats after one warm-up\n")
     header = f"{'atoms':>7} {'pairs':>10} {'engine':<17} {'best ms':>9} {'µs/atom':>8} {'cpu µs/atom':>11}"
     print(header)
     print("-" * len(header))
-    summary = []
+    summary, recorded = [], []
     for n_target in args.sizes:
         atoms = wurtzite(n_target)
         rows = engines(atoms, args.cutoff, args.ase_max)
@@ -117,6 +121,8 @@ def main() -> None:
         for name, seconds in best.items():
             print(f"{len(atoms):>7} {n_pairs[name]:>10} {name:<17} {seconds * 1e3:>9.2f} "
                   f"{seconds / len(atoms) * 1e6:>8.3f} {cpu[name] / len(atoms) * 1e6:>11.3f}")
+            recorded.append({"atoms": len(atoms), "pairs": n_pairs[name], "engine": name, "wall_s": seconds,
+                             "cpu_s": cpu[name]})
         ratio = best["mliplib"] / best["vesin"]
         line = (f"{len(atoms):>7} atoms: mliplib/vesin = {ratio:.2f}, "
                 f"mliplib/(vesin 1 thread) = {best['mliplib'] / best['vesin 1 thread']:.2f}, "
@@ -129,6 +135,9 @@ def main() -> None:
     print("\nsummary")
     print("\n".join(summary))
     print("after:", machine_state())
+    if args.record:
+        record("neighbors", recorded, ["numba", "numpy", "vesin", "ase"], load_before, cutoff_A=args.cutoff,
+               repeats=args.repeats, numba_threads=numba.get_num_threads())
 
 
 if __name__ == "__main__":

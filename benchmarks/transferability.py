@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/transferability.py                      # N = 20 000, comparison at 2 000, 5 000
     .venv/bin/python benchmarks/transferability.py --n 20000 --compare 2000 5000 10000 --repeats 2
+    .venv/bin/python benchmarks/transferability.py --record   # also write benchmarks/results.json [transferability]
 
 Data: N "environments" with 60 features in each of two spaces that share part of their information
 (A: a noisy linear image of an 8-dimensional latent vector; B: a non-linear image of 5 of those latent
@@ -35,11 +36,12 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from results import load_average, record
 
 from mliplib.transferability import information_imbalance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import peers  # noqa: E402  (tests/peers.py: DADApy in .venv-peers)
+import peers
 
 
 def spaces(n: int, n_features: int = 60, seed: int = 0):
@@ -66,7 +68,9 @@ def main():
     parser.add_argument("--compare", type=int, nargs="*", default=[2000, 5000],
                         help="sizes at which mliplib and DADApy are timed in the same run")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--record", action="store_true", help="write the rows to benchmarks/results.json")
     args = parser.parse_args()
+    load_before = load_average()
 
     theirs = peers.dadapy_versions()  # starts the peer process (fails with "run `make peers`" if missing)
 
@@ -85,6 +89,7 @@ def main():
           f"(best of {args.repeats}); Δ(A→B) = {ab:.4f}, Δ(B→A) = {ba:.4f}; "
           f"load average now {os.getloadavg()[0]:.1f}")
     t_full = t
+    recorded = [{"n": args.n, "code": "mliplib", "wall_s": t_full}]
 
     print(f"\n{'N':>6} {'mliplib s':>10} {'DADApy s':>10} {'DADApy/mliplib':>15} {'max |ΔΔ|':>10}")
     last = None
@@ -105,11 +110,16 @@ def main():
         print(f"{n:>6} {min(t_ours):>10.3f} {min(t_theirs):>10.2f} {min(t_theirs) / min(t_ours):>15.1f} "
               f"{diff:>10.1e}")
         last = n, min(t_theirs)
+        recorded += [{"n": n, "code": "mliplib", "wall_s": min(t_ours)},
+                     {"n": n, "code": "DADApy", "wall_s": min(t_theirs), "max_abs_difference": diff}]
     if last is not None:
         n, t = last
         print(f"\nDADApy at N = {args.n} by N² extrapolation from N = {n} (not run): "
               f"≈ {t * (args.n / n) ** 2:.0f} s, ≈ {t * (args.n / n) ** 2 / t_full:.0f}× mliplib's measured time; "
               f"its neighbour index + distance matrices take 16 N² bytes = {16 * args.n ** 2 / 1e9:.1f} GB per space")
+    if args.record:
+        record("transferability", recorded, ["numba", "numpy", "scikit-learn"], load_before,
+               dadapy=theirs, features=args.features, repeats=args.repeats)
 
 
 if __name__ == "__main__":

@@ -736,6 +736,7 @@ def force_spread(committee, atoms=None):
         evaluated with one ``predict`` call — the same σ as its ``predict(atoms)["forces_spread"]``;
       * a list of models with ``.predict(atoms)["forces"]`` and/or ASE calculators;
       * the members' forces themselves, an array or list (M, n_atoms, 3) (``atoms`` may then be None).
+
     ``atoms``: one :class:`ase.Atoms` (returns an array (n_atoms,)) or a list of them (returns a list of
     arrays). F̄_a is the committee mean; the 1/M normalisation makes σ the population standard deviation
     of the force vectors (0 for a single member). σ is computed from the pairwise differences of the

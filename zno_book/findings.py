@@ -37,7 +37,8 @@ class StaleFindings(RuntimeError):
     """Raised by :func:`collect` when a chapter's findings are missing or were made from other models or data."""
 
 
-def current_key(data: Sequence[str], data_root: str | Path | None = None, models_root: str | Path | None = None) -> dict:
+def current_key(data: Sequence[str], data_root: str | Path | None = None,
+                models_root: str | Path | None = None) -> dict:
     """The checksums the findings depend on: every shipped model and committee file, and the files of the
     data splits ``data`` as the data manifest records them.
 
@@ -190,5 +191,6 @@ def ranks(row: dict) -> dict[str, int | None]:
         value = row.get(m)
         if value is None or math.isnan(value):
             continue
-        score[m] = {"closer": lambda v: abs(v - row["DFT"]), "lower": lambda v: v, "higher": lambda v: -v}[row["better"]](value)
+        badness = {"closer": lambda v: abs(v - row["DFT"]), "lower": lambda v: v, "higher": lambda v: -v}
+        score[m] = badness[row["better"]](value)
     return {m: (1 + sum(s < score[m] for s in score.values()) if m in score else None) for m in MODEL_COLUMNS}

@@ -2,8 +2,8 @@
 the frames handed to DFT ("the honest test").
 
 One protocol (:class:`LiquidProtocol`) defines a run: a random (ZnO)_n packing at the reference density
-with physical closest distances (:func:`~zno_book.structures.ionic_packing`), Langevin dynamics at the reference temperature to
-thermalise it, then Bussi NVT (equilibration, then production), all with the watchdog of
+with physical closest distances (:func:`~zno_book.structures.ionic_packing`), Langevin dynamics at the
+reference temperature to thermalise it, then Bussi NVT (equilibration, then production), all with the watchdog of
 :func:`mliplib.md.run_md` (atoms closer than ``min_distance``, jumps of E_pot, runaway temperature), so a
 model that fails is reported (``LiquidRun.event``) instead of crashing. :func:`run_liquid` runs it with
 any ASE calculator; :func:`liquid_trajectory` runs it with a shipped model through the versioned

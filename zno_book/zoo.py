@@ -262,7 +262,8 @@ def evaluate(model, frames: list) -> dict | None:
             spread.append(out["forces_spread"])
     de, df = 1e3 * np.array(de), 1e3 * np.concatenate(df)
     result = {"n_frames": len(frames), "n_atoms": int(sum(len(a) for a in frames)),
-              "energy_rmse_meV_atom": float(np.sqrt(np.mean(de ** 2))), "energy_mae_meV_atom": float(np.mean(np.abs(de))),
+              "energy_rmse_meV_atom": float(np.sqrt(np.mean(de ** 2))),
+              "energy_mae_meV_atom": float(np.mean(np.abs(de))),
               "energy_max_meV_atom": float(np.max(np.abs(de))),
               "forces_rmse_meV_A": float(np.sqrt(np.mean(df ** 2))), "forces_mae_meV_A": float(np.mean(np.abs(df))),
               "forces_max_meV_A": float(np.max(np.abs(df)))}
@@ -359,7 +360,8 @@ def _fit_one(kind, committee, train_frames, test_frames, root, data, progress):
     os.replace(tmp, path)
     entry = {"file": path.name, "kind": kind, "committee": committee, "label": LABELS[kind],
              "data_sha256": data["sha256"], "n_frames_train": len(train_frames),
-             "n_atoms_train": int(sum(len(a) for a in train_frames)), "hyperparameters": hyperparameters(kind, committee),
+             "n_atoms_train": int(sum(len(a) for a in train_frames)),
+             "hyperparameters": hyperparameters(kind, committee),
              "train_wall_time_s": round(wall, 2), "environment": _environment(),
              "train_errors": evaluate(model, train_frames), "test_errors": evaluate(model, test_frames)}
     members = model.members_ if committee else [model]
@@ -386,7 +388,8 @@ def _write_manifest(root: Path, entries: dict, data: dict, n_test: int) -> dict:
     manifest = read_manifest(root)
     manifest.update({"zoo_version": ZOO_VERSION, "description": "The three potentials of the book "
                      "(zno_book.zoo); regenerate with `make models`", "units": {
-                         "energy": "meV/atom (per-frame energy error / atoms)", "forces": "meV/Å per Cartesian component",
+                         "energy": "meV/atom (per-frame energy error / atoms)",
+                         "forces": "meV/Å per Cartesian component",
                          "train_wall_time_s": "s, wall clock on the machine that trained"}})
     manifest["data"] = {**data, "n_frames_test": n_test}
     manifest.setdefault("models", {}).update(entries)

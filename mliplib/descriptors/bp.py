@@ -90,8 +90,9 @@ def _angular_rows(rows, name: str) -> np.ndarray:
     if len(arr):
         zeta, lam = arr[:, 1], arr[:, 2]
         if np.any(zeta < 1):
-            raise ValueError(f"{name}: zeta must be ≥ 1 (for zeta < 1 the derivative of (1 + λ cos θ)^zeta diverges "
-                             f"at the collinear triplets present in every crystal); got zeta = {zeta[zeta < 1].tolist()}")
+            raise ValueError(f"{name}: zeta must be ≥ 1 (for zeta < 1 the derivative of (1 + λ cos θ)^zeta "
+                             f"diverges at the collinear triplets present in every crystal); "
+                             f"got zeta = {zeta[zeta < 1].tolist()}")
         if np.any(np.abs(lam) != 1):
             raise ValueError(f"{name}: lambda must be +1 or -1; got lambda = {lam[np.abs(lam) != 1].tolist()}")
     return arr
@@ -135,7 +136,8 @@ class BehlerParrinello(Descriptor):
         self.cutoff = cutoff
         self.g2 = _param_rows(g2, 2, "g2", "eta, rs")
         if len(self.g2) and np.any(self.g2[:, 1] < 0):
-            raise ValueError(f"g2: rs must be ≥ 0 Å (it is a distance); got rs = {self.g2[self.g2[:, 1] < 0, 1].tolist()}")
+            negative = self.g2[self.g2[:, 1] < 0, 1].tolist()
+            raise ValueError(f"g2: rs must be ≥ 0 Å (it is a distance); got rs = {negative}")
         self.g4 = _angular_rows(g4, "g4")
         self.g5 = _angular_rows(g5, "g5")
         self._build_tables()

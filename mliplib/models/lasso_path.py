@@ -131,7 +131,8 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
         if self.rule not in ("min", "1se"):
             raise ValueError(f"rule must be 'min' or '1se', got {self.rule!r}")
         if not 0 < self.alpha_min_ratio < 1 or self.n_alphas < 2:
-            raise ValueError(f"need 0 < alpha_min_ratio < 1 and n_alphas ≥ 2, got {self.alpha_min_ratio}, {self.n_alphas}")
+            raise ValueError(f"need 0 < alpha_min_ratio < 1 and n_alphas ≥ 2, "
+                             f"got {self.alpha_min_ratio}, {self.n_alphas}")
         folds = self._folds(len(y))
         # the folds' sizes differ by at most a frame: weight them by their rows
         sizes = np.array([len(test) for _, test in folds], dtype=float)
@@ -150,8 +151,9 @@ class LassoLarsPathCV(RegressorMixin, BaseEstimator):
             if best < n - 1:
                 break
             if ratio / 10 < self.min_ratio_floor:
-                warnings.warn(f"the validation error is still smallest at α = {self.alphas_[-1]:.3g}, the end of a grid "
-                              f"down to {ratio:.0e}·α_max; lower min_ratio_floor or regularise otherwise", stacklevel=2)
+                warnings.warn(f"the validation error is still smallest at α = {self.alphas_[-1]:.3g}, the end of a "
+                              f"grid down to {ratio:.0e}·α_max; lower min_ratio_floor or regularise otherwise",
+                              stacklevel=2)
                 break
             ratio /= 10
         self.alpha_min_ratio_ = ratio

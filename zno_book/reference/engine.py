@@ -99,7 +99,8 @@ def make_calculator(atoms: Atoms, settings: DFTSettings, txt: str | None = None)
 
 
 def single_point(atoms: Atoms, settings: DFTSettings, txt: str | None = None) -> dict:
-    """Energy (eV; the Mermin free energy, consistent with forces and stress), forces (eV/Å) and, for fully periodic cells, stress (eV/Å³, Voigt, ASE sign).
+    """Energy (eV; the Mermin free energy, consistent with forces and stress), forces (eV/Å) and, for fully
+    periodic cells, stress (eV/Å³, Voigt, ASE sign).
 
     Isolated systems (any non-periodic axis) are computed in a periodic box (plane waves need one) with
     the vacuum already in ``atoms.cell``; their stress is not returned.

@@ -543,8 +543,8 @@ TINY_SETTINGS = {"ecut": 250.0, "kpt_density": 0.7}
 
 
 def tiny_tasks() -> list[Task]:
-    """A plan of about a minute on one core for testing the generator end to end (``run --plan tiny``, data set ``tiny``):
-    rattled 2-atom rocksalt and CsCl single points and one position relaxation of a rattled
+    """A plan of about a minute on one core for testing the generator end to end (``run --plan tiny``, data
+    set ``tiny``): rattled 2-atom rocksalt and CsCl single points and one position relaxation of a rattled
     and sheared 2-atom rocksalt cell, all at :data:`TINY_SETTINGS`. Never data of the book.
 
     Returns
@@ -554,7 +554,8 @@ def tiny_tasks() -> list[Task]:
     tasks = [_task(f"tiny/{phase}/rattle{seed}", "tiny", f"tiny_{phase}",
                    SMALL[phase] + [{"op": "rattle", "sigma": 0.05, "seed": seed}], 0, settings=TINY_SETTINGS)
              for phase in ("rocksalt", "cscl") for seed in (0, 1)]
-    relax = SMALL["rocksalt"] + [{"op": "shear", "magnitude": 0.03, "seed": 0}, {"op": "rattle", "sigma": 0.1, "seed": 3}]
+    relax = SMALL["rocksalt"] + [{"op": "shear", "magnitude": 0.03, "seed": 0},
+                                 {"op": "rattle", "sigma": 0.1, "seed": 3}]
     tasks.append(_task("tiny/rocksalt/relax", "tiny", "tiny_rocksalt_relax", relax, 0, kind="relax",
                        relax={"fmax": 0.02, "steps": 8, "cell": None}, settings=TINY_SETTINGS))
     return tasks

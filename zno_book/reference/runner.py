@@ -334,7 +334,8 @@ def _chunk(steps: list[dict], n_atoms: int, periodic: bool, kpts, taken: int, co
     def stack(key, shape):
         return np.array([step[key] for step in steps], dtype=float).reshape((len(steps), *shape))
 
-    chunk = {"positions": stack("positions", (n_atoms, 3)), "cell": stack("cell", (3, 3)), "energy": stack("energy", ()),
+    chunk = {"positions": stack("positions", (n_atoms, 3)), "cell": stack("cell", (3, 3)),
+             "energy": stack("energy", ()),
              "energy_zero_smearing": stack("energy_zero_smearing", ()), "forces": stack("forces", (n_atoms, 3)),
              "wall_time_s": stack("wall_time_s", ()), "kpts": np.asarray(kpts, dtype=int), "steps": int(taken),
              "converged": bool(converged), "executor": executor}
@@ -605,7 +606,8 @@ def driver_tasks(tasks: list[Task], root: str | Path, settings: DFTSettings, exe
                                    {"task": t.as_dict(), "index": k, "steps": chunk_steps, **common}, cost / n,
                                    (chunk_name(t.name, k - 1),) if k else after))
         out.append(driver.Task(t.name, f"{__name__}:relaxation_frames",
-                               {"task": t.as_dict(), "chunks": n, "root": str(root)}, 0.0, (chunk_name(t.name, n - 1),)))
+                               {"task": t.as_dict(), "chunks": n, "root": str(root)}, 0.0,
+                               (chunk_name(t.name, n - 1),)))
     return out
 
 
@@ -718,7 +720,8 @@ def dry_run(root: str | Path, tasks: list[Task], settings: DFTSettings | None = 
     for t in rows:
         est = estimated_seconds(t, root, settings, measured)
         total += 0 if np.isnan(est) else est
-        note = "" if inputs_ready(t, root, available) else "  (waiting for its inputs: candidate frames or a relaxation)"
+        waiting = "  (waiting for its inputs: candidate frames or a relaxation)"
+        note = "" if inputs_ready(t, root, available) else waiting
         started = sum(name.startswith(f"{CHECKPOINTS}/{t.name}/") for name in chunks)
         note += f"  ({started} chunks done)" if started else ""
         print(f"  p{t.priority} {t.name:45s} {t.kind:6s} ~{est / 60:6.1f} min{note}", file=buffer)
