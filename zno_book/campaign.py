@@ -653,7 +653,8 @@ def _surface_rows(r: dict) -> list[tuple]:
     for k, face in enumerate(r["surface"]):
         status = str(r["status"][k])
         intact = status == "intact"
-        rows += [(f"intact:{face}", float(intact), "1"), (f"gamma_unrelaxed:{face}", float(r["gamma_unrelaxed"][k]), "J/m²")]
+        rows += [(f"intact:{face}", float(intact), "1"),
+                 (f"gamma_unrelaxed:{face}", float(r["gamma_unrelaxed"][k]), "J/m²")]
         rows += [(f"status={s}:{face}", float(status == s), "1") for s in SLAB_STATUSES]
         if intact:  # the chapter: a slab that did not stay intact has no relaxed γ to compare
             gamma[face] = float(r["gamma_relaxed"][k])

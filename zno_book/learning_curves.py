@@ -279,12 +279,13 @@ def differences(held_out: list, kind: str = "nnp", others=("linear_bp", "plip"),
             theirs = models.index[(models["kind"] == other) & (models["fraction"] == fraction)].to_numpy()
             if not len(mine) or not len(theirs):
                 continue
-            boot_mine, boot_theirs = _bootstrap_rmse(errors, mine, resamples), _bootstrap_rmse(errors, theirs, resamples)
+            boot_mine = _bootstrap_rmse(errors, mine, resamples)
+            boot_theirs = _bootstrap_rmse(errors, theirs, resamples)
             for quantity, (column, scale) in QUANTITIES.items():
                 diff = scale * (boot_mine[quantity].mean(axis=0) - boot_theirs[quantity].mean(axis=0))
+                difference = scale * (point[quantity][mine].mean() - point[quantity][theirs].mean())
                 rows.append({"kind": kind, "other": other, "fraction": fraction, "quantity": quantity,
-                             "units": column.split("_", 2)[2],
-                             "difference": float(scale * (point[quantity][mine].mean() - point[quantity][theirs].mean())),
+                             "units": column.split("_", 2)[2], "difference": float(difference),
                              "low": float(np.nanpercentile(diff, 2.5)), "high": float(np.nanpercentile(diff, 97.5)),
                              "p_kind_better": float(np.mean(diff[np.isfinite(diff)] < 0))})
     return pd.DataFrame(rows)
@@ -321,7 +322,8 @@ def write_evaluation(split: str = "test", root: str | Path | None = None, data_r
     held_out = load_zno(split, data_root)
     table, curves = evaluate(held_out, root)
     result = {"split": split, "n_held_out": len(held_out), "n_bootstrap": N_BOOTSTRAP,
-              "table": json.loads(table.to_json(orient="records")), "curves": json.loads(curves.to_json(orient="records")),
+              "table": json.loads(table.to_json(orient="records")),
+              "curves": json.loads(curves.to_json(orient="records")),
               "differences": json.loads(differences(held_out, root=root).to_json(orient="records"))}
     text = json.dumps(result, indent=1) + "\n"
     write_atomic(curves_root(root) / f"evaluation_{split}.json", lambda handle: handle.write(text.encode()))

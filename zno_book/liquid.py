@@ -472,8 +472,8 @@ class StagedLiquidProtocol:
         Watchdog: a temperature above ``runaway_factor × temperature`` stops the run.
     overshoot_factor, temperature_block_fs : float
         The no-overshoot criterion: no block mean of T above ``overshoot_factor × temperature``, the
-        heating and the target part each cut into equal blocks of about ``temperature_block_fs``. Instantaneous T fluctuates by √(2/3N) (14 % for 36 atoms), so
-        the criterion is on block means.
+        heating and the target part each cut into equal blocks of about ``temperature_block_fs``.
+        Instantaneous T fluctuates by √(2/3N) (14 % for 36 atoms), so the criterion is on block means.
     """
 
     n_formula: int = LIQUID_FORMULA_UNITS

@@ -464,8 +464,9 @@ def best(summary_table: pd.DataFrame, kind: str, configs=None, rule: str = "min"
     if configs is not None:
         rows = rows[rows["config"].isin(list(configs))]
     if rows.empty:
-        raise ValueError(f"no complete {kind} configuration in the CV table{'' if configs is None else ' for ' + str(configs)}; "
-                         "run the search first (python -m zno_book.protocol search)")
+        which = "" if configs is None else f" for {configs}"
+        raise ValueError(f"no complete {kind} configuration in the CV table{which}; run the search first "
+                         "(python -m zno_book.protocol search)")
     chosen = rows.loc[rows["score"].idxmin()]
     if rule == "1se":
         if kind == "nnp":

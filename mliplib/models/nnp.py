@@ -347,9 +347,10 @@ class NeuralNetworkPotential(Potential):
     (whole frames; the repeats of one ``Atoms`` object in a bootstrap resample stay together, and frames
     whose ``config_type`` is in ``always_train`` are never held out); the weights of the epoch with the
     lowest validation loss (without the weight penalty; the training loss without validation) are kept,
-    and training stops after ``patience`` epochs without improvement or after ``epochs``. Inputs are standardised per element with the mean and standard deviation of the
-    training environments. An input whose standard deviation is at most ``min_input_std`` is switched
-    off for that element (stored std = inf, so it enters as 0): the data say nothing about it, its
+    and training stops after ``patience`` epochs without improvement or after ``epochs``. Inputs are
+    standardised per element with the mean and standard deviation of the training environments. An
+    input whose standard deviation is at most ``min_input_std`` is switched off for that element
+    (stored std = inf, so it enters as 0): the data say nothing about it, its
     weights would stay at their random initial values, and dividing by a near-zero spread would amplify
     a value never seen in training (e.g. a G2 shell at 1 Å, exactly 0 in every crystal) by up to 1e8
     into them. Linear models give such columns zero weight for the same reason. Deterministic for a
@@ -466,7 +467,8 @@ class NeuralNetworkPotential(Potential):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if self.sigma_stress is not None and not (isinstance(self.sigma_stress, (int, float, np.number))
                                                   and np.isfinite(self.sigma_stress) and self.sigma_stress > 0):
-            raise ValueError(f"sigma_stress must be a positive finite number (eV/Å³) or None, got {self.sigma_stress!r}")
+            raise ValueError("sigma_stress must be a positive finite number (eV/Å³) or None, "
+                             f"got {self.sigma_stress!r}")
         if not (isinstance(self.weight_decay, (int, float, np.number)) and np.isfinite(self.weight_decay)
                 and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be a finite number ≥ 0, got {self.weight_decay!r}")
