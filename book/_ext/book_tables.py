@@ -1,11 +1,12 @@
 """Sphinx extension: tables rendered at build time from the book's recorded results, never typed.
 
 ``{verdicts-table}``
-    The verdicts of the closing chapter beside the paper's claims, from
-    ``artefacts/<version>/findings/verdicts.json`` (the Contract: a list of rows with ``claim``,
-    ``metric``, ``direction``, ``test``, ``n`` per kind, ``effect``, ``interval`` or ``p``, ``verdict``).
-    The file is read when the page is written, after every chapter has been read and executed, so the
-    table shows the verdicts of this build. Without the file the page says so in one sentence.
+    The verdicts beside the paper's claims, from ``artefacts/<version>/findings/verdicts.json``
+    (:func:`zno_book.verdicts.verdicts_path`, written by ``python -m zno_book.verdicts`` from the
+    ensembles' results; the Contract: a list of rows with ``claim``, ``metric``, ``direction``, ``test``,
+    ``n`` per kind, ``effect``, ``interval`` or ``p``, ``verdict``, and ``reason`` when not resolved for
+    want of data). The file is read when the page is written. Without the file the page says so in one
+    sentence.
 ``{chapter-budget-table}``
     Wall time and peak memory of each chapter, executed cold in a process of its own, from
     ``book/_static/chapter_budget.json`` (written by ``scripts/chapter_budget.py``), with the machine and
@@ -21,7 +22,7 @@ from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from zno_book.paths import findings_dir
+from zno_book.verdicts import verdicts_path
 
 logger = logging.getLogger(__name__)
 BUDGET_FILE = "book/_static/chapter_budget.json"
@@ -78,7 +79,7 @@ class VerdictsTable(SphinxDirective):
     """``{verdicts-table}``: the verdicts of ``verdicts.json`` beside the paper's claims."""
 
     def run(self):
-        self.env.note_dependency(str(findings_dir() / "verdicts.json"))
+        self.env.note_dependency(str(verdicts_path()))
         return [verdicts_placeholder()]
 
 
@@ -105,23 +106,29 @@ def verdict_rows(path: Path) -> list[dict]:
     return rows
 
 
+def verdict_text(row: dict) -> str:
+    """The verdict, with the reason when the data could not decide it."""
+    return f"{row['verdict']} ({row['reason']})" if row.get("reason") else row["verdict"]
+
+
 def verdicts_content(app, docname: str) -> list[nodes.Node]:
     """The table (with a caption naming its source and date), or the sentence saying there is none."""
-    path = findings_dir() / "verdicts.json"
+    path = verdicts_path()
     conclusions = nodes.reference("", "What transfers, and why",
                                   refuri=app.builder.get_relative_uri(docname, "book/conclusions"))
     if not path.exists():
         return [nodes.paragraph("", "", nodes.Text(
             "No verdicts yet: this build found no verdict table (the file "), nodes.literal("", str(Path(*path.parts[-4:]))), nodes.Text(
-            ", written by the closing chapter, "), conclusions, nodes.Text(
+            ", written by "), nodes.literal("", "python -m zno_book.verdicts"), nodes.Text(
+            " from the ensembles' results; see "), conclusions, nodes.Text(
             "), so none is shown here rather than one typed by hand."))]
     rows = verdict_rows(path)
     body = [[row["claim"], f"{row['metric']} ({row['direction']})", row["test"], text(row["n"]),
-             effect_text(row), row["verdict"]] for row in rows]
+             effect_text(row), verdict_text(row)] for row in rows]
     when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d")
     caption = nodes.paragraph("", "", nodes.Text(
-        f"Verdicts recorded by the closing chapter on {when} ("), conclusions, nodes.Text(
-        "), read from "), nodes.literal("", path.name), nodes.Text(" when this page was built."))
+        f"Verdicts computed by python -m zno_book.verdicts on {when} (discussed in "), conclusions, nodes.Text(
+        "), read from "), nodes.literal("", str(Path(*path.parts[-4:]))), nodes.Text(" when this page was built."))
     return [table(["The paper's claim", "Metric (direction)", "Test", "n per kind", "Effect [interval] or p",
                    "Verdict"], body, [30, 20, 15, 15, 15, 10]), caption]
 
