@@ -129,15 +129,18 @@ __all__ = [
 CAMPAIGN_VERSION = "v2"
 #: ensemble name → loader ``"module:function"``, called with a model kind
 ENSEMBLES = {"v1": "zno_book.campaign:v1_committee", "v2": "zno_book.ensembles:load_ensemble"}
+#: The tests run on every member.
 TESTS = ("bulk", "surfaces", "phonons", "clusters", "liquid", "cluster_md")
 #: MD seeds per member (issue 17: ≥ 4)
 SEEDS = (0, 1, 2, 3)
+#: The nanoparticles of the cluster tests (the nanoparticles chapter's clusters).
 CLUSTERS = tuple(nanoparticle_clusters())
 #: one-core seconds per task, measured on the pilot (for the driver's ETA only); MD: per 1000 steps
 COSTS = {"bulk": 10.0, "surfaces": 5.0, "phonons": 5.0, "clusters": 5.0, "liquid": 10.0, "cluster_md": 2.5}
 
 #: the surfaces chapter's settings: relaxation, and the classes of what became of a slab
 SURFACE_FMAX, SURFACE_STEPS, SLAB_BOND, SLAB_INTACT = 0.01, 300, 2.5, 1.0
+#: The surfaces chapter's status classes of a relaxed slab.
 SLAB_STATUSES = ("intact", "rearranged", "atom detached", "collapsed", "relaxation aborted")
 #: the vibrations chapter's settings
 PHONON_RELAX = {"fmax": 1e-3, "steps": 300}

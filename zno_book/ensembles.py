@@ -114,7 +114,7 @@ class ModelStore:
 
 # --------------------------------------------------------------------------------------------- recipe
 def always_trained(frames: list) -> np.ndarray:
-    """Indices of the frames every model is trained on (``config_type`` in :data:`protocol.ALWAYS_TRAIN`)."""
+    """Indices of the frames every model is trained on (``config_type`` in :data:`zno_book.protocol.ALWAYS_TRAIN`)."""
     return np.array([k for k, atoms in enumerate(frames) if atoms.info.get("config_type") in protocol.ALWAYS_TRAIN],
                     dtype=int)
 

@@ -35,7 +35,9 @@ from zno_book.ensembles import ModelStore, always_trained, fit_state
 from zno_book.paths import book_root
 
 KINDS = protocol.KINDS
+#: Fractions of the training frames of a curve's points.
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+#: Random subsets per fraction below 1.
 N_SUBSETS = 3
 #: Bootstrap resamples of the held-out frames and their seed.
 N_BOOTSTRAP = 2000

@@ -68,7 +68,9 @@ from zno_book.paths import book_root
 
 KINDS = MODEL_KINDS
 VERSION = "v2"
+#: Folds of the cross-validation (the same for every kind).
 N_FOLDS = 5
+#: Seed of the permutation of the sorted task names that assigns the folds.
 FOLD_SEED = 0
 #: config_type of frames in every training part and never validated (they fix the energy constants)
 ALWAYS_TRAIN = ("isolated_atom",)
@@ -92,7 +94,9 @@ LASSO_MAX_ITER = 100_000
 NNP_BASE = {"hidden": [25, 25], "activation": "tanh", "optimizer": "lbfgs", "lbfgs_iterations": 20, "epochs": 150,
             "validation_fraction": 0.1, "patience": 20, "weight_decay": 0.0, "min_input_std": 1e-3,
             "loss_weights": "E2meV_F0.1_S0.5GPa", "early_stopping": True}
+#: Hidden layers of the NNP's architecture stage.
 ARCHITECTURES = ([16, 16], [25, 25], [40, 40], [25, 25, 25])
+#: L2 weight decays of the NNP's regularisation stage.
 WEIGHT_DECAYS = (0.0, 1e-4, 1e-3, 1e-2)
 #: The NNP's greedy stages: name → the variations of the previous winner.
 NNP_STAGES = {

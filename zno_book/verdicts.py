@@ -32,7 +32,7 @@ training data (:data:`FAR_SPLITS`). :func:`evaluate` returns the verdict table; 
 :func:`tied_ranks` orders the kinds on a metric, with differences inside the uncertainty counted as ties.
 
 A part whose inputs are missing is *not resolved*, with its ``reason``, never dropped: a data set it
-needs (:attr:`Part.needs`) that does not exist or is too small (the held-out set needs
+needs (``Part.needs``) that does not exist or is too small (the held-out set needs
 :data:`HELDOUT_MIN_FRAMES` frames with non-zero forces), or fewer than :data:`MIN_MEMBERS` members of a
 kind with values of its metric.
 
@@ -79,6 +79,7 @@ MIN_MEMBERS = 2
 #: that need it are not resolved: frames whose largest DFT force component exceeds NONZERO_FORCE (eV/Å,
 #: 5 × the data's force convergence; frames at a symmetric site have none).
 HELDOUT_SPLIT = "heldout"
+#: Frames with non-zero forces the held-out set needs before its claims are tested.
 HELDOUT_MIN_FRAMES = 60
 NONZERO_FORCE = 0.01
 #: DFT frames far from the training data: the clusters and the liquids (no crystal, no slab).
@@ -387,7 +388,7 @@ def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame, cl
     claims : sequence of Claim
         The declared claims.
     unavailable : dict, optional
-        {set of DFT frames (:attr:`Part.needs`): why it cannot be used}; the parts that need it are not
+        {set of DFT frames (``Part.needs``): why it cannot be used}; the parts that need it are not
         resolved, with that reason.
 
     Returns
