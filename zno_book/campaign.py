@@ -975,7 +975,23 @@ def write_cluster_md_candidates(ensemble: str = "v1", kinds: Iterable[str] = MOD
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zno_book.campaign {run,collect,candidates} --ensemble NAME ...`` (see the module docstring)."""
+    """``python -m zno_book.campaign {run,collect,candidates} --ensemble NAME ...`` (see the module docstring).
+
+    ``run`` runs the campaign's tasks on the driver (resumable); ``collect`` writes ``campaign.csv`` (the
+    tidy table of :func:`collect`) and ``summary.csv`` into the campaign's folder; ``candidates`` runs
+    :func:`write_cluster_md_candidates` and prints the frames picked per kind with their estimated cost
+    (one-core hours).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 if a task of ``run`` failed.
+    """
     parser = argparse.ArgumentParser(prog="python -m zno_book.campaign", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "collect", "candidates"])

@@ -50,12 +50,33 @@ COST = {"linear_bp": 30.0, "plip": 150.0, "nnp": 300.0}
 
 
 def ensembles_root(root: str | Path | None = None) -> Path:
-    """The members' folder, ``<root>/models/v2/ensembles`` (root: :func:`zno_book.paths.book_root`)."""
+    """The members' folder, ``<root>/models/v2/ensembles``.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    Path
+        The folder of :class:`ModelStore`: ``<kind>/member_<m>.npz`` and ``.json`` (it need not exist yet).
+    """
     return book_root(root) / "models" / protocol.VERSION / "ensembles"
 
 
 def manifest_path(root: str | Path | None = None) -> Path:
-    """``<root>/models/v2/manifest.json``."""
+    """The ensembles' manifest, ``<root>/models/v2/manifest.json`` (written by :func:`write_manifest`).
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    Path
+    """
     return book_root(root) / "models" / protocol.VERSION / "manifest.json"
 
 
@@ -79,16 +100,54 @@ class ModelStore:
         self.files = FolderStore(root)  # task name → path rules
 
     def path(self, name: str) -> Path:
-        """The model file of task ``name``."""
+        """The model file of task ``name``, ``root/<name>.npz`` (its record is beside it, ``.json``).
+
+        Parameters
+        ----------
+        name : str
+            Task name, ``/``-separated, e.g. ``nnp/member_3``.
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        ValueError
+            If ``name`` cannot be a relative file path under ``root`` (an empty, ``.`` or ``..`` part).
+        """
         return self.files.path(name)
 
     def done(self) -> set[str]:
+        """Names of the finished tasks: those with a record (``.json``) and a model file (``.npz``).
+
+        Returns
+        -------
+        set of str
+            Empty if ``root`` does not exist.
+        """
         if not self.root.exists():
             return set()
         return {path.relative_to(self.root).with_suffix("").as_posix() for path in self.root.rglob("*.json")
                 if path.with_suffix(".npz").exists()}
 
     def save(self, task: Task, result: dict) -> None:
+        """Write a task's model file, then its record, each atomically.
+
+        Parameters
+        ----------
+        task : zno_book.driver.Task
+            The finished task; its ``name`` is the key.
+        result : dict
+            ``metadata`` and ``arrays``, the fitted model's state, and ``record``, a JSON-serialisable dict
+            (see :func:`fit_state`). The stored record adds ``task`` (the name) and ``model_sha256``
+            (:meth:`mliplib.models.Potential.digest` of the model).
+
+        Raises
+        ------
+        TypeError
+            If ``result`` is not a dict with the keys ``metadata``, ``arrays`` and ``record``.
+        """
         if not isinstance(result, dict) or not {"metadata", "arrays", "record"} <= set(result):
             raise TypeError(f"task {task.name}: ModelStore saves a dict with metadata, arrays and record")
         model = potential_from_state(result["metadata"], result["arrays"])
@@ -104,17 +163,49 @@ class ModelStore:
         write_atomic(path.with_suffix(".json"), lambda handle: handle.write(text.encode()))
 
     def load(self, name: str) -> Potential:
-        """The model of task ``name``."""
+        """The fitted model of task ``name``, read from its model file.
+
+        Parameters
+        ----------
+        name : str
+            Task name, e.g. ``nnp/member_3``.
+
+        Returns
+        -------
+        mliplib.models.Potential
+        """
         return load(self.path(name))
 
     def record(self, name: str) -> dict:
-        """The record of task ``name``."""
+        """The record of task ``name``, read from ``root/<name>.json``.
+
+        Parameters
+        ----------
+        name : str
+            Task name, e.g. ``nnp/member_3``.
+
+        Returns
+        -------
+        dict
+            ``task``, ``model_sha256`` and the task's record (:func:`fit_state`, :func:`train_member`).
+        """
         return json.loads(self.path(name).with_suffix(".json").read_text())
 
 
 # --------------------------------------------------------------------------------------------- recipe
 def always_trained(frames: list) -> np.ndarray:
-    """Indices of the frames every model is trained on (``config_type`` in :data:`zno_book.protocol.ALWAYS_TRAIN`)."""
+    """Indices of the frames every model is trained on (``config_type`` in :data:`zno_book.protocol.ALWAYS_TRAIN`).
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        The training pool (``info["config_type"]`` read; frames without one are not always trained).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_always,) int, in the order of ``frames``.
+    """
     return np.array([k for k, atoms in enumerate(frames) if atoms.info.get("config_type") in protocol.ALWAYS_TRAIN],
                     dtype=int)
 
@@ -142,8 +233,23 @@ def bootstrap(frames: list, member: int) -> np.ndarray:
 
 
 def errors_summary(model, frames: list) -> dict:
-    """RMSEs of a model on frames: ``energy_meV_atom``, ``forces_meV_A``, ``stress_GPa``, ``n_frames``
-    (None values for no frames)."""
+    """RMSEs of a model on frames, in the units of the records.
+
+    Parameters
+    ----------
+    model : mliplib.models.Potential
+        A fitted potential.
+    frames : list of ase.Atoms
+        Labelled frames (``info["energy"]`` eV, ``arrays["forces"]`` eV/Å, ``info["stress"]`` eV/Å³ on
+        periodic frames); may be empty.
+
+    Returns
+    -------
+    dict
+        ``energy_meV_atom`` (RMSE of the energy per atom over frames, meV/atom), ``forces_meV_A`` (over
+        force components, meV/Å), ``stress_GPa`` (over the Voigt components of the frames with a stress,
+        GPa; NaN if none has one) and ``n_frames``. With no frames the three RMSEs are None.
+    """
     if not frames:
         return {"energy_meV_atom": None, "forces_meV_A": None, "stress_GPa": None, "n_frames": 0}
     errors = protocol.rmse(protocol.frame_errors(model, frames))
@@ -243,7 +349,25 @@ def member_tasks(chosen: dict, size: int = ENSEMBLE_SIZE, kinds=KINDS, data_root
 
 # --------------------------------------------------------------------------------------------- loading
 def member_names(kind: str, root: str | Path | None = None) -> list[str]:
-    """Task names of the trained members of ``kind``, by member index."""
+    """Task names of the trained members of ``kind``, by member index.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    list of str
+        ``<kind>/member_<m>`` of the members with a model file and a record, sorted by m (empty if none).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not one of :data:`KINDS`.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {KINDS}")
     done = ModelStore(ensembles_root(root)).done()
@@ -355,7 +479,22 @@ def write_manifest(root: str | Path | None = None, data_root: str | None = None)
 
 
 def spread(records: list[dict]) -> dict:
-    """Mean, standard deviation, min and max over members of every training and out-of-bag error."""
+    """Mean, standard deviation, min and max over members of every training and out-of-bag error.
+
+    Parameters
+    ----------
+    records : list of dict
+        Members' records (:meth:`ModelStore.record`): ``train_errors`` and ``out_of_bag_errors`` (each
+        :func:`errors_summary`), ``wall_seconds`` and ``cpu_seconds``.
+
+    Returns
+    -------
+    dict
+        ``"<part>.<error>"`` (e.g. ``"out_of_bag_errors.forces_meV_A"``) → ``mean``, ``std`` (ddof 1; 0 for
+        one member), ``min``, ``max``, in the error's unit (meV/atom, meV/Å, GPa), over the members where it
+        is not None (an error no member has is left out); ``wall_seconds`` and ``cpu_seconds``, the sums
+        over the members, s.
+    """
     out = {}
     for part in ("train_errors", "out_of_bag_errors"):
         for key in ("energy_meV_atom", "forces_meV_A", "stress_GPa"):
@@ -409,7 +548,21 @@ def train(executor: str = "local", workers: int = 2, address: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zno_book.ensembles {train,manifest} [--executor local] [--workers 2] [--kinds ...]``."""
+    """``python -m zno_book.ensembles {train,manifest} [--executor local] [--workers 2] [--kinds ...]``.
+
+    ``train`` runs :func:`train` (which also writes the manifest); ``manifest`` only rewrites it
+    (:func:`write_manifest`).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 if the manifest was written or every training task finished, 1 if a task failed.
+    """
     parser = argparse.ArgumentParser(prog="python -m zno_book.ensembles", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["train", "manifest"])

@@ -49,7 +49,19 @@ COST = {"linear_bp": 20.0, "plip": 100.0, "nnp": 200.0}
 
 
 def curves_root(root: str | Path | None = None) -> Path:
-    """``<root>/artefacts/v2/learning_curves`` (root: :func:`zno_book.paths.book_root`)."""
+    """The learning-curve models and evaluations, ``<root>/artefacts/v2/learning_curves``.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    Path
+        The folder of the :class:`~zno_book.ensembles.ModelStore` of the models and of the
+        ``evaluation_<split>.json`` files (it need not exist yet).
+    """
     return book_root(root) / "artefacts" / protocol.VERSION / "learning_curves"
 
 
@@ -80,7 +92,22 @@ def subset(frames: list, fraction: float, index: int) -> np.ndarray:
 
 
 def task_name(kind: str, fraction: float, index: int) -> str:
-    """``<kind>/f<fraction>/subset<index>``."""
+    """The task (and model file) name of one learning-curve model, ``<kind>/f<fraction>/subset<index>``.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    fraction : float
+        Fraction of the training frames, written with ``:g`` (e.g. ``0.125``, ``1``).
+    index : int
+        Subset index.
+
+    Returns
+    -------
+    str
+        E.g. ``nnp/f0.125/subset2``.
+    """
     return f"{kind}/f{fraction:g}/subset{index}"
 
 
@@ -294,7 +321,22 @@ def differences(held_out: list, kind: str = "nnp", others=("linear_bp", "plip"),
 
 
 def bootstrap_rows(n_frames: int, n_bootstrap: int, seed: int) -> np.ndarray:
-    """(n_bootstrap, n_frames) resamples (with replacement) of frame indices."""
+    """Bootstrap resamples (with replacement) of frame indices.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames resampled.
+    n_bootstrap : int
+        Resamples.
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_bootstrap, n_frames) int in 0…n_frames−1.
+    """
     return np.random.default_rng(seed).integers(0, n_frames, size=(n_bootstrap, n_frames))
 
 
@@ -333,7 +375,21 @@ def write_evaluation(split: str = "test", root: str | Path | None = None, data_r
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zno_book.learning_curves {train,evaluate} [--executor local] [--workers 2] [--split test]``."""
+    """``python -m zno_book.learning_curves {train,evaluate} [--executor local] [--workers 2] [--split test]``.
+
+    ``train`` runs :func:`train`; ``evaluate`` runs :func:`write_evaluation` on ``--split`` and prints the
+    curves' RMSEs (quantity and fraction × kind).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 if a training task failed.
+    """
     parser = argparse.ArgumentParser(prog="python -m zno_book.learning_curves", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["train", "evaluate"])

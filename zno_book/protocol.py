@@ -109,12 +109,34 @@ COST = {"linear_bp": 60.0, "plip": 400.0, "nnp": 250.0}
 
 
 def protocol_root(root: str | Path | None = None) -> Path:
-    """The search's task store, ``<root>/artefacts/v2/protocol`` (root: :func:`zno_book.paths.book_root`)."""
+    """The search's task store, ``<root>/artefacts/v2/protocol``.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    Path
+        The folder of the :class:`~zno_book.driver.FolderStore` of the CV tasks (it need not exist yet).
+    """
     return book_root(root) / "artefacts" / VERSION / "protocol"
 
 
 def protocol_path(root: str | Path | None = None) -> Path:
-    """The chosen hyper-parameters and the CV table, ``<root>/models/v2/protocol.json``."""
+    """The chosen hyper-parameters and the CV table, ``<root>/models/v2/protocol.json``.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    Path
+        Written by :func:`write_protocol`, read by :func:`read_protocol`.
+    """
     return book_root(root) / "models" / VERSION / "protocol.json"
 
 
@@ -247,7 +269,24 @@ def score(errors: dict, reference: dict = REFERENCE):
 # --------------------------------------------------------------------------------------------- models
 def loss_weights(key: str) -> dict:
     """The ``sigma_energy`` (eV/atom), ``sigma_forces`` (eV/Å), ``sigma_stress`` (eV/Å³ or None) of a
-    :data:`LOSS_WEIGHTS` entry, as the potentials take them."""
+    :data:`LOSS_WEIGHTS` entry, as the potentials take them.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`LOSS_WEIGHTS`, e.g. ``"E2meV_F0.1_S0.5GPa"``.
+
+    Returns
+    -------
+    dict
+        ``sigma_energy`` (eV/atom), ``sigma_forces`` (eV/Å) and ``sigma_stress`` (the entry's GPa converted
+        to eV/Å³, or None: stresses left out of the loss).
+
+    Raises
+    ------
+    ValueError
+        If ``key`` is not a key of :data:`LOSS_WEIGHTS`.
+    """
     if key not in LOSS_WEIGHTS:
         raise ValueError(f"unknown loss weights {key!r}; choose one of {list(LOSS_WEIGHTS)}")
     energy, forces, stress = LOSS_WEIGHTS[key]
@@ -287,7 +326,19 @@ def build(kind: str, hyper: dict, seed: int = 0):
 
 
 def alpha_grid(kind: str) -> np.ndarray:
-    """The α values searched for a linear kind (:data:`RIDGE_ALPHAS` or :data:`LASSO_ALPHAS`)."""
+    """The α values searched for a linear kind (:data:`RIDGE_ALPHAS` or :data:`LASSO_ALPHAS`).
+
+    Parameters
+    ----------
+    kind : {"linear_bp", "plip"}
+        The linear kind (any other raises KeyError).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_alphas,) α of the scaled problem: the ridge grid for linear-BP, the LassoLars grid (descending)
+        for PLIP.
+    """
     return {"linear_bp": RIDGE_ALPHAS, "plip": LASSO_ALPHAS}[kind]
 
 
@@ -356,28 +407,84 @@ def cv_nnp(config: dict, fold: int, data_root: str | None = None) -> dict:
 
 
 def config_id(config: dict) -> str:
-    """A readable, unique name of an NNP configuration (the task names' middle part)."""
+    """A readable, unique name of an NNP configuration (the task names' middle part).
+
+    Parameters
+    ----------
+    config : dict
+        NNP hyper-parameters with at least ``hidden`` (list of int), ``loss_weights`` (a key of
+        :data:`LOSS_WEIGHTS`), ``weight_decay`` (float) and ``early_stopping`` (bool).
+
+    Returns
+    -------
+    str
+        ``h<hidden joined by ->_<loss_weights>_wd<weight_decay>_<es|noes>``, e.g.
+        ``h25-25_E2meV_F0.1_S0.5GPa_wd0_es``.
+    """
     hidden = "-".join(str(h) for h in config["hidden"])
     return (f"h{hidden}_{config['loss_weights']}_wd{config['weight_decay']:g}_"
             f"{'es' if config['early_stopping'] else 'noes'}")
 
 
 def linear_tasks(kinds=("linear_bp", "plip"), data_root: str | None = None) -> list[Task]:
-    """One task per (linear kind, loss weights, fold): ``<kind>/<weights>/fold<k>``."""
+    """One task per (linear kind, loss weights, fold): ``<kind>/<weights>/fold<k>``.
+
+    Each task runs :func:`cv_linear` (the whole α grid of its fold).
+
+    Parameters
+    ----------
+    kinds : sequence of str
+        Linear kinds, "linear_bp" and/or "plip".
+    data_root : str, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+
+    Returns
+    -------
+    list of zno_book.driver.Task
+        Kinds × :data:`LOSS_WEIGHTS` × :data:`N_FOLDS` tasks, each with the kind's estimated cost (one-core s).
+    """
     return [Task(f"{kind}/{weights}/fold{fold}", "zno_book.protocol:cv_linear",
                  {"kind": kind, "weights": weights, "fold": fold, "data_root": data_root}, cost=COST[kind])
             for kind in kinds for weights in LOSS_WEIGHTS for fold in range(N_FOLDS)]
 
 
 def nnp_tasks(configs: list[dict], data_root: str | None = None) -> list[Task]:
-    """One task per (NNP configuration, fold): ``nnp/<config_id>/fold<k>``."""
+    """One task per (NNP configuration, fold): ``nnp/<config_id>/fold<k>``.
+
+    Each task runs :func:`cv_nnp`.
+
+    Parameters
+    ----------
+    configs : list of dict
+        NNP configurations (:data:`NNP_BASE` keys), named by :func:`config_id`.
+    data_root : str, optional
+        The data folder (default :func:`zno_book.paths.data_dir`).
+
+    Returns
+    -------
+    list of zno_book.driver.Task
+        len(configs) × :data:`N_FOLDS` tasks.
+    """
     return [Task(f"nnp/{config_id(config)}/fold{fold}", "zno_book.protocol:cv_nnp",
                  {"config": config, "fold": fold, "data_root": data_root}, cost=COST["nnp"])
             for config in configs for fold in range(N_FOLDS)]
 
 
 def stage_configs(stage: str, centre: dict) -> list[dict]:
-    """The NNP configurations of a stage of :data:`NNP_STAGES` around ``centre`` (the previous winner)."""
+    """The NNP configurations of a stage of :data:`NNP_STAGES` around ``centre`` (the previous winner).
+
+    Parameters
+    ----------
+    stage : str
+        A key of :data:`NNP_STAGES`: "loss", "architecture" or "regularisation".
+    centre : dict
+        The configuration the stage varies (:data:`NNP_BASE` for the first stage).
+
+    Returns
+    -------
+    list of dict
+        ``centre`` updated with each of the stage's variations, in the order of :data:`NNP_STAGES`.
+    """
     return [{**centre, **change} for change in NNP_STAGES[stage]]
 
 
@@ -626,7 +733,23 @@ def write_protocol(store: FolderStore, path: str | Path | None = None, data_root
 
 
 def read_protocol(root: str | Path | None = None) -> dict:
-    """``models/v2/protocol.json`` (raises FileNotFoundError with the command that makes it)."""
+    """The protocol written by :func:`write_protocol`, ``<root>/models/v2/protocol.json``.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The book's root (default :func:`zno_book.paths.book_root`).
+
+    Returns
+    -------
+    dict
+        The parsed JSON (its ``chosen`` holds each searched kind's hyper-parameters).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist; the message names the command that makes it.
+    """
     path = protocol_path(root)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the search first (python -m zno_book.protocol search)")
@@ -634,7 +757,20 @@ def read_protocol(root: str | Path | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zno_book.protocol search [--executor local] [--workers 2] [--kinds ...]``."""
+    """``python -m zno_book.protocol search [--executor local] [--workers 2] [--kinds ...]``.
+
+    Runs :func:`search` and prints each chosen kind's hyper-parameters and CV score.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 if the search finished, 1 if tasks failed (listed on stderr; rerunning retries them).
+    """
     parser = argparse.ArgumentParser(prog="python -m zno_book.protocol", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["search"])

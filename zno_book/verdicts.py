@@ -127,18 +127,78 @@ FAILED_PROPERTY = 100.0
 
 
 def lattice_error(frame, dft, errors) -> Samples:
-    """Largest |relative error| of the lattice constants (wurtzite a, c; zinc blende a; rocksalt a), %."""
+    """Largest |relative error| of the lattice constants (wurtzite a, c; zinc blende a; rocksalt a), %.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit).
+    dft : pandas.DataFrame
+        DFT values of the campaign's metrics (test, metric, value, unit).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: the member's largest |model / DFT − 1| × 100 of
+        the ``bulk`` test's ``a:`` and ``c:`` metrics, %; a constant it did not produce (an unstable phase)
+        counts as :data:`FAILED_PROPERTY`.
+
+    Raises
+    ------
+    ValueError
+        If ``dft`` has no value of one of the lattice constants.
+    """
     return _relative_error(frame, dft, "bulk", LATTICE, FAILED_PROPERTY)
 
 
 def surface_error(frame, dft, errors) -> Samples:
-    """Largest |relative error| of the relaxed surface energies γ(10-10), γ(11-20), % (not intact: 100 %)."""
+    """Largest |relative error| of the relaxed surface energies γ(10-10), γ(11-20), % (not intact: 100 %).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit).
+    dft : pandas.DataFrame
+        DFT values of the campaign's metrics (test, metric, value, unit).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: the member's largest |model / DFT − 1| × 100 of
+        the ``surfaces`` test's ``gamma_relaxed:`` metrics, %; a surface energy it did not produce (slab not
+        intact) counts as :data:`FAILED_PROPERTY`.
+
+    Raises
+    ------
+    ValueError
+        If ``dft`` has no value of one of the two surface energies.
+    """
     return _relative_error(frame, dft, "surfaces", SURFACES, FAILED_PROPERTY)
 
 
 def vibration_error(frame, dft, errors) -> Samples:
     """1 − overlap of the wurtzite phonon DOS with DFT's (on the DFT structures), in %; a member whose
-    phonons task gave no overlap (non-finite forces) counts as :data:`FAILED_PROPERTY`."""
+    phonons task gave no overlap (non-finite forces) counts as :data:`FAILED_PROPERTY`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit).
+    dft : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: 100 × (1 − the ``phonons`` test's
+        ``overlap_dft:dft_structures``), %.
+    """
     rows = frame[frame["test"] == "phonons"]
     out = {}
     for kind in MODEL_KINDS:
@@ -154,7 +214,29 @@ CRYSTAL_TESTS = ("bulk", "surfaces", "phonons")
 
 
 def crystal_score(frame, dft, errors) -> Samples:
-    """Mean of the lattice, surface and vibration errors of a member, % (the members with all three tests)."""
+    """Mean of the lattice, surface and vibration errors of a member, % (the members with all three tests).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit); only the members with rows of
+        all three of ``bulk``, ``surfaces`` and ``phonons`` are scored.
+    dft : pandas.DataFrame
+        DFT values of the campaign's metrics (test, metric, value, unit).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: the mean of :func:`lattice_error`,
+        :func:`surface_error` and :func:`vibration_error`, %.
+
+    Raises
+    ------
+    ValueError
+        If ``dft`` lacks a lattice constant or surface energy (as :func:`lattice_error`).
+    """
     tests = frame[frame["test"].isin(CRYSTAL_TESTS)].groupby(["kind", "member"])["test"].nunique()
     complete = tests[tests == len(CRYSTAL_TESTS)].index
     frame = frame[pd.MultiIndex.from_frame(frame[["kind", "member"]]).isin(complete)]
@@ -173,17 +255,75 @@ def _errors(errors: pd.DataFrame, data_set: str, quantity: str) -> Samples:
 
 
 def heldout_forces(frame, dft, errors) -> Samples:
-    """Force RMSE on the held-out DFT frames (never used for any choice), meV/Å."""
+    """Force RMSE on the held-out DFT frames (never used for any choice), meV/Å.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    dft : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    errors : pandas.DataFrame
+        Members' errors against DFT frames (kind, member, set, quantity, value, unit), :func:`member_errors`.
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: the ``forces_rmse`` on the set ``"heldout"``,
+        meV/Å.
+
+    Raises
+    ------
+    ValueError
+        If ``errors`` has no force RMSE on the held-out set.
+    """
     return _errors(errors, "heldout", "forces_rmse")
 
 
 def far_forces(frame, dft, errors) -> Samples:
-    """Force RMSE on the DFT frames far from the training data (nanoparticles, liquids), meV/Å."""
+    """Force RMSE on the DFT frames far from the training data (nanoparticles, liquids), meV/Å.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    dft : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    errors : pandas.DataFrame
+        Members' errors against DFT frames (kind, member, set, quantity, value, unit), :func:`member_errors`.
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: the ``forces_rmse`` on the set ``"far"``
+        (:data:`FAR_SPLITS`), meV/Å.
+
+    Raises
+    ------
+    ValueError
+        If ``errors`` has no force RMSE on the far set.
+    """
     return _errors(errors, "far", "forces_rmse")
 
 
 def unphysical_optima(frame, dft, errors) -> Samples:
-    """Fraction of a member's cluster optima flagged unphysical (the nanoparticles chapter's criteria)."""
+    """Fraction of a member's cluster optima flagged unphysical (the nanoparticles chapter's criteria).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit).
+    dft : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (1,) per member, by member]}: the mean of the ``clusters`` test's 0/1
+        ``flagged:<cluster>`` values (``flagged:any``, a count, left out), dimensionless.
+    """
     rows = frame[(frame["test"] == "clusters") & frame["metric"].str.startswith("flagged:")
                  & (frame["metric"] != "flagged:any")]
     return {kind: [np.array([g["value"].mean()]) for _, g in rows[rows["kind"] == kind].groupby("member", sort=True)]
@@ -191,14 +331,46 @@ def unphysical_optima(frame, dft, errors) -> Samples:
 
 
 def cluster_md_failures(frame, dft, errors) -> Samples:
-    """Per member, one 0/1 per cluster-MD run (clusters × temperature schedules × seeds): 1 if not intact."""
+    """Per member, one 0/1 per cluster-MD run (clusters × temperature schedules × seeds): 1 if not intact.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit); the ``intact`` metric of the
+        tests starting with ``cluster_md`` is read.
+    dft : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (n_runs,) per member, by member]}: 1 − ``intact``.
+    """
     intact = _per_member(frame, "cluster_md", "intact")
     return {kind: [1.0 - v for v in members] for kind, members in intact.items()}
 
 
 def liquid_survival(frame, dft, errors) -> Samples:
     """Per member, one survival time per MD seed of the reference liquid (:data:`LIQUID_TEST`) at the
-    target temperature, fs (censored at the run's end, so the mean is the restricted mean survival time)."""
+    target temperature, fs (censored at the run's end, so the mean is the restricted mean survival time).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Campaign results (kind, member, test, seed, metric, value, unit); the ``survival_fs`` of the
+        tests starting with the reference liquid's name is read.
+    dft : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+    errors : pandas.DataFrame
+        Unused (the signature of ``Part.extract``).
+
+    Returns
+    -------
+    dict
+        {kind: [array of shape (n_seeds,) per member, by member]}: survival times, fs.
+    """
     return _per_member(frame, LIQUID_TEST, "survival_fs")
 
 
@@ -687,7 +859,18 @@ def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT) -> tuple[l
 
 
 def verdicts_path(version: str = campaign.CAMPAIGN_VERSION) -> Path:
-    """``<root>/artefacts/<version>/findings/verdicts.json`` (root: :func:`zno_book.paths.book_root`)."""
+    """Where :func:`main` writes the verdicts, ``<root>/artefacts/<version>/findings/verdicts.json``.
+
+    Parameters
+    ----------
+    version : str
+        The artefacts' version (default the campaign's, ``zno_book.campaign.CAMPAIGN_VERSION``).
+
+    Returns
+    -------
+    Path
+        Under the book's root, :func:`zno_book.paths.book_root`.
+    """
     return book_root() / "artefacts" / version / "findings" / "verdicts.json"
 
 
@@ -732,7 +915,21 @@ def _finite(value):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zno_book.verdicts [--ensemble v2] [--version v2]``: compute and write ``verdicts.json``."""
+    """``python -m zno_book.verdicts [--ensemble v2] [--version v2]``: compute and write ``verdicts.json``.
+
+    Runs :func:`compute`, :func:`write` to :func:`verdicts_path` and prints each claim's verdict.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 2 when an input does not exist yet (:class:`MissingResults`; the message, on
+        stderr, names the command that makes it).
+    """
     parser = argparse.ArgumentParser(prog="python -m zno_book.verdicts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ensemble", default="v2", help="v2 (the trained ensembles), v1 (the shipped committees) "

@@ -76,11 +76,35 @@ class CheckpointStore(FolderStore):
         super().__init__(Path(root) / CHECKPOINTS)
 
     def path(self, name: str) -> Path:
+        """The file of chunk task ``checkpoints/<name>``: ``<root>/checkpoints/<name>.npz``.
+
+        Parameters
+        ----------
+        name : str
+            Task name starting with ``checkpoints/`` (:func:`chunk_name`).
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        ValueError
+            If ``name`` does not start with ``checkpoints/``, or the rest cannot be a relative file path
+            (an empty, ``.`` or ``..`` part).
+        """
         if not name.startswith(CHECKPOINTS + "/"):
             raise ValueError(f"task {name!r} is not a relaxation chunk (names start with {CHECKPOINTS}/)")
         return super().path(name[len(CHECKPOINTS) + 1:])
 
     def done(self) -> set[str]:
+        """Names of the stored chunks, as tasks: ``checkpoints/<name>`` of every ``.npz`` under the folder.
+
+        Returns
+        -------
+        set of str
+            Empty if ``<root>/checkpoints`` does not exist.
+        """
         return {f"{CHECKPOINTS}/{name}" for name in super().done()}
 
 
