@@ -790,10 +790,10 @@ def heldout_frames(split: str = HELDOUT_SPLIT) -> tuple[list[Atoms], str | None]
         return [], (f"no {split!r} split in this checkout's data (zno_book.datasets.SPLITS): the held-out set "
                     "(issue 17, item 2) is not in the data yet; it is computed with `python -m zno_book.reference "
                     "run --only heldout/`")
-    try:
-        frames = load_zno(split)
-    except FileNotFoundError as error:
-        return [], str(error)
+    if not (data_dir() / split_file(split)).exists():
+        return [], (f"{split_file(split)} is not in the data yet: the held-out set (issue 17, item 2) is "
+                    "computed with `python -m zno_book.reference run --only heldout/`")
+    frames = load_zno(split)
     return frames, heldout_problem(frames)
 
 
