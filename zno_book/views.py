@@ -83,6 +83,7 @@ def draw_structure(ax, atoms: Atoms, rotation: str = "", cutoff: float = BOND, t
         ax.plot(*xy[[a, b]].T, "-", color="0.4", lw=2, zorder=0.5)
     if title is not None:
         ax.set_title(title, fontsize=10)
+    ax.set_axis_on()  # plot_atoms hides the axes; the panels keep them, in Å
     ax.set(xlabel="Å", ylabel="Å")
     ax.tick_params(labelsize=7)
     return ax
