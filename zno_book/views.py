@@ -8,6 +8,9 @@ whose output the HTML leaves out::
 
     widgets({"wurtzite (10-10) slab": slab, "(ZnO)12 cage": cage})          # remove-output
     draw({"wurtzite (10-10) slab": slab, "(ZnO)12 cage": cage}, rotations)  # shown
+
+The module needs the book's optional dependencies (``pip install -e '.[book]'``: nglview, which brings
+ipywidgets); the rest of :mod:`zno_book` does not import it.
 """
 
 from __future__ import annotations
