@@ -13,6 +13,7 @@ from ase import Atoms
 
 from mliplib.statistics import grouped_bootstrap_difference, grouped_bootstrap_interval
 from zno_book import campaign, verdicts
+from zno_book.clusters import CLUSTER_MD
 from zno_book.constants import MODEL_KINDS, MODEL_LABELS, POLYMORPHS
 from zno_book.datasets import load_zno
 from zno_book.driver import FolderStore, Task
@@ -129,6 +130,19 @@ def test_a_part_without_its_data_is_not_resolved_with_the_reason():
     assert row["n"]["PLIP"] == {"members": 1, "values": 4}
 
 
+def test_only_complete_members_enter_a_test():
+    # an MD part of 3 runs per seed: 8 members × 4 seeds × 3 runs are complete, a member with 1 seed is not
+    data = samples({"linear_bp": 0.0, "plip": 0.0, "nnp": 10.0}, seeds=12)
+    md_part = Part("p", "metric", "u", lambda *_: data, ("nnp", "plip"), "greater", runs_per_seed=3)
+    row = decide(md_part)
+    assert row["verdict"] == "reproduced" and row["n"]["NNP"] == {"members": 8, "values": 96}
+    halfway = {**data, "nnp": [v[:3] for v in data["nnp"][:5]] + data["nnp"][5:]}  # 5 members ran 1 seed
+    row = decide(Part("p", "metric", "u", lambda *_: halfway, ("nnp", "plip"), "greater", runs_per_seed=3))
+    assert row["verdict"] == "not resolved" and "members with all 12 runs (4 MD seeds × 3): {'NNP': 3}" in row["reason"]
+    assert evaluate(None, None, None, [Claim("c", (md_part,))], min_seeds=5)[0]["verdict"] == "not resolved"
+    assert evaluate(None, None, None, [Claim("c", (md_part,))], min_members=9)[0]["verdict"] == "not resolved"
+
+
 def test_the_heldout_set_must_exist_and_separate_the_models(tmp_path, monkeypatch):
     def frame(force):
         atoms = Atoms("ZnO", positions=[[0, 0, 0], [0, 0, 2]])
@@ -150,6 +164,8 @@ def test_the_heldout_set_must_exist_and_separate_the_models(tmp_path, monkeypatc
 
 ENSEMBLE = "test_verdicts:stand_in_ensemble"
 MEMBERS = 4
+#: the stand-in campaign is complete with its 4 members and 2 MD seeds (liquid; not the cluster MD)
+COMPLETE = {"min_members": MEMBERS, "min_seeds": 2}
 #: force error (eV/Å per component) of member k of each kind: base + 0.01 k
 FORCE_ERROR = {"linear_bp": 0.2, "plip": 0.1, "nnp": 0.4}
 #: relative errors of the lattice constants and of the relaxed surface energies
@@ -268,13 +284,13 @@ def test_the_command_refuses_without_ensembles_or_campaign_results(book, capsys)
 def test_the_command_decides_the_claims_from_the_stored_results(book):
     dft = campaign.dft_reference()
     write_campaign(dft)
-    rows, provenance = verdicts.compute(ENSEMBLE, heldout_split="train")  # any labelled split ≥ 60 frames
+    rows, provenance = verdicts.compute(ENSEMBLE, heldout_split="train", **COMPLETE)  # any labelled split ≥ 60
     claims = claim_verdicts(rows)
     assert claims == {
         "crystals: all three agree well with DFT": "contradicted",  # linear-BP's surfaces 50 % off
         "crystals: linear-BP the least accurate": "contradicted",  # the NNP's held-out forces are worse
         "crystals: NNP and PLIP the best": "reproduced",
-        "nanoparticles: NNP poor": "not resolved",  # NNP optima flagged, but every cluster MD run intact
+        "nanoparticles: NNP poor": "not resolved",  # NNP optima flagged, but the cluster MD is incomplete
         "liquid: linear models better than the NNP": "contradicted",  # the NNP's liquid lives longest
         "away from the data: PLIP better than the NNP": "reproduced",
         "away from the data: linear-BP better than the NNP": "reproduced"}
@@ -285,11 +301,14 @@ def test_the_command_decides_the_claims_from_the_stored_results(book):
     liquid = by_part["liquid: linear models better than the NNP", "PLIP vs NNP"]
     assert liquid["n"]["NNP"] == {"members": MEMBERS, "values": 2 * MEMBERS} and liquid["interval"][1] < 0
     assert provenance["stale_campaign_results"] == ["nnp/m07-deadbeef"]  # its 500 % surface error left out
+    md = by_part["nanoparticles: NNP poor", "NNP vs PLIP (MD)"]
+    runs = 2 * len(campaign.CLUSTERS) * len(CLUSTER_MD)  # 2 seeds of every cluster and schedule
+    assert md["verdict"] == "not resolved" and f"members with all {runs} runs" in md["reason"]
     surfaces = by_part["crystals: all three agree well with DFT", "NNP: surfaces"]
     assert surfaces["verdict"] == "reproduced" and surfaces["n"]["NNP"]["members"] == MEMBERS
     assert provenance["heldout"] == {"split": "train", "frames": len(load_zno("train")), "status": "used"}
 
-    rows, provenance = verdicts.compute(ENSEMBLE, heldout_split="not_computed_yet")
+    rows, provenance = verdicts.compute(ENSEMBLE, heldout_split="not_computed_yet", **COMPLETE)
     for row in rows:
         if row["claim"] == "crystals: linear-BP the least accurate":
             assert row["verdict"] == "not resolved" and "no 'not_computed_yet' split" in row["reason"]

@@ -34,7 +34,9 @@ training data (:data:`FAR_SPLITS`). :func:`evaluate` returns the verdict table; 
 A part whose inputs are missing is *not resolved*, with its ``reason``, never dropped: a data set it
 needs (``Part.needs``) that does not exist or is too small (the held-out set needs
 :data:`HELDOUT_MIN_FRAMES` frames with non-zero forces), or fewer than :data:`MIN_MEMBERS` members of a
-kind with values of its metric.
+kind with all the values its test needs: one per member, or for an MD test its runs per seed
+(``Part.runs_per_seed``) for each of :data:`MIN_SEEDS` seeds. Only complete members enter a test, so a
+campaign stopped half-way decides nothing on the members and seeds it happened to reach.
 
 Command line (:func:`compute` gathers the inputs of an ensemble from the book's root,
 :func:`zno_book.paths.book_root`; it refuses, naming the command to run, when the ensembles or the
@@ -60,21 +62,24 @@ from ase import Atoms
 import mliplib
 from mliplib.statistics import grouped_bootstrap_difference, grouped_bootstrap_interval, mann_whitney
 from zno_book import campaign
+from zno_book.clusters import CLUSTER_MD
 from zno_book.constants import MODEL_KINDS, MODEL_LABELS
 from zno_book.datasets import SPLITS, load_zno, split_file
 from zno_book.paths import book_root, data_dir
 
-__all__ = ["CLAIMS", "FAR_SPLITS", "HELDOUT_MIN_FRAMES", "HELDOUT_SPLIT", "MIN_MEMBERS", "Claim", "MissingResults",
-           "Part", "campaign_results", "claim_verdicts", "compute", "ensemble_members", "evaluate", "heldout_frames",
-           "heldout_problem", "main", "member_errors", "tied_ranks", "verdicts_path", "write"]
+__all__ = ["CLAIMS", "FAR_SPLITS", "HELDOUT_MIN_FRAMES", "HELDOUT_SPLIT", "MIN_MEMBERS", "MIN_SEEDS", "Claim",
+           "MissingResults", "Part", "campaign_results", "claim_verdicts", "compute", "ensemble_members", "evaluate",
+           "heldout_frames", "heldout_problem", "main", "member_errors", "tied_ranks", "verdicts_path", "write"]
 
 #: Resamples of every bootstrap, and its seed (the same inputs give the same verdicts on any machine).
 N_RESAMPLES = 4000
 SEED = 0
 CONFIDENCE = 0.95
 VERDICTS = ("reproduced", "contradicted", "not resolved")
-#: Members of a kind with values that a test needs (fewer: the part is not resolved).
-MIN_MEMBERS = 2
+#: Members of a kind with all the values a test needs (fewer: the part is not resolved; issue 17: n ≥ 8).
+MIN_MEMBERS = 8
+#: MD seeds per member that an MD test needs (issue 17: ≥ 4).
+MIN_SEEDS = len(campaign.SEEDS)
 #: The held-out set (issue 17, item 2), never used for any choice, and its size below which the parts
 #: that need it are not resolved: frames whose largest DFT force component exceeds NONZERO_FORCE (eV/Å,
 #: 5 × the data's force convergence; frames at a symmetric site have none).
@@ -402,6 +407,9 @@ class Part:
     needs : tuple of str
         The sets of DFT frames of the members' errors it reads ("heldout", "far"): where one is
         unavailable, the part is not resolved (see :func:`evaluate`).
+    runs_per_seed : int
+        For an MD test, the runs of a member per MD seed (a member is complete with ``runs_per_seed ×
+        min_seeds`` values); 0 for a test with one value per member.
     """
 
     name: str
@@ -413,6 +421,11 @@ class Part:
     statistic: str = "median"
     tolerance: float | None = None
     needs: tuple = ()
+    runs_per_seed: int = 0
+
+    def values_needed(self, min_seeds: int) -> int:
+        """The values a member needs to enter the test: one, or ``runs_per_seed × min_seeds``."""
+        return self.runs_per_seed * min_seeds if self.runs_per_seed else 1
 
     @property
     def test(self) -> str:
@@ -461,14 +474,16 @@ CLAIMS = (
         Part(_vs(kind, LBP), "crystal score: mean of the lattice, surface and vibration errors", "%",
              crystal_score, (kind, LBP), "less") for kind in (NNP, PLIP))),
     Claim("nanoparticles: NNP poor", tuple(
-        Part(_vs(NNP, other) + f" ({what})", metric, "1", extract, (NNP, other), "greater", statistic="mean")
-        for what, metric, extract in (
-            ("optimisation", "fraction of cluster optima flagged unphysical", unphysical_optima),
-            ("MD", "fraction of cluster-MD runs not intact (300 K, 1000 K, heating ramp)", cluster_md_failures))
+        Part(_vs(NNP, other) + f" ({what})", metric, "1", extract, (NNP, other), "greater", statistic="mean",
+             runs_per_seed=runs)
+        for what, metric, extract, runs in (
+            ("optimisation", "fraction of cluster optima flagged unphysical", unphysical_optima, 0),
+            ("MD", "fraction of cluster-MD runs not intact (300 K, 1000 K, heating ramp)", cluster_md_failures,
+             len(campaign.CLUSTERS) * len(CLUSTER_MD)))
         for other in (PLIP, LBP))),
     Claim("liquid: linear models better than the NNP", tuple(
         Part(_vs(kind, NNP), "survival time of the liquid at 3000 K (restricted mean)", "fs", liquid_survival,
-             (kind, NNP), "greater", statistic="mean") for kind in (PLIP, LBP))),
+             (kind, NNP), "greater", statistic="mean", runs_per_seed=1) for kind in (PLIP, LBP))),
     Claim("away from the data: PLIP better than the NNP", (
         Part(_vs(PLIP, NNP), "force RMSE on the DFT frames far from the training data", "meV/Å", far_forces,
              (PLIP, NNP), "less", needs=("far",)),)),
@@ -529,23 +544,32 @@ def _unresolved_row(part: Part, samples: Samples, reason: str) -> dict:
             "reason": reason}
 
 
+def _complete(part: Part, samples: Samples, min_seeds: int) -> Samples:
+    """The members of each of the part's kinds with all the values the test needs."""
+    needed = part.values_needed(min_seeds)
+    return {k: [v for v in samples.get(k, []) if v.size >= needed] for k in part.kinds}
+
+
 def _decide(part: Part, campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame,
-            unavailable: dict) -> dict:
+            unavailable: dict, min_members: int, min_seeds: int) -> dict:
     """The result of one part (see :func:`evaluate`)."""
     reasons = [f"{name}: {unavailable[name]}" for name in part.needs if name in unavailable]
     if reasons:
         return _unresolved_row(part, {}, "; ".join(reasons))
     samples = part.extract(campaign, dft, errors)
-    few = {MODEL_LABELS[k]: len(samples.get(k, [])) for k in part.kinds if len(samples.get(k, [])) < MIN_MEMBERS}
+    complete = _complete(part, samples, min_seeds)
+    few = {MODEL_LABELS[k]: len(complete[k]) for k in part.kinds if len(complete[k]) < min_members}
     if few:
-        return _unresolved_row(part, samples, f"members with values of this metric: {few}, at least {MIN_MEMBERS} "
-                                              "per kind needed (run the missing campaign tests: python -m "
-                                              "zno_book.campaign run)")
-    return _agreement_row(part, samples) if len(part.kinds) == 1 else _comparison_row(part, samples)
+        what = (f"members with all {part.values_needed(min_seeds)} runs ({min_seeds} MD seeds × "
+                f"{part.runs_per_seed})" if part.runs_per_seed else "members with values of this metric")
+        return _unresolved_row(part, samples, f"{what}: {few}, at least {min_members} per kind needed (run the "
+                                              "missing campaign tests: python -m zno_book.campaign run)")
+    return _agreement_row(part, complete) if len(part.kinds) == 1 else _comparison_row(part, complete)
 
 
 def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame, claims: Sequence[Claim] = CLAIMS,
-             unavailable: dict | None = None) -> list[dict]:
+             unavailable: dict | None = None, min_members: int = MIN_MEMBERS,
+             min_seeds: int = MIN_SEEDS) -> list[dict]:
     """Decide every part of every claim.
 
     Parameters
@@ -562,6 +586,9 @@ def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame, cl
     unavailable : dict, optional
         {set of DFT frames (``Part.needs``): why it cannot be used}; the parts that need it are not
         resolved, with that reason.
+    min_members, min_seeds : int
+        Complete members per kind a part needs, and the MD seeds that make an MD member complete
+        (default :data:`MIN_MEMBERS`, :data:`MIN_SEEDS`).
 
     Returns
     -------
@@ -570,12 +597,12 @@ def evaluate(campaign: pd.DataFrame, dft: pd.DataFrame, errors: pd.DataFrame, cl
         effect, interval, p, verdict (and, for comparisons, the statistic of each kind and the
         Mann–Whitney cross-check; for agreements, the tolerance). A part that could not be tested has
         effect, interval and p None, verdict "not resolved" and a ``reason``: a set it needs is
-        unavailable, or a kind has fewer than :data:`MIN_MEMBERS` members with values.
+        unavailable, or a kind has fewer than ``min_members`` complete members (only those are tested).
     """
     rows = []
     for claim in claims:
         for part in claim.parts:
-            result = _decide(part, campaign, dft, errors, unavailable or {})
+            result = _decide(part, campaign, dft, errors, unavailable or {}, min_members, min_seeds)
             direction = (f"below {part.tolerance:g} {part.unit}" if len(part.kinds) == 1 else
                          f"{MODEL_LABELS[part.kinds[0]]} {'<' if part.direction == 'less' else '>'} "
                          f"{MODEL_LABELS[part.kinds[1]]}")
@@ -801,7 +828,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT) -> tuple[list[dict], dict]:
+def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT, min_members: int = MIN_MEMBERS,
+            min_seeds: int = MIN_SEEDS) -> tuple[list[dict], dict]:
     """Gather the inputs of ``ensemble`` from the book's root (:func:`zno_book.paths.book_root`) and decide
     every claim.
 
@@ -816,6 +844,8 @@ def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT) -> tuple[l
         A key of :data:`zno_book.campaign.ENSEMBLES` or a loader ``"module:function"``.
     heldout_split : str
         The held-out split of :func:`zno_book.datasets.load_zno`.
+    min_members, min_seeds : int
+        See :func:`evaluate`.
 
     Returns
     -------
@@ -840,7 +870,7 @@ def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT) -> tuple[l
     if not problem:
         sets["heldout"] = heldout
     errors = member_errors(members, sets)
-    rows = evaluate(table, campaign.dft_reference(), errors, CLAIMS, unavailable)
+    rows = evaluate(table, campaign.dft_reference(), errors, CLAIMS, unavailable, min_members, min_seeds)
     data = data_dir()
     used = [*FAR_SPLITS, "eos", "surfaces", "phonons"] + ([heldout_split] if heldout else [])
     provenance = {
@@ -853,6 +883,7 @@ def compute(ensemble: str = "v2", heldout_split: str = HELDOUT_SPLIT) -> tuple[l
         "far": {"splits": list(FAR_SPLITS), "frames": len(sets["far"])},
         "member_errors": json.loads(errors.to_json(orient="records")),
         "bootstrap": {"resamples": N_RESAMPLES, "seed": SEED, "confidence": CONFIDENCE},
+        "complete": {"min_members": min_members, "min_seeds": min_seeds},
         "mliplib": mliplib.__version__,
     }
     return rows, provenance
