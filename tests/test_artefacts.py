@@ -42,3 +42,8 @@ def test_bad_input(tmp_path):
         store_artefact("x", {}, [1, 2], root=tmp_path)
     with pytest.raises(TypeError, match="JSON-serialisable"):
         store_artefact("x", {"f": object()}, {"g": np.ones(1)}, root=tmp_path)
+    with pytest.raises(TypeError, match=r"\['labels'\] are object arrays"):
+        store_artefact("x", {}, {"labels": np.array(["a", None], dtype=object), "g": np.ones(1)}, root=tmp_path)
+    assert not (tmp_path / "x.npz").exists()  # nothing written by a refused call
+    store_artefact("x", {}, {"labels": np.array(["a", "b"])}, root=tmp_path)  # strings are fine
+    assert list(load_artefact("x", {}, root=tmp_path)["labels"]) == ["a", "b"]

@@ -106,19 +106,32 @@ def store_artefact(name: str, key: dict, value, seconds: float = float("nan"),
         The computation's wall time (s), recorded.
     root : str or Path, optional
         The artefact folder (default :func:`zno_book.paths.artefacts_dir`).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is neither, or a value of the dict is an object array (it could not be read back).
     """
+    canonical = _canonical(key)  # refuses a key that is not JSON-serialisable, before anything is written
+    if isinstance(value, dict):
+        value = {k: np.asarray(v) for k, v in value.items()}
+        objects = sorted(k for k, v in value.items() if v.dtype.kind == "O")
+        if objects:
+            raise TypeError(f"artefact {name!r}: {objects} are object arrays, which load_artefact cannot read "
+                            "back (it loads without pickle); store numbers or strings, e.g. "
+                            "np.array(list_of_str) instead of a pandas column's to_numpy()")
     root = _folder(root)
     root.mkdir(parents=True, exist_ok=True)
     meta_path, xyz, npz = _paths(name, root)
     if isinstance(value, dict):
-        np.savez_compressed(npz, **{k: np.asarray(v) for k, v in value.items()})
+        np.savez_compressed(npz, **value)
         fmt, path = "npz", npz
     elif isinstance(value, (list, tuple)) and all(isinstance(a, Atoms) for a in value):
         write(xyz, list(value), format="extxyz")
         fmt, path = "extxyz", xyz
     else:
         raise TypeError(f"artefact {name!r}: store a list of ase.Atoms or a dict of arrays, not {type(value)}")
-    meta = {"name": name, "format": fmt, "key": _canonical(key), "sha256": file_sha256(path),
+    meta = {"name": name, "format": fmt, "key": canonical, "sha256": file_sha256(path),
             "seconds": round(float(seconds), 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 
