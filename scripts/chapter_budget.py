@@ -16,7 +16,9 @@ uses, as for a reader who opens that chapter first in a fresh Binder.
 
 Chapters run in the order of ``_toc.yml`` because the closing chapter reads the findings that the others
 record. Writes ``book/_static/chapter_budget.json`` (machine, date, load average, the budget and one row
-per chapter), which the page "How to use this book" renders as a table.
+per chapter with its own date and load average), which the page "How to use this book" renders as a
+table. With ``--chapters`` the other chapters' rows of the file are kept (same mode), so a changed
+chapter can be re-measured alone.
 """
 
 from __future__ import annotations
@@ -175,6 +177,33 @@ def machine() -> dict:
             "packages": {name: version(name) for name in ("numpy", "numba", "torch", "ase", "scikit-learn")}}
 
 
+def earlier_rows(output: Path, mode: str) -> dict:
+    """The rows of an earlier measurement in the same mode, by chapter (empty if there is none).
+
+    ``--chapters`` re-measures some chapters: their rows are replaced, the others kept with the date
+    and load of their own measurement.
+
+    Parameters
+    ----------
+    output : Path
+        The measurement file.
+    mode : str
+        Cold or warm Numba cache: rows of the other mode are not kept.
+
+    Returns
+    -------
+    dict
+        Chapter name → row.
+    """
+    if not output.exists():
+        return {}
+    record = json.loads(output.read_text())
+    if record.get("mode") != mode:
+        return {}
+    return {row["chapter"]: {"measured": record["date"], "load_average_before": record["load_average_before"][0],
+                             **row} for row in record["chapters"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chapters", nargs="+", help="chapter names (default: every notebook of _toc.yml)")
@@ -195,15 +224,18 @@ def main(argv=None) -> int:
               "machine": machine(), "load_average_before": [round(x, 2) for x in os.getloadavg()],
               "mode": "warm Numba cache" if args.warm_numba else "cold: new process, new kernel, empty Numba cache",
               "budget": BUDGET, "chapters": []}
+    previous = earlier_rows(args.output, record["mode"]) if args.chapters else {}
     for name in chapters:
-        row = measure(name, args.warm_numba)
-        record["chapters"].append(row)
+        row = {**measure(name, args.warm_numba), "measured": datetime.datetime.now().astimezone().isoformat(
+            timespec="seconds"), "load_average_before": round(os.getloadavg()[0], 2)}
+        previous[name] = row
         status = "ok" if row["ok"] else "FAILED"
         print(f"{name:<20} {status:<6} {row['wall_s']:7.1f} s wall {row.get('cpu_s', float('nan')):7.1f} s CPU  peak {row['peak_rss_mb']:5d} MB (RSS sum), "
               f"{row['peak_pss_mb']:5d} MB (PSS sum)  {'within' if row['within_budget'] else 'OVER'} budget",
               flush=True)
         if not row["ok"]:
             print(row["error"], file=sys.stderr)
+    record["chapters"] = [previous[name] for name in toc_notebooks() if name in previous]
     record["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")

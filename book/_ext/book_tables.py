@@ -154,16 +154,18 @@ class ChapterBudgetTable(SphinxDirective):
         budget = record["budget"]
         body = [[[self.chapter_link(row["chapter"])], f"{row['wall_s']:.0f}", text(row.get("cpu_s")),
                  f"{row['peak_rss_mb']:,}",
-                 f"{row['peak_pss_mb']:,}", ("yes" if row["within_budget"] else "no") if row["ok"] else "failed"]
+                 f"{row['peak_pss_mb']:,}", text(row.get("load_average_before", record["load_average_before"][0])),
+                 ("yes" if row["within_budget"] else "no") if row["ok"] else "failed"]
                 for row in record["chapters"]]
         header = ["Chapter", "Wall time (s)", "CPU time (s)", "Peak memory, RSS sum (MB)", "Peak memory, PSS sum (MB)",
-                  f"Within {budget['cpu_s']:.0f} s CPU and {budget['peak_mb']:,.0f} MB"]
+                  "Load average at its start", f"Within {budget['cpu_s']:.0f} s CPU and {budget['peak_mb']:,.0f} MB"]
         machine = record["machine"]
-        caption = (f"Measured {record['date'][:10]} on {machine['processor']}, {machine['cores']} cores, "
-                   f"{machine['memory_gb']} GB, Python {machine['python']}; {record['mode']}; load average "
-                   f"{record['load_average_before'][0]} at the start (the machine was shared). "
-                   f"MB = 10⁶ bytes.")
-        return [table(header, body, [25, 12, 12, 18, 18, 15]), nodes.paragraph("", caption)]
+        dates = sorted({row.get("measured", record["date"])[:10] for row in record["chapters"]})
+        caption = (f"Measured {' to '.join(dict.fromkeys([dates[0], dates[-1]]))} on {machine['processor']}, "
+                   f"{machine['cores']} cores, {machine['memory_gb']} GB, Python {machine['python']}; "
+                   f"{record['mode']}. The machine was shared: the wall time includes waiting for a core, "
+                   "the CPU time does not. MB = 10⁶ bytes.")
+        return [table(header, body, [21, 10, 10, 16, 16, 12, 15]), nodes.paragraph("", caption)]
 
     def chapter_link(self, name: str) -> addnodes.pending_xref:
         """A reference to chapter ``name`` showing its title."""
