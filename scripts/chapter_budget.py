@@ -230,9 +230,9 @@ def main(argv=None) -> int:
             timespec="seconds"), "load_average_before": round(os.getloadavg()[0], 2)}
         previous[name] = row
         status = "ok" if row["ok"] else "FAILED"
-        print(f"{name:<20} {status:<6} {row['wall_s']:7.1f} s wall {row.get('cpu_s', float('nan')):7.1f} s CPU  peak {row['peak_rss_mb']:5d} MB (RSS sum), "
-              f"{row['peak_pss_mb']:5d} MB (PSS sum)  {'within' if row['within_budget'] else 'OVER'} budget",
-              flush=True)
+        print(f"{name:<20} {status:<6} {row['wall_s']:7.1f} s wall {row.get('cpu_s', float('nan')):7.1f} s CPU  "
+              f"peak {row['peak_rss_mb']:5d} MB (RSS sum), {row['peak_pss_mb']:5d} MB (PSS sum)  "
+              f"{'within' if row['within_budget'] else 'OVER'} budget", flush=True)
         if not row["ok"]:
             print(row["error"], file=sys.stderr)
     record["chapters"] = [previous[name] for name in toc_notebooks() if name in previous]

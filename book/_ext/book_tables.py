@@ -117,8 +117,9 @@ def verdicts_content(app, docname: str) -> list[nodes.Node]:
     conclusions = nodes.reference("", "What transfers, and why",
                                   refuri=app.builder.get_relative_uri(docname, "book/conclusions"))
     if not path.exists():
+        shown = str(Path(*path.parts[-4:]))
         return [nodes.paragraph("", "", nodes.Text(
-            "No verdicts yet: this build found no verdict table (the file "), nodes.literal("", str(Path(*path.parts[-4:]))), nodes.Text(
+            "No verdicts yet: this build found no verdict table (the file "), nodes.literal("", shown), nodes.Text(
             ", written by "), nodes.literal("", "python -m zno_book.verdicts"), nodes.Text(
             " from the ensembles' results; see "), conclusions, nodes.Text(
             "), so none is shown here rather than one typed by hand."))]
