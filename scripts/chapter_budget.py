@@ -3,6 +3,7 @@
     python scripts/chapter_budget.py                        # every notebook chapter of _toc.yml, in its order
     python scripts/chapter_budget.py --chapters linear nnp  # some chapters (names as in book/<name>.ipynb)
     python scripts/chapter_budget.py --warm-numba           # keep Numba's on-disk cache (default: an empty one)
+    python scripts/chapter_budget.py --warmed               # a cache filled by scripts/warm_numba.py only
 
 Each chapter runs as ``python scripts/chapter_budget.py --execute book/<name>.ipynb``: nbclient starts a
 fresh IPython kernel (working directory ``book/``, as ``make book`` runs it), executes every cell and
@@ -12,7 +13,9 @@ sizes added up, shared pages counted in each process: an upper bound) and ``peak
 set sizes, shared pages split between the processes: what the tree occupies). The wall time runs from the
 start of the process to its exit, kernel start-up included. Unless ``--warm-numba`` is given, each chapter
 gets a new, empty Numba cache folder (``NUMBA_CACHE_DIR``), so its time includes compiling the kernels it
-uses, as for a reader who opens that chapter first in a fresh Binder.
+uses, as for a reader who opens that chapter first in an environment where nothing compiled them. With
+``--warmed`` a new cache is first filled by ``scripts/warm_numba.py`` (which Binder's ``postBuild`` runs
+when the image is built) and every chapter starts from it: what a reader in Binder meets.
 
 Chapters run in the order of ``_toc.yml`` because the closing chapter reads the findings that the others
 record. Writes ``book/_static/chapter_budget.json`` (machine, date, load average, the budget and one row
@@ -177,6 +180,26 @@ def machine() -> dict:
             "packages": {name: version(name) for name in ("numpy", "numba", "torch", "ase", "scikit-learn")}}
 
 
+MODES = {"cold": "cold: new process, new kernel, empty Numba cache",
+         "warm": "warm Numba cache",
+         "warmed": "new process and kernel, Numba cache filled only by scripts/warm_numba.py (as Binder's image)"}
+
+
+def warm_up() -> float:
+    """Fill a new Numba cache with ``scripts/warm_numba.py`` for this process and its children.
+
+    Returns
+    -------
+    float
+        Wall time of the warm-up (s).
+    """
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-warmed-")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "warm_numba.py")], check=True, cwd=ROOT,
+                   env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+    return round(time.perf_counter() - start, 1)
+
+
 def earlier_rows(output: Path, mode: str) -> dict:
     """The rows of an earlier measurement in the same mode, by chapter (empty if there is none).
 
@@ -208,6 +231,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chapters", nargs="+", help="chapter names (default: every notebook of _toc.yml)")
     parser.add_argument("--warm-numba", action="store_true", help="keep Numba's on-disk cache")
+    parser.add_argument("--warmed", action="store_true",
+                        help="start every chapter from a Numba cache that only scripts/warm_numba.py filled")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--execute", type=Path, help=argparse.SUPPRESS)  # the child's mode
     args = parser.parse_args(argv)
@@ -222,12 +247,15 @@ def main(argv=None) -> int:
         chapters = [name for name in chapters if name in args.chapters]
     record = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "machine": machine(), "load_average_before": [round(x, 2) for x in os.getloadavg()],
-              "mode": "warm Numba cache" if args.warm_numba else "cold: new process, new kernel, empty Numba cache",
+              "mode": MODES["warmed" if args.warmed else "warm" if args.warm_numba else "cold"],
               "budget": BUDGET, "chapters": []}
+    if args.warmed:
+        record["warm_up_wall_s"] = warm_up()
     previous = earlier_rows(args.output, record["mode"]) if args.chapters else {}
     for name in chapters:
-        row = {**measure(name, args.warm_numba), "measured": datetime.datetime.now().astimezone().isoformat(
-            timespec="seconds"), "load_average_before": round(os.getloadavg()[0], 2)}
+        load = round(os.getloadavg()[0], 2)
+        row = {**measure(name, args.warm_numba or args.warmed), "load_average_before": load,
+               "measured": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         previous[name] = row
         status = "ok" if row["ok"] else "FAILED"
         print(f"{name:<20} {status:<6} {row['wall_s']:7.1f} s wall {row.get('cpu_s', float('nan')):7.1f} s CPU  "
