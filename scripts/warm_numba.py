@@ -9,8 +9,9 @@ read from ``__pycache__`` afterwards. Compiling is most of a chapter's cold time
 image is built, so that a reader's first chapter starts from compiled kernels, as every chapter after
 the first does on a local machine.
 
-The calls are the chapters' own, on small ZnO cells: the three shipped models' predictions (neighbour
-list, Behler–Parrinello and PLIP descriptors with gradients, force and virial scatter), the linear
+The calls are the chapters' own, on small ZnO cells: the three shipped models' predictions and a few MD
+steps (neighbour list and its reuse with a skin, Behler–Parrinello and PLIP descriptors with gradients,
+force and virial scatter), the linear
 design matrices (forces and stresses), descriptors without gradients, the structure analyses (g(r),
 angles, coordination, shortest distances) and the descriptor-space statistics (neighbour distances,
 densities, information imbalance, duplicates).
@@ -21,6 +22,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from ase import units
+from ase.md.verlet import VelocityVerlet
 
 from mliplib.descriptors import PLIP, BehlerParrinello
 from mliplib.properties.structure import (
@@ -56,6 +59,9 @@ def warm_models(frames: list) -> None:
         model = zoo.load_or_train(kind, retrain=False, progress=False)
         for atoms in frames:
             model.predict(atoms)
+        md = frames[1].copy()  # a few MD steps: the calculator's neighbour list is reused with a skin
+        md.calc = model.calculator()
+        VelocityVerlet(md, timestep=1.0 * units.fs).run(3)
     labelled = []
     for atoms in frames:
         atoms = atoms.copy()
@@ -67,10 +73,12 @@ def warm_models(frames: list) -> None:
 
 
 def warm_structure(frames: list) -> None:
-    """Descriptors without gradients and the structure analyses of the chapters."""
+    """Descriptors with and without gradients, and the structure analyses of the chapters."""
     for descriptor in (BehlerParrinello.default_zno(), PLIP.default_zno()):
         for atoms in frames:
             descriptor.compute(atoms)
+            values, gradients = descriptor.compute(atoms, gradients=True)
+            gradients.forces_and_virial(np.ones_like(values))  # forces of a given ∂E/∂G
     rdf(frames, 6.0, 60, pairs=[("Zn", "O"), ("O", "O")])
     bond_angle_distribution(frames, "Zn", "O", 2.6)
     coordination_numbers(frames[1], {("Zn", "O"): 2.6})
