@@ -293,6 +293,15 @@ def test_cluster_md_candidates_within_budget(pilot, tmp_path):
         assert all(a.info["kind"] == kind and a.info["cluster"] == "ring3" for a in stored)
 
 
+def test_cluster_md_candidates_only_from_the_seeds_asked(pilot, tmp_path):
+    root, _ = pilot
+    written = campaign.write_cluster_md_candidates(ENSEMBLE, kinds=PILOT_KINDS, budget_s=3600.0, seeds=[1],
+                                                   root=root, data_root=tmp_path)
+    assert all(a.info["seed"] == 1 for frames in written.values() for a in frames)
+    with pytest.raises(RuntimeError, match="no cluster MD results"):
+        campaign.write_cluster_md_candidates(ENSEMBLE, kinds=PILOT_KINDS, seeds=[7], root=root, data_root=tmp_path)
+
+
 def test_dft_cost_model_grows_with_size():
     small = Atoms("ZnO", positions=[[0, 0, 0], [1.8, 0, 0]], cell=[12, 12, 12])
     large = recipes.build(nanoparticle_clusters()["wurtzite16"])

@@ -33,7 +33,7 @@ the Kaplan–Meier curves; :func:`dft_reference` the DFT numbers of the same met
 
     python -m zno_book.campaign run --ensemble v1 --executor local --workers 1
     python -m zno_book.campaign collect --ensemble v1
-    python -m zno_book.campaign candidates --ensemble v1
+    python -m zno_book.campaign candidates --ensemble v1 --seeds 0,1
 """
 
 from __future__ import annotations
@@ -878,13 +878,17 @@ def dft_cost_seconds(atoms: Atoms) -> float:
     return float(np.exp(a + b * np.log(len(atoms)) + c * np.log(atoms.get_volume())))
 
 
-def _md_snapshots(store: driver.FolderStore, kind: str, label: str, events: bool) -> list[Atoms]:
-    """The ``label`` snapshot of each stored cluster MD run of ``kind`` with (``events``) or without a first
-    unphysical event, in a box with the clusters' vacuum, that DFT can take."""
+def _md_snapshots(store: driver.FolderStore, kind: str, label: str, events: bool,
+                  seeds: Iterable[int] | None = None) -> list[Atoms]:
+    """The ``label`` snapshot of each stored cluster MD run of ``kind`` (MD seeds ``seeds``, default all) with
+    (``events``) or without a first unphysical event, in a box with the clusters' vacuum, that DFT can take."""
     vacuum = next(step["vacuum"] for step in next(iter(nanoparticle_clusters().values())) if step["op"] == "box")
     found = []
     for name in sorted(store.done()):
         if not name.startswith(f"{kind}/") or "/cluster_md/" not in name:
+            continue
+        _, member, test, seed = _parse(name)
+        if seeds is not None and seed not in seeds:
             continue
         r = store.load(name)
         if (r["first_event_kind"] != "none") != events:
@@ -893,7 +897,6 @@ def _md_snapshots(store: driver.FolderStore, kind: str, label: str, events: bool
         atoms = in_box(Atoms(numbers=r["numbers"], positions=r["snapshot_positions"][k]), vacuum)
         if shortest_distance(atoms) < DFT_MIN_DISTANCE or atoms.cell.lengths().max() > DFT_MAX_BOX:
             continue
-        _, member, test, seed = _parse(name)
         _, cluster, schedule = test.split("/")
         atoms.info.update(kind=kind, member=member, cluster=cluster, schedule=schedule, seed=seed, snapshot=label,
                           time_fs=float(r["snapshot_time_fs"][k]), temperature_K=float(r["snapshot_temperature_K"][k]),
@@ -922,7 +925,8 @@ def _pick(candidates: list[Atoms], n: int, budget_s: float) -> list[Atoms]:
 
 
 def write_cluster_md_candidates(ensemble: str = "v1", kinds: Iterable[str] = MODEL_KINDS,
-                                budget_s: float = 5 * 3600.0, root: str | Path | None = None,
+                                budget_s: float = 5 * 3600.0, seeds: Iterable[int] | None = None,
+                                root: str | Path | None = None,
                                 data_root: str | Path | None = None) -> dict[str, list[Atoms]]:
     """Choose the cluster MD frames that DFT checks and write ``data/zno/candidates/cluster_md_<kind>.extxyz``
     (the tasks of :func:`~zno_book.reference.plan.cluster_md_tasks`).
@@ -940,6 +944,9 @@ def write_cluster_md_candidates(ensemble: str = "v1", kinds: Iterable[str] = MOD
         Model kinds.
     budget_s : float
         One-core seconds for all kinds.
+    seeds : iterable of int, optional
+        Pick only from the runs of these MD seeds (default: every stored run). Give them, so that the
+        pick does not change as more seeds are run.
     root : str or Path, optional
         The book's root (results).
     data_root : str or Path, optional
@@ -953,13 +960,14 @@ def write_cluster_md_candidates(ensemble: str = "v1", kinds: Iterable[str] = MOD
     """
     store = driver.FolderStore(campaign_dir(ensemble, root))
     kinds = list(kinds)
+    seeds = None if seeds is None else {int(s) for s in seeds}
     folder = Path(data_root) if data_root is not None else data_dir()
     written = {}
     for kind in kinds:
         share = budget_s / len(kinds)
-        frames = _pick(_md_snapshots(store, kind, "before_event", events=True), CLUSTER_MD_FRAMES, share)
+        frames = _pick(_md_snapshots(store, kind, "before_event", True, seeds), CLUSTER_MD_FRAMES, share)
         spent = sum(a.info["estimated_cost_s"] for a in frames)
-        frames += _pick(_md_snapshots(store, kind, "hottest", events=False), CLUSTER_MD_FRAMES - len(frames),
+        frames += _pick(_md_snapshots(store, kind, "hottest", False, seeds), CLUSTER_MD_FRAMES - len(frames),
                         share - spent)
         if not frames:
             raise RuntimeError(f"no cluster MD results of {kind} in {store.root}: run the campaign first")
@@ -979,8 +987,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ``run`` runs the campaign's tasks on the driver (resumable); ``collect`` writes ``campaign.csv`` (the
     tidy table of :func:`collect`) and ``summary.csv`` into the campaign's folder; ``candidates`` runs
-    :func:`write_cluster_md_candidates` and prints the frames picked per kind with their estimated cost
-    (one-core hours).
+    :func:`write_cluster_md_candidates` on the runs of ``--seeds`` and prints the frames picked per kind
+    with their estimated cost (one-core hours).
 
     Parameters
     ----------
@@ -1025,7 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(frame)} rows from {frame.groupby(['kind', 'member']).ngroups} members → {folder}/campaign.csv, "
               "summary.csv")
         return 0
-    written = write_cluster_md_candidates(args.ensemble, kinds)
+    written = write_cluster_md_candidates(args.ensemble, kinds, seeds=[int(s) for s in args.seeds.split(",")])
     for kind, frames in written.items():
         print(f"{kind}: {len(frames)} frames, ≈{sum(a.info['estimated_cost_s'] for a in frames) / 3600:.2f} one-core "
               f"hours: " + ", ".join(f"{a.info['cluster']}/{a.info['schedule']} {a.info['snapshot']}" for a in frames))
