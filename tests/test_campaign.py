@@ -302,6 +302,37 @@ def test_cluster_md_candidates_only_from_the_seeds_asked(pilot, tmp_path):
         campaign.write_cluster_md_candidates(ENSEMBLE, kinds=PILOT_KINDS, seeds=[7], root=root, data_root=tmp_path)
 
 
+def test_cluster_md_dft_check_compares_every_member_of_the_kind(pilot, tmp_path):
+    root, _ = pilot
+    written = campaign.write_cluster_md_candidates(ENSEMBLE, kinds=PILOT_KINDS, budget_s=3600.0, root=root,
+                                                   data_root=tmp_path)
+    labelled = []  # "DFT": the pair potential with its energy shifted by 0.1 eV per atom, forces scaled 1.1×
+    for kind, frames in written.items():
+        for k, atoms in enumerate(frames):
+            atoms = atoms.copy()
+            atoms.calc = ZnOPair()
+            atoms.info.update(task=f"nanoparticles/md/{kind}/frame{k:02d}",
+                              energy=atoms.get_potential_energy() - 0.1 * len(atoms))
+            atoms.arrays["forces"] = 1.1 * atoms.get_forces()
+            atoms.calc = None
+            labelled.append(atoms)
+    check = campaign.cluster_md_dft_check(ENSEMBLE, labelled)
+    assert len(check) == 2 * len(labelled)  # every frame against both members of its kind
+    assert (check.groupby("task")["kind"].nunique() == 1).all()
+    assert np.allclose(check["energy_error"], 100.0)  # meV/atom
+    forces = {a.info["task"]: a.arrays["forces"] for a in labelled}
+    expected = [1e3 * np.sqrt(np.mean(np.square(forces[t] / 11))) for t in check["task"]]
+    assert np.allclose(check["forces_rmse"], expected)
+    own = check[check["member"] == check["source"]]
+    assert len(own) == len(labelled) and np.allclose(own["energy_drift"], 0.0, atol=1e-6)
+    assert check.loc[check["member"] != check["source"], "energy_drift"].isna().all()
+    assert check["dft_above_relaxed"].notna().any()  # ring3 has a DFT relaxation in the data set
+    stranger = labelled[0].copy()
+    stranger.info["member"] = "m09-deadbeef"
+    with pytest.raises(ValueError, match="not a member"):
+        campaign.cluster_md_dft_check(ENSEMBLE, [stranger])
+
+
 def test_dft_cost_model_grows_with_size():
     small = Atoms("ZnO", positions=[[0, 0, 0], [1.8, 0, 0]], cell=[12, 12, 12])
     large = recipes.build(nanoparticle_clusters()["wurtzite16"])

@@ -124,6 +124,7 @@ __all__ = [
     "tasks",
     "v1_committee",
     "write_cluster_md_candidates",
+    "cluster_md_dft_check",
 ]
 
 CAMPAIGN_VERSION = "v2"
@@ -445,8 +446,7 @@ def _dft_relaxed_clusters() -> dict:
     """{cluster: final frame of its DFT relaxation} for the clusters DFT relaxed."""
     tasks = {}
     for frame in load_zno("nanoparticles"):
-        if frame.info["config_type"] != "cluster_model_optimum" and not str(frame.info["config_type"]).startswith(
-                "cluster_md"):
+        if not clusters.made_by_a_model(frame):
             tasks.setdefault(frame.info["task"], []).append(frame)
     return {frames[-1].info["task"].split("/")[1]: frames[-1] for frames in tasks.values()
             if frames[-1].info.get("relax_final")}
@@ -977,6 +977,59 @@ def write_cluster_md_candidates(ensemble: str = "v1", kinds: Iterable[str] = MOD
         driver.write_atomic(path, lambda handle, text=text: handle.write(text.getvalue().encode()))
         written[kind] = frames
     return written
+
+
+def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None) -> pd.DataFrame:
+    """Every member of a kind against DFT at the frames of that kind's cluster MD (the single points of
+    :func:`~zno_book.reference.plan.cluster_md_tasks` on the frames :func:`write_cluster_md_candidates` chose).
+
+    Parameters
+    ----------
+    ensemble : str
+        Ensemble name (its members are compared; the frames name the member whose MD made them).
+    frames : list of ase.Atoms, optional
+        The DFT frames (default: those of the nanoparticle data set with ``config_type`` ``cluster_md_<kind>``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per frame and member of the frame's kind: kind, task, cluster, schedule, seed, snapshot,
+        time_fs, temperature_K (of the MD at the frame), source (the member whose MD made the frame), member,
+        dft_max_force (eV/Å, largest atomic force), dft_above_relaxed (meV/atom above the DFT-relaxed
+        cluster; NaN where DFT did not relax it), energy_error (meV/atom, member − DFT), forces_rmse (meV/Å),
+        energy_drift (meV/atom, the source member now − its energy stored by the MD: 0 up to rounding).
+        Empty if there are no such frames yet.
+    """
+    if frames is None:
+        frames = [f for f in load_zno("nanoparticles") if str(f.info["config_type"]).startswith("cluster_md_")]
+    relaxed = _dft_relaxed_clusters()
+    rows, loaded = [], {}
+    for atoms in frames:
+        kind = atoms.info["kind"]
+        if kind not in loaded:
+            loaded[kind] = list(zip(member_ids(ensemble, kind), members(ensemble, kind)))
+        if atoms.info["member"] not in dict(loaded[kind]):
+            raise ValueError(f"{atoms.info['task']} was made by {kind}/{atoms.info['member']}, not a member of the "
+                             f"{ensemble!r} ensemble: retrained? Pick new frames with `python -m zno_book.campaign "
+                             "candidates` and run their DFT")
+        n, dft_energy, dft_forces = len(atoms), float(atoms.info["energy"]), atoms.arrays["forces"]
+        reference = relaxed.get(atoms.info["cluster"])
+        above = (1e3 * (dft_energy / n - float(reference.info["energy"]) / len(reference))
+                 if reference is not None else np.nan)
+        for name, model in loaded[kind]:
+            probe = atoms.copy()
+            probe.calc = model.calculator()
+            energy, forces = probe.get_potential_energy(), probe.get_forces()
+            rows.append({**{k: atoms.info[k] for k in ("kind", "task", "cluster", "schedule", "seed", "snapshot",
+                                                        "time_fs", "temperature_K")},
+                         "source": atoms.info["member"], "member": name,
+                         "dft_max_force": float(np.linalg.norm(dft_forces, axis=1).max()),
+                         "dft_above_relaxed": above,
+                         "energy_error": 1e3 * (energy - dft_energy) / n,
+                         "forces_rmse": 1e3 * float(np.sqrt(np.mean(np.square(forces - dft_forces)))),
+                         "energy_drift": (1e3 * (energy - float(atoms.info["model_energy"])) / n
+                                          if name == atoms.info["member"] else np.nan)})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------- command line

@@ -35,6 +35,7 @@ __all__ = [
     "first_persistent",
     "formula_units",
     "fragments",
+    "made_by_a_model",
     "ring_geometry",
     "run_cluster_md",
 ]
@@ -53,6 +54,24 @@ def formula_units(atoms: Atoms) -> int:
     int
     """
     return nanoparticles.formula_units(atoms, "ZnO")
+
+
+def made_by_a_model(frame: Atoms) -> bool:
+    """Whether a frame of the nanoparticle data set is DFT at a structure a model made (its optimum,
+    ``config_type`` ``cluster_model_optimum``; a frame of its cluster MD, ``cluster_md_<kind>``) rather
+    than one of DFT's own relaxations or single points.
+
+    Parameters
+    ----------
+    frame : ase.Atoms
+        A frame of the nanoparticle data set (``info["config_type"]``).
+
+    Returns
+    -------
+    bool
+    """
+    config_type = str(frame.info["config_type"])
+    return config_type == "cluster_model_optimum" or config_type.startswith("cluster_md_")
 
 
 def coordination_histogram(atoms: Atoms, species: str | None = None) -> dict[int, int]:
