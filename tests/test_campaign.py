@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.io import read
+from ase.io import read, write
 from threadpoolctl import threadpool_limits
 from zno_pair import ZnOPair
 
@@ -309,16 +309,18 @@ def test_cluster_md_dft_check_compares_every_member_of_the_kind(pilot, tmp_path)
     labelled = []  # "DFT": the pair potential with its energy shifted by 0.1 eV per atom, forces scaled 1.1×
     for kind, frames in written.items():
         for k, atoms in enumerate(frames):
-            atoms = atoms.copy()
+            atoms = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell)  # only what DFT returns
             atoms.calc = ZnOPair()
-            atoms.info.update(task=f"nanoparticles/md/{kind}/frame{k:02d}",
+            step = {"op": "frame", "file": cluster_md_candidates(kind), "index": k}
+            atoms.info.update(task=f"nanoparticles/md/{kind}/frame{k:02d}", recipe=json.dumps([step]),
                               energy=atoms.get_potential_energy() - 0.1 * len(atoms))
             atoms.arrays["forces"] = 1.1 * atoms.get_forces()
             atoms.calc = None
             labelled.append(atoms)
-    check = campaign.cluster_md_dft_check(ENSEMBLE, labelled)
+    check = campaign.cluster_md_dft_check(ENSEMBLE, labelled, data_root=tmp_path)
     assert len(check) == 2 * len(labelled)  # every frame against both members of its kind
     assert (check.groupby("task")["kind"].nunique() == 1).all()
+    assert set(check["kind"]) == set(PILOT_KINDS) and check["seed"].notna().all()  # the MD's record
     assert np.allclose(check["energy_error"], 100.0)  # meV/atom
     forces = {a.info["task"]: a.arrays["forces"] for a in labelled}
     expected = [1e3 * np.sqrt(np.mean(np.square(forces[t] / 11))) for t in check["task"]]
@@ -327,10 +329,16 @@ def test_cluster_md_dft_check_compares_every_member_of_the_kind(pilot, tmp_path)
     assert len(own) == len(labelled) and np.allclose(own["energy_drift"], 0.0, atol=1e-6)
     assert check.loc[check["member"] != check["source"], "energy_drift"].isna().all()
     assert check["dft_above_relaxed"].notna().any()  # ring3 has a DFT relaxation in the data set
-    stranger = labelled[0].copy()
-    stranger.info["member"] = "m09-deadbeef"
+    moved = labelled[0].copy()
+    moved.positions[0] += 0.1
+    with pytest.raises(ValueError, match="not the structure DFT computed"):
+        campaign.cluster_md_dft_check(ENSEMBLE, [moved], data_root=tmp_path)
+    candidates = tmp_path / cluster_md_candidates(PILOT_KINDS[0])
+    stranger = read(candidates, index=":")
+    stranger[0].info["member"] = "m09-deadbeef"
+    write(candidates, stranger, format="extxyz")
     with pytest.raises(ValueError, match="not a member"):
-        campaign.cluster_md_dft_check(ENSEMBLE, [stranger])
+        campaign.cluster_md_dft_check(ENSEMBLE, labelled[:1], data_root=tmp_path)
 
 
 def test_dft_cost_model_grows_with_size():

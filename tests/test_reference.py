@@ -84,6 +84,24 @@ def test_runner_appends_labels_and_manifest(tmp_path):
         load_zno("convergence", root=tmp_path)
 
 
+def test_labels_keep_the_scalars_of_the_frame_info():
+    """The provenance a candidate frame carries (a sampler's NumPy scalars included) reaches the data set;
+    arrays and containers do not."""
+    atoms = build(list(RECIPE))
+    atoms.info.update(member="m01", seed=np.int64(2), time_fs=np.float64(9.5), intact=np.bool_(False),
+                      note="x", curve=np.arange(3), extra={"a": 1})
+    task = Task("convergence/test/info", "convergence", "test_info", RECIPE, 0)
+    result = {"energy": -1.0, "energy_zero_smearing": -1.0, "forces": np.zeros((len(atoms), 3)),
+              "wall_time_s": 1.0, "kpts": (1, 1, 1)}
+    out = runner.labelled(atoms, result, task, {})
+    kept = {k: out.info[k] for k in ("member", "seed", "time_fs", "intact", "note")}
+    assert kept == {"member": "m01", "seed": 2, "time_fs": 9.5, "intact": False, "note": "x"}
+    assert type(out.info["seed"]) is int and "curve" not in out.info and "extra" not in out.info
+    text = io.StringIO()
+    write(text, out, format="extxyz")
+    assert read(io.StringIO(text.getvalue()), format="extxyz").info["seed"] == 2  # survives the file
+
+
 def test_plan_is_buildable_and_unique():
     tasks = all_tasks()
     by_name = {t.name: t for t in tasks}

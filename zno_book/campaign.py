@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ase import Atoms
-from ase.io import write
+from ase.io import read, write
 from ase.neighborlist import neighbor_list
 
 from mliplib.builders import in_box
@@ -979,7 +979,20 @@ def write_cluster_md_candidates(ensemble: str = "v1", kinds: Iterable[str] = MOD
     return written
 
 
-def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None) -> pd.DataFrame:
+def _candidate_of(frame: Atoms, folder: Path) -> Atoms:
+    """The candidate a cluster-MD DFT frame was computed on (the file and index of its recipe), with the MD's
+    record in ``info``; checked to be the structure DFT computed."""
+    (step,) = json.loads(frame.info["recipe"])
+    candidate = read(folder / step["file"], index=step["index"])
+    if len(candidate) != len(frame) or np.abs(candidate.positions - frame.positions).max() > 1e-6:
+        raise ValueError(f"{frame.info['task']}: frame {step['index']} of {step['file']} is not the structure DFT "
+                         "computed (were the candidates picked again?): restore the file from git, or run the DFT "
+                         "of the new candidates")
+    return candidate
+
+
+def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None,
+                         data_root: str | Path | None = None) -> pd.DataFrame:
     """Every member of a kind against DFT at the frames of that kind's cluster MD (the single points of
     :func:`~zno_book.reference.plan.cluster_md_tasks` on the frames :func:`write_cluster_md_candidates` chose).
 
@@ -989,6 +1002,10 @@ def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None
         Ensemble name (its members are compared; the frames name the member whose MD made them).
     frames : list of ase.Atoms, optional
         The DFT frames (default: those of the nanoparticle data set with ``config_type`` ``cluster_md_<kind>``).
+        The MD's record of each (kind, member, run, time, the member's energy) is read from the candidate its
+        recipe names, which must be the same structure.
+    data_root : str or Path, optional
+        The data folder of the candidates.
 
     Returns
     -------
@@ -1002,33 +1019,35 @@ def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None
     """
     if frames is None:
         frames = [f for f in load_zno("nanoparticles") if str(f.info["config_type"]).startswith("cluster_md_")]
+    folder = Path(data_root) if data_root is not None else data_dir()
     relaxed = _dft_relaxed_clusters()
     rows, loaded = [], {}
     for atoms in frames:
-        kind = atoms.info["kind"]
+        md = _candidate_of(atoms, folder).info
+        kind = md["kind"]
         if kind not in loaded:
             loaded[kind] = list(zip(member_ids(ensemble, kind), members(ensemble, kind)))
-        if atoms.info["member"] not in dict(loaded[kind]):
-            raise ValueError(f"{atoms.info['task']} was made by {kind}/{atoms.info['member']}, not a member of the "
+        if md["member"] not in dict(loaded[kind]):
+            raise ValueError(f"{atoms.info['task']} was made by {kind}/{md['member']}, not a member of the "
                              f"{ensemble!r} ensemble: retrained? Pick new frames with `python -m zno_book.campaign "
                              "candidates` and run their DFT")
         n, dft_energy, dft_forces = len(atoms), float(atoms.info["energy"]), atoms.arrays["forces"]
-        reference = relaxed.get(atoms.info["cluster"])
+        reference = relaxed.get(md["cluster"])
         above = (1e3 * (dft_energy / n - float(reference.info["energy"]) / len(reference))
                  if reference is not None else np.nan)
         for name, model in loaded[kind]:
             probe = atoms.copy()
             probe.calc = model.calculator()
             energy, forces = probe.get_potential_energy(), probe.get_forces()
-            rows.append({**{k: atoms.info[k] for k in ("kind", "task", "cluster", "schedule", "seed", "snapshot",
-                                                        "time_fs", "temperature_K")},
-                         "source": atoms.info["member"], "member": name,
+            rows.append({"task": atoms.info["task"], **{k: md[k] for k in ("kind", "cluster", "schedule", "seed",
+                                                                            "snapshot", "time_fs", "temperature_K")},
+                         "source": md["member"], "member": name,
                          "dft_max_force": float(np.linalg.norm(dft_forces, axis=1).max()),
                          "dft_above_relaxed": above,
                          "energy_error": 1e3 * (energy - dft_energy) / n,
                          "forces_rmse": 1e3 * float(np.sqrt(np.mean(np.square(forces - dft_forces)))),
-                         "energy_drift": (1e3 * (energy - float(atoms.info["model_energy"])) / n
-                                          if name == atoms.info["member"] else np.nan)})
+                         "energy_drift": (1e3 * (energy - float(md["model_energy"])) / n
+                                          if name == md["member"] else np.nan)})
     return pd.DataFrame(rows)
 
 

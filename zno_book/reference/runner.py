@@ -244,7 +244,8 @@ def labelled(atoms: Atoms, result: dict, task: Task, extra: dict) -> Atoms:
     Parameters
     ----------
     atoms : ase.Atoms
-        The structure computed.
+        The structure computed; the scalars of its ``info`` (str, bool, int, float, and NumPy's, as Python
+        scalars) are carried over, arrays and containers are not.
     result : dict
         What :func:`~zno_book.reference.engine.single_point` returns.
     task : Task
@@ -257,7 +258,8 @@ def labelled(atoms: Atoms, result: dict, task: Task, extra: dict) -> Atoms:
     ase.Atoms
     """
     out = atoms.copy()
-    out.info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))}
+    out.info = {k: v.item() if isinstance(v, np.generic) else v for k, v in atoms.info.items()
+                if isinstance(v, (str, int, float, np.integer, np.floating, np.bool_))}
     out.info.update(task=task.name, dataset=task.dataset, config_type=task.config_type,
                     recipe=recipes.dumps(list(task.recipe)), wall_time_s=round(float(result["wall_time_s"]), 2),
                     kpts=" ".join(map(str, result["kpts"])),
