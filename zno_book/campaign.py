@@ -105,6 +105,7 @@ __all__ = [
     "SLAB_STATUSES",
     "TESTS",
     "campaign_dir",
+    "cluster_md_dft_check",
     "collect",
     "dft_cost_seconds",
     "dft_reference",
@@ -124,7 +125,6 @@ __all__ = [
     "tasks",
     "v1_committee",
     "write_cluster_md_candidates",
-    "cluster_md_dft_check",
 ]
 
 CAMPAIGN_VERSION = "v2"
