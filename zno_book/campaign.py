@@ -1032,6 +1032,7 @@ def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None
                              f"{ensemble!r} ensemble: retrained? Pick new frames with `python -m zno_book.campaign "
                              "candidates` and run their DFT")
         n, dft_energy, dft_forces = len(atoms), float(atoms.info["energy"]), atoms.arrays["forces"]
+        max_force = float(np.linalg.norm(dft_forces, axis=1).max())
         reference = relaxed.get(md["cluster"])
         above = (1e3 * (dft_energy / n - float(reference.info["energy"]) / len(reference))
                  if reference is not None else np.nan)
@@ -1042,7 +1043,7 @@ def cluster_md_dft_check(ensemble: str = "v2", frames: list[Atoms] | None = None
             rows.append({"task": atoms.info["task"], **{k: md[k] for k in ("kind", "cluster", "schedule", "seed",
                                                                             "snapshot", "time_fs", "temperature_K")},
                          "source": md["member"], "member": name,
-                         "dft_max_force": float(np.linalg.norm(dft_forces, axis=1).max()),
+                         "dft_max_force": max_force,
                          "dft_above_relaxed": above,
                          "energy_error": 1e3 * (energy - dft_energy) / n,
                          "forces_rmse": 1e3 * float(np.sqrt(np.mean(np.square(forces - dft_forces)))),
